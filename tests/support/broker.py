@@ -1,0 +1,112 @@
+"""A private Mosquitto for one test: its own config, port, password and ACL files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """Start and stop a mosquitto process with a generated configuration."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        port: int,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        extra: str = "",
+    ) -> None:
+        self.folder = folder
+        self.port = port
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.extra = extra
+        self.conf = folder / "mosquitto.conf"
+        self.pid_file = folder / "mosquitto.pid"
+        self.log_file = folder / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> None:
+        """Write the config file for the current options."""
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"pid_file {self.pid_file}",
+            "persistence true",
+            f"persistence_location {self.folder}/",
+            f"log_dest file {self.log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "max_inflight_messages 1000",
+            "max_queued_messages 1000000",
+            "set_tcp_nodelay true",
+        ]
+        if os.geteuid() == 0:
+            # Otherwise mosquitto drops to its own user and cannot read our 0600 files.
+            lines.append("user root")
+        if self.password_file:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.extra:
+            lines.append(self.extra)
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.write_config()
+        self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited: {err} {self.log_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log_text()}")
+
+    def reload(self) -> None:
+        """Make the broker re-read its password and ACL files (SIGHUP)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def log_text(self) -> str:
+        """What the broker logged (for failure messages)."""
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    @property
+    def url(self) -> str:
+        """mqtt:// URL without credentials."""
+        return f"mqtt://127.0.0.1:{self.port}"
