@@ -1,0 +1,1 @@
+"""api component of the Kang PisMan tracker."""

@@ -1,0 +1,1 @@
+"""ingest component of the Kang PisMan tracker."""

@@ -1,0 +1,211 @@
+"""The `pisman` command: one entry point with a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pisman import __version__
+from pisman.db import DatabaseUnavailable, MigrationError
+from pisman.devices import RegistryError
+from pisman.settings import Settings, SettingsError, get_settings
+
+# Each component adds its own subcommands: module.register(subparsers).
+COMPONENT_CLIS = ("ingest.cli", "api.cli", "dashboard.cli", "simulators.cli", "pisman.stack")
+
+
+class UsageError(Exception):
+    """Bad input on the command line; exit status 2 with the message."""
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    from pisman import db
+
+    s = _settings()
+    if db.ensure_database(s.DATABASE_URL):
+        print(f"created database {db.redact(s.DATABASE_URL)}")
+    applied = db.migrate(
+        s.DATABASE_URL,
+        s.PISMAN_SQL_DIR,
+        timezone=s.PISMAN_TIMEZONE,
+        timescale=s.PISMAN_TIMESCALE,
+        bin_retention_days=s.PISMAN_BIN_RETENTION_DAYS,
+        on_progress=print,
+    )
+    with db.connect(s.DATABASE_URL) as conn:
+        kind = db.storage_kind(conn)
+    print(f"{len(applied)} migration(s) applied; schema is current (storage: {kind})")
+    return 0
+
+
+def cmd_city_load(args: argparse.Namespace) -> int:
+    """Load (or update) a city from its data file."""
+    from pisman import citydata, db
+
+    s = _settings()
+    path = Path(args.file) if args.file else s.PISMAN_CITY_FILE
+    city = citydata.read_city_file(path)
+    with db.connect(s.DATABASE_URL) as conn:
+        summary = citydata.load_city(conn, city)
+    print(summary)
+    return 0
+
+
+def cmd_devices_add(args: argparse.Namespace) -> int:
+    """Provision a device and print its credentials once."""
+    from pisman import db, devices
+
+    s = _settings()
+    with db.connect(s.DATABASE_URL) as conn:
+        device, password = devices.add_device(
+            conn, device_id=args.device_id, site_id=args.site, kind=args.kind,
+            reporting_interval_s=args.interval,
+        )
+        _sync_broker_if_configured(conn, s)
+    print(f"device {device.device_id} ({device.kind}) at site {device.site_id}, city {device.city_id}")
+    print(f"  MQTT username: {device.device_id}")
+    print(f"  MQTT password: {password}    (shown once; only a hash is stored)")
+    print(f"  publish to:    {devices.device_topic(device.site_id, device.device_id, '<weighing|bin|status>')}")
+    return 0
+
+
+def cmd_devices_list(args: argparse.Namespace) -> int:
+    """List devices."""
+    from pisman import db, devices
+
+    s = _settings()
+    with db.connect(s.DATABASE_URL) as conn:
+        rows = devices.list_devices(conn, city_id=args.city, site_id=args.site)
+    print(f"{'device':<28} {'kind':<15} {'site':<28} {'city':<12} interval  active")
+    for d in rows:
+        print(f"{d.device_id:<28} {d.kind:<15} {d.site_id:<28} {d.city_id:<12} {d.reporting_interval_s:>7}s  {d.active}")
+    print(f"{len(rows)} device(s)")
+    return 0
+
+
+def cmd_devices_rotate(args: argparse.Namespace) -> int:
+    """Give a device a new password."""
+    from pisman import db, devices
+
+    s = _settings()
+    with db.connect(s.DATABASE_URL) as conn:
+        password = devices.rotate_password(conn, device_id=args.device_id)
+        _sync_broker_if_configured(conn, s)
+    print(f"new MQTT password for {args.device_id}: {password}    (shown once)")
+    return 0
+
+
+def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
+    """Regenerate the broker's password and ACL files and reload it."""
+    from pisman import db, devices
+
+    s = _settings()
+    password_file = Path(args.password_file) if args.password_file else s.MOSQUITTO_PASSWORD_FILE
+    acl_file = Path(args.acl_file) if args.acl_file else s.MOSQUITTO_ACL_FILE
+    if password_file is None or acl_file is None:
+        raise UsageError("give --password-file and --acl-file (or set MOSQUITTO_PASSWORD_FILE and MOSQUITTO_ACL_FILE)")
+    with db.connect(s.DATABASE_URL) as conn:
+        signalled = devices.write_broker_files(
+            conn, password_file=password_file, acl_file=acl_file, pid_file=s.MOSQUITTO_PID_FILE
+        )
+    print(f"wrote {password_file} and {acl_file}" + ("; broker reloaded" if signalled else ""))
+    return 0
+
+
+def _sync_broker_if_configured(conn: object, s: Settings) -> None:
+    from pisman import devices
+
+    if s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE:
+        devices.write_broker_files(
+            conn,  # type: ignore[arg-type]
+            password_file=s.MOSQUITTO_PASSWORD_FILE,
+            acl_file=s.MOSQUITTO_ACL_FILE,
+            pid_file=s.MOSQUITTO_PID_FILE,
+        )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors with exit status 2 and one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line parser."""
+    parser = _Parser(prog="pisman", description="Kang PisMan tracker: reduce, separate, utilize.")
+    parser.add_argument("--version", action="version", version=f"pisman {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("migrate", help="create or update the database schema")
+    p.set_defaults(func=cmd_migrate)
+
+    city = sub.add_parser("city", help="city data (districts, sites, targets)")
+    city_sub = city.add_subparsers(dest="city_command", metavar="ACTION", parser_class=_Parser)
+    city_sub.required = True
+    p = city_sub.add_parser("load", help="load or update a city from its data file")
+    p.add_argument("file", nargs="?", help="city YAML file (default: PISMAN_CITY_FILE)")
+    p.set_defaults(func=cmd_city_load)
+
+    dev = sub.add_parser("devices", help="provision and list devices")
+    dev_sub = dev.add_subparsers(dest="devices_command", metavar="ACTION", parser_class=_Parser)
+    dev_sub.required = True
+    p = dev_sub.add_parser("add", help="provision a device; prints its password once")
+    p.add_argument("device_id")
+    p.add_argument("--site", required=True, help="site id where the device stands")
+    p.add_argument("--kind", required=True, help="weighbridge | platform_scale | bin_sensor")
+    p.add_argument("--interval", type=int, default=None, help="reporting interval in seconds")
+    p.set_defaults(func=cmd_devices_add)
+    p = dev_sub.add_parser("list", help="list devices")
+    p.add_argument("--city", default=None)
+    p.add_argument("--site", default=None)
+    p.set_defaults(func=cmd_devices_list)
+    p = dev_sub.add_parser("rotate", help="give a device a new password")
+    p.add_argument("device_id")
+    p.set_defaults(func=cmd_devices_rotate)
+    p = dev_sub.add_parser("sync-broker", help="regenerate Mosquitto password and ACL files")
+    p.add_argument("--password-file", default=None)
+    p.add_argument("--acl-file", default=None)
+    p.set_defaults(func=cmd_devices_sync_broker)
+
+    for module_name in COMPONENT_CLIS:
+        module = importlib.import_module(module_name)
+        register: Callable[[argparse._SubParsersAction], None] = module.register  # type: ignore[type-arg]
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; errors become one line on stderr and a non-zero status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        get_settings()
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"pisman: {exc}", file=sys.stderr)
+        return 2
+    except (UsageError, RegistryError) as exc:
+        print(f"pisman: {exc}", file=sys.stderr)
+        return 2
+    except (DatabaseUnavailable, MigrationError) as exc:
+        print(f"pisman: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pisman: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

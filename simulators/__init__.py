@@ -1,0 +1,1 @@
+"""simulators component of the Kang PisMan tracker."""
