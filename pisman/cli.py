@@ -113,6 +113,13 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
     if password_file is None or acl_file is None:
         raise UsageError("give --password-file and --acl-file (or set MOSQUITTO_PASSWORD_FILE and MOSQUITTO_ACL_FILE)")
     with db.connect(s.DATABASE_URL) as conn:
+        if args.with_ingest_account:
+            endpoint = s.mqtt
+            if not endpoint.username or not endpoint.password:
+                raise UsageError("--with-ingest-account needs MQTT_URL with the ingest user and password")
+            devices.set_service_account(
+                conn, username=endpoint.username, role="ingest", password=endpoint.password
+            )
         signalled = devices.write_broker_files(
             conn, password_file=password_file, acl_file=acl_file, pid_file=s.MOSQUITTO_PID_FILE
         )
@@ -177,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = dev_sub.add_parser("sync-broker", help="regenerate Mosquitto password and ACL files")
     p.add_argument("--password-file", default=None)
     p.add_argument("--acl-file", default=None)
+    p.add_argument(
+        "--with-ingest-account",
+        action="store_true",
+        help="first create/update the ingest service account from MQTT_URL's user and password",
+    )
     p.set_defaults(func=cmd_devices_sync_broker)
 
     for module_name in COMPONENT_CLIS:

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
         None, description="PID file of the broker to signal (SIGHUP) after regenerating them."
     )
 
+    PISMAN_UP_MQTT_PORT: int = Field(
+        1884, ge=1, le=65535, description="Port of the broker `pisman up` starts when MQTT_URL is unset."
+    )
+
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
     )

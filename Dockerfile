@@ -1,0 +1,17 @@
+# One image for the ingest, api and dashboard services (and the one-shot init job).
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY pisman ./pisman
+COPY ingest ./ingest
+COPY api ./api
+COPY dashboard ./dashboard
+COPY simulators ./simulators
+COPY sql ./sql
+COPY data ./data
+RUN pip install -e . && useradd --system --uid 10001 pisman && mkdir -p /app/var && chown pisman /app/var
+USER pisman
+EXPOSE 8000 8050 9108
+ENTRYPOINT ["pisman"]
+CMD ["--help"]

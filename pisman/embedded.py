@@ -1,0 +1,146 @@
+"""Embedded servers for `pisman up` when none is configured: PostgreSQL (pgserver) and Mosquitto."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class EmbeddedError(Exception):
+    """An embedded server could not be started; str() says why and what to do."""
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) a PostgreSQL under data_dir with the pgserver package; return its URL."""
+    try:
+        import pgserver  # type: ignore[import-untyped]
+    except ImportError:
+        raise EmbeddedError(
+            "no PostgreSQL is reachable and the embedded server package is missing: "
+            "install it with `pip install pgserver`, or set DATABASE_URL"
+        ) from None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, like a real one; `pisman down` stops it.
+    server = pgserver.get_server(str(data_dir), cleanup_mode=None)
+    uri = str(server.get_uri())
+    # pgserver gives ".../postgres?host=<socket dir>"; our own database sits beside it.
+    return uri.replace("/postgres?", "/pisman?", 1)
+
+
+def stop_embedded_postgres(data_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL if it runs; True when one was stopped."""
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)  # fast shutdown
+    except (ValueError, ProcessLookupError, IndexError):
+        return False
+    for _ in range(100):
+        if not pid_file.exists():
+            break
+        time.sleep(0.1)
+    return True
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Mosquitto process of our own, with password and ACL files from the device registry."""
+
+    folder: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def password_file(self) -> Path:
+        """Where the generated password file lives."""
+        return self.folder / "passwords"
+
+    @property
+    def acl_file(self) -> Path:
+        """Where the generated ACL file lives."""
+        return self.folder / "acl"
+
+    @property
+    def pid_file(self) -> Path:
+        """The broker's pid file (signalled to reload)."""
+        return self.folder / "mosquitto.pid"
+
+    def config_text(self) -> str:
+        """Mosquitto configuration: authenticated, persistent, sized for delayed acks."""
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "protocol mqtt",
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            f"acl_file {self.acl_file}",
+            f"pid_file {self.pid_file}",
+            "persistence true",
+            f"persistence_location {self.folder}/",
+            f"log_dest file {self.folder / 'mosquitto.log'}",
+            # Ingest acknowledges only after commit: let many messages wait per client.
+            "max_inflight_messages 1000",
+            "max_queued_messages 1000000",
+            "set_tcp_nodelay true",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # keep read access to our 0600 password file
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> None:
+        """Start the broker (the password and ACL files must exist) and wait for it to listen."""
+        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if binary is None:
+            raise EmbeddedError(
+                "no MQTT broker is configured and mosquitto is not installed: "
+                "install it (apt-get install mosquitto) or set MQTT_URL"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path in (self.password_file, self.acl_file):
+            if not path.exists():
+                path.write_text("")
+                path.chmod(0o600)
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(self.config_text())
+        if port_open("127.0.0.1", self.port):
+            raise EmbeddedError(f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port")
+        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode().strip() if self.proc.stderr else ""
+                raise EmbeddedError(f"mosquitto exited at start: {err}")
+            if port_open("127.0.0.1", self.port, 0.2):
+                return
+            time.sleep(0.05)
+        raise EmbeddedError(f"mosquitto did not start listening on port {self.port}")
+
+    def reload(self) -> None:
+        """Re-read password and ACL files."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        """Stop the broker."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
