@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 
 import psycopg
@@ -23,9 +24,9 @@ _SETTINGS_PREFIXES = ("PISMAN_", "DATABASE_URL", "MQTT_", "API_", "DASHBOARD_", 
 
 
 def _url_for(dbname: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
-    params["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**params)
+    """The admin URL pointed at another database (a URL, as DATABASE_URL must be)."""
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
 def create_database(*, template: str | None = None, prefix: str = "pisman_t") -> str:
