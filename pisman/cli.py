@@ -66,14 +66,21 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
     s = _settings()
     with db.connect(s.DATABASE_URL) as conn:
         device, password = devices.add_device(
-            conn, device_id=args.device_id, site_id=args.site, kind=args.kind,
+            conn,
+            device_id=args.device_id,
+            site_id=args.site,
+            kind=args.kind,
             reporting_interval_s=args.interval,
         )
         _sync_broker_if_configured(conn, s)
-    print(f"device {device.device_id} ({device.kind}) at site {device.site_id}, city {device.city_id}")
+    print(
+        f"device {device.device_id} ({device.kind}) at site {device.site_id}, city {device.city_id}"
+    )
     print(f"  MQTT username: {device.device_id}")
     print(f"  MQTT password: {password}    (shown once; only a hash is stored)")
-    print(f"  publish to:    {devices.device_topic(device.site_id, device.device_id, '<weighing|bin|status>')}")
+    print(
+        f"  publish to:    {devices.device_topic(device.site_id, device.device_id, '<weighing|bin|status>')}"
+    )
     return 0
 
 
@@ -86,7 +93,9 @@ def cmd_devices_list(args: argparse.Namespace) -> int:
         rows = devices.list_devices(conn, city_id=args.city, site_id=args.site)
     print(f"{'device':<28} {'kind':<15} {'site':<28} {'city':<12} interval  active")
     for d in rows:
-        print(f"{d.device_id:<28} {d.kind:<15} {d.site_id:<28} {d.city_id:<12} {d.reporting_interval_s:>7}s  {d.active}")
+        print(
+            f"{d.device_id:<28} {d.kind:<15} {d.site_id:<28} {d.city_id:<12} {d.reporting_interval_s:>7}s  {d.active}"
+        )
     print(f"{len(rows)} device(s)")
     return 0
 
@@ -111,12 +120,16 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
     password_file = Path(args.password_file) if args.password_file else s.MOSQUITTO_PASSWORD_FILE
     acl_file = Path(args.acl_file) if args.acl_file else s.MOSQUITTO_ACL_FILE
     if password_file is None or acl_file is None:
-        raise UsageError("give --password-file and --acl-file (or set MOSQUITTO_PASSWORD_FILE and MOSQUITTO_ACL_FILE)")
+        raise UsageError(
+            "give --password-file and --acl-file (or set MOSQUITTO_PASSWORD_FILE and MOSQUITTO_ACL_FILE)"
+        )
     with db.connect(s.DATABASE_URL) as conn:
         if args.with_ingest_account:
             endpoint = s.mqtt
             if not endpoint.username or not endpoint.password:
-                raise UsageError("--with-ingest-account needs MQTT_URL with the ingest user and password")
+                raise UsageError(
+                    "--with-ingest-account needs MQTT_URL with the ingest user and password"
+                )
             devices.set_service_account(
                 conn, username=endpoint.username, role="ingest", password=endpoint.password
             )
@@ -193,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in COMPONENT_CLIS:
         module = importlib.import_module(module_name)
-        register: Callable[[argparse._SubParsersAction], None] = module.register  # type: ignore[type-arg]
+        register: Callable[[argparse._SubParsersAction], None] = module.register  # type: ignore[type-arg,unused-ignore]
         register(sub)
     return parser
 

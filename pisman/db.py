@@ -55,10 +55,10 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
 
 def is_reachable(url: str) -> bool:
     """Whether a connection to the URL's server can be opened (any database will do)."""
-    params = conninfo_to_dict(url)
+    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     params["dbname"] = "postgres"
     try:
-        with psycopg.connect(make_conninfo(**params), connect_timeout=2):
+        with psycopg.connect(make_conninfo("", **params), connect_timeout=2):
             return True
     except psycopg.Error:
         return False
@@ -66,11 +66,11 @@ def is_reachable(url: str) -> bool:
 
 def ensure_database(url: str) -> bool:
     """Create the URL's database if it does not exist; True when it was created."""
-    params = conninfo_to_dict(url)
+    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
     dbname = params.get("dbname")
     if not dbname:
         return False
-    admin = make_conninfo(**{**params, "dbname": "postgres"})
+    admin = make_conninfo("", **{**params, "dbname": "postgres"})
     with connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if exists:
@@ -79,18 +79,34 @@ def ensure_database(url: str) -> bool:
         return True
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "pisman") -> ConnectionPool:
+def make_pool(
+    url: str, *, min_size: int = 1, max_size: int = 4, name: str = "pisman"
+) -> ConnectionPool:
     """A synchronous pool, opened and checked."""
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, name=name, open=False,
-                          kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
     return pool
 
 
-def make_async_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "pisman-api") -> AsyncConnectionPool:
+def make_async_pool(
+    url: str, *, min_size: int = 1, max_size: int = 8, name: str = "pisman-api"
+) -> AsyncConnectionPool:
     """An async pool, not yet opened: open it in the application's lifespan."""
-    return AsyncConnectionPool(url, min_size=min_size, max_size=max_size, name=name, open=False,
-                               kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +135,9 @@ def discover_migrations(sql_dir: Path) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNN_lowercase_words.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"{path.name}: version {version} is used twice ({found[version].path.name})")
+            raise MigrationError(
+                f"{path.name}: version {version} is used twice ({found[version].path.name})"
+            )
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         found[version] = Migration(version, match.group(2), path, checksum)
     return [found[v] for v in sorted(found)]
@@ -161,7 +179,7 @@ def migrate(
             }
             for m in migrations:
                 if m.version in applied:
-                    name, checksum = applied[m.version]
+                    _, checksum = applied[m.version]
                     if checksum != m.checksum:
                         raise MigrationError(
                             f"{m.path.name} was changed after it was applied "
@@ -184,13 +202,27 @@ def migrate(
                         conn.execute(
                             "INSERT INTO schema_migration (version, name, checksum, duration_ms)"
                             " VALUES (%s, %s, %s, %s)",
-                            (m.version, m.name, m.checksum, int((time.monotonic() - started) * 1000)),
+                            (
+                                m.version,
+                                m.name,
+                                m.checksum,
+                                int((time.monotonic() - started) * 1000),
+                            ),
                         )
                 except psycopg.Error as exc:
-                    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise MigrationError(f"{m.path.name} failed and was rolled back: {detail}") from exc
-                log_event(log, logging.INFO, "migration_applied", file=m.path.name,
-                          ms=int((time.monotonic() - started) * 1000))
+                    detail = (
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    )
+                    raise MigrationError(
+                        f"{m.path.name} failed and was rolled back: {detail}"
+                    ) from exc
+                log_event(
+                    log,
+                    logging.INFO,
+                    "migration_applied",
+                    file=m.path.name,
+                    ms=int((time.monotonic() - started) * 1000),
+                )
                 applied_now.append(m.path.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))

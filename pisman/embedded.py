@@ -28,7 +28,7 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) a PostgreSQL under data_dir with the pgserver package; return its URL."""
     try:
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
     except ImportError:
         raise EmbeddedError(
             "no PostgreSQL is reachable and the embedded server package is missing: "
@@ -105,7 +105,9 @@ class EmbeddedBroker:
 
     def start(self) -> None:
         """Start the broker (the password and ACL files must exist) and wait for it to listen."""
-        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        binary = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+        )
         if binary is None:
             raise EmbeddedError(
                 "no MQTT broker is configured and mosquitto is not installed: "
@@ -119,8 +121,12 @@ class EmbeddedBroker:
         conf = self.folder / "mosquitto.conf"
         conf.write_text(self.config_text())
         if port_open("127.0.0.1", self.port):
-            raise EmbeddedError(f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port")
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            raise EmbeddedError(
+                f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port"
+            )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -93,9 +93,7 @@ class Settings(BaseSettings):
 
     API_HOST: str = Field("127.0.0.1", description="Address the API listens on.")
     API_PORT: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
-    API_URL: str = Field(
-        "http://127.0.0.1:8000", description="Where the dashboard finds the API."
-    )
+    API_URL: str = Field("http://127.0.0.1:8000", description="Where the dashboard finds the API.")
     API_KEY: str | None = Field(
         None, description="API key the dashboard (and CLI clients) send to the API."
     )
@@ -135,7 +133,10 @@ class Settings(BaseSettings):
     )
 
     PISMAN_UP_MQTT_PORT: int = Field(
-        1884, ge=1, le=65535, description="Port of the broker `pisman up` starts when MQTT_URL is unset."
+        1884,
+        ge=1,
+        le=65535,
+        description="Port of the broker `pisman up` starts when MQTT_URL is unset.",
     )
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -161,7 +162,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Jakarta)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Jakarta)"
+            ) from None
         return value
 
     @field_validator("API_URL")

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from pisman import db, devices
-from pisman.embedded import EmbeddedBroker, EmbeddedError, port_open, start_embedded_postgres
+from pisman.embedded import EmbeddedBroker, EmbeddedError, start_embedded_postgres
 from pisman.settings import PROJECT_ROOT, Settings, get_settings
 
 INGEST_ACCOUNT = "pisman-ingest"
@@ -50,9 +51,13 @@ def choose_database(s: Settings) -> str:
         say(f"database: {db.redact(s.DATABASE_URL)} (from DATABASE_URL)")
         return s.DATABASE_URL
     if db.is_reachable(s.DATABASE_URL):
-        say(f"database: {db.redact(s.DATABASE_URL)} (local server found; set DATABASE_URL to use another)")
+        say(
+            f"database: {db.redact(s.DATABASE_URL)} (local server found; set DATABASE_URL to use another)"
+        )
         return s.DATABASE_URL
-    say("database: none reachable on 127.0.0.1:5432; starting an embedded PostgreSQL under var/pgdata")
+    say(
+        "database: none reachable on 127.0.0.1:5432; starting an embedded PostgreSQL under var/pgdata"
+    )
     try:
         return start_embedded_postgres(s.PISMAN_DATA_DIR / "pgdata")
     except EmbeddedError as exc:
@@ -70,12 +75,19 @@ class Stack:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.broker: EmbeddedBroker | None = None
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str], *, log: bool = True) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], *, log: bool = True
+    ) -> subprocess.Popen[bytes]:
         """Start `python -m pisman <args>` with its output in var/logs/<name>.log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{name}.log", "ab") if log else None  # noqa: SIM115 (child keeps it)
-        proc = subprocess.Popen([sys.executable, "-m", "pisman", *args], env=env, cwd=PROJECT_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT if log else None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pisman", *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT if log else None,
+        )
         self.children[name] = proc
         return proc
 
@@ -83,7 +95,9 @@ class Stack:
         """Raise when a long-running child died."""
         for name, proc in self.children.items():
             if name in ("ingest", "api", "dashboard") and proc.poll() is not None:
-                raise StackError(f"{name} exited with status {proc.returncode}; see {self.log_dir / (name + '.log')}")
+                raise StackError(
+                    f"{name} exited with status {proc.returncode}; see {self.log_dir / (name + '.log')}"
+                )
 
     def stop(self) -> None:
         """Stop every child, then the broker."""
@@ -97,6 +111,17 @@ class Stack:
                 proc.kill()
         if self.broker:
             self.broker.stop()
+
+
+def _key_is_current(conn: psycopg.Connection, key: str) -> bool:
+    """Whether a key remembered from an earlier `up` still exists, unrevoked, in this database."""
+    from api import keys as api_keys
+
+    row = conn.execute(
+        "SELECT secret_hash FROM api_key WHERE key_id = %s AND revoked_at IS NULL",
+        (api_keys.split_key(key),),
+    ).fetchone()
+    return row is not None and row[0] == api_keys.hash_secret(key)
 
 
 def wait_http(url: str, timeout: float, stack: Stack) -> None:
@@ -126,10 +151,17 @@ def run_up(args: argparse.Namespace) -> int:
         database_url = choose_database(s)
         if db.ensure_database(database_url):
             say("created the database")
-        applied = db.migrate(database_url, s.PISMAN_SQL_DIR, timezone=s.PISMAN_TIMEZONE,
-                             timescale=s.PISMAN_TIMESCALE, bin_retention_days=s.PISMAN_BIN_RETENTION_DAYS)
+        applied = db.migrate(
+            database_url,
+            s.PISMAN_SQL_DIR,
+            timezone=s.PISMAN_TIMEZONE,
+            timescale=s.PISMAN_TIMESCALE,
+            bin_retention_days=s.PISMAN_BIN_RETENTION_DAYS,
+        )
         with db.connect(database_url) as conn:
-            say(f"schema current ({len(applied)} migration(s) applied; storage: {db.storage_kind(conn)})")
+            say(
+                f"schema current ({len(applied)} migration(s) applied; storage: {db.storage_kind(conn)})"
+            )
         env["DATABASE_URL"] = database_url
 
         from pisman import citydata
@@ -137,17 +169,21 @@ def run_up(args: argparse.Namespace) -> int:
         city = citydata.read_city_file(city_file)
         with db.connect(database_url) as conn:
             say(citydata.load_city(conn, city))
-        env["PISMAN_CITY"] = city.city_id
+        env["PISMAN_CITY"] = city.city.id
 
         # Broker: the configured one, or our own authenticated Mosquitto.
         ingest_password = state.get("ingest_password") or secrets.token_urlsafe(18)
         state["ingest_password"] = ingest_password
         with db.connect(database_url) as conn:
-            devices.set_service_account(conn, username=INGEST_ACCOUNT, role="ingest", password=ingest_password)
+            devices.set_service_account(
+                conn, username=INGEST_ACCOUNT, role="ingest", password=ingest_password
+            )
         if "MQTT_URL" in s.model_fields_set:
             endpoint = s.mqtt
-            say(f"broker: {endpoint.url()} (from MQTT_URL; load its password and ACL files with "
-                "`pisman devices sync-broker`)")
+            say(
+                f"broker: {endpoint.url()} (from MQTT_URL; load its password and ACL files with "
+                "`pisman devices sync-broker`)"
+            )
             broker_host, broker_port = endpoint.host, endpoint.port
         else:
             stack.broker = EmbeddedBroker(var / "mosquitto", s.PISMAN_UP_MQTT_PORT)
@@ -159,29 +195,50 @@ def run_up(args: argparse.Namespace) -> int:
 
         credentials = var / "simulator-credentials.json"
         say("provisioning simulated devices")
-        if stack.spawn("provision", ["simulate", "provision", "--city-file", str(city_file),
-                                      "--credentials", str(credentials), "--gateway-user", GATEWAY_ACCOUNT],
-                       sim_env, log=False).wait() != 0:
+        if (
+            stack.spawn(
+                "provision",
+                [
+                    "simulate",
+                    "provision",
+                    "--city-file",
+                    str(city_file),
+                    "--credentials",
+                    str(credentials),
+                    "--gateway-user",
+                    GATEWAY_ACCOUNT,
+                ],
+                sim_env,
+                log=False,
+            ).wait()
+            != 0
+        ):
             raise StackError("device provisioning failed (see above)")
         if stack.broker:
             with db.connect(database_url) as conn:
-                devices.write_broker_files(conn, password_file=stack.broker.password_file,
-                                           acl_file=stack.broker.acl_file)
+                devices.write_broker_files(
+                    conn, password_file=stack.broker.password_file, acl_file=stack.broker.acl_file
+                )
             stack.broker.start()
-            say(f"broker: started our own Mosquitto on 127.0.0.1:{broker_port} (devices authenticate; "
-                "set MQTT_URL to use another broker)")
+            say(
+                f"broker: started our own Mosquitto on 127.0.0.1:{broker_port} (devices authenticate; "
+                "set MQTT_URL to use another broker)"
+            )
 
         key = state.get("dashboard_api_key")
         from api import keys as api_keys
 
         with db.connect(database_url) as conn:
-            if not key or not api_keys.is_valid(conn, key):
+            if not key or not _key_is_current(conn, key):
                 key = api_keys.create_key(conn, role="planner", name="dashboard (pisman up)")
                 conn.commit()
         state["dashboard_api_key"] = key
         _save_state(state_file, state)
 
-        ingest_env = {**env, "MQTT_URL": f"mqtt://{INGEST_ACCOUNT}:{ingest_password}@{broker_host}:{broker_port}"}
+        ingest_env = {
+            **env,
+            "MQTT_URL": f"mqtt://{INGEST_ACCOUNT}:{ingest_password}@{broker_host}:{broker_port}",
+        }
         stack.spawn("ingest", ["ingest"], ingest_env)
         stack.spawn("api", ["api"], env)
         api_url = f"http://{s.API_HOST}:{s.API_PORT}"
@@ -194,16 +251,46 @@ def run_up(args: argparse.Namespace) -> int:
 
         if args.days > 0:
             say(f"backfilling {args.days} day(s) of simulated history through MQTT")
-            code = stack.spawn("backfill", ["simulate", "run", "--city-file", str(city_file),
-                                            "--credentials", str(credentials), "--mode", "backfill",
-                                            "--days", str(args.days), "--gateway", "--seed", str(args.seed)],
-                               sim_env, log=False).wait()
+            code = stack.spawn(
+                "backfill",
+                [
+                    "simulate",
+                    "run",
+                    "--city-file",
+                    str(city_file),
+                    "--credentials",
+                    str(credentials),
+                    "--mode",
+                    "backfill",
+                    "--days",
+                    str(args.days),
+                    "--gateway",
+                    "--seed",
+                    str(args.seed),
+                ],
+                sim_env,
+                log=False,
+            ).wait()
             if code != 0:
                 raise StackError("backfill failed (see above)")
         say("live: simulated devices publish in real time; press Ctrl-C to stop")
-        stack.spawn("simulate", ["simulate", "run", "--city-file", str(city_file), "--credentials",
-                                 str(credentials), "--mode", "realtime", "--gateway", "--seed", str(args.seed)],
-                    sim_env)
+        stack.spawn(
+            "simulate",
+            [
+                "simulate",
+                "run",
+                "--city-file",
+                str(city_file),
+                "--credentials",
+                str(credentials),
+                "--mode",
+                "realtime",
+                "--gateway",
+                "--seed",
+                str(args.seed),
+            ],
+            sim_env,
+        )
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:
             stack.check_alive()
@@ -220,7 +307,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     """Add the `up` subcommand."""
     p = sub.add_parser("up", help="run the whole stack with a simulated city (Ctrl-C stops it)")
     p.add_argument("--city-file", default=None, help="city data file (default: PISMAN_CITY_FILE)")

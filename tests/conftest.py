@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -20,7 +20,16 @@ pytest_plugins: list[str] = []
 ADMIN_URL = os.environ.get("PISMAN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SQL_DIR = PROJECT_ROOT / "sql"
 # Variables our settings read: cleared for every test so results never depend on the shell.
-_SETTINGS_PREFIXES = ("PISMAN_", "DATABASE_URL", "MQTT_", "API_", "DASHBOARD_", "INGEST_", "MOSQUITTO_", "LOG_LEVEL")
+_SETTINGS_PREFIXES = (
+    "PISMAN_",
+    "DATABASE_URL",
+    "MQTT_",
+    "API_",
+    "DASHBOARD_",
+    "INGEST_",
+    "MOSQUITTO_",
+    "LOG_LEVEL",
+)
 
 
 def _url_for(dbname: str) -> str:
@@ -35,7 +44,9 @@ def create_database(*, template: str | None = None, prefix: str = "pisman_t") ->
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
-            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         conn.execute(stmt)
     return _url_for(name)
 
@@ -44,11 +55,15 @@ def drop_database(url: str) -> None:
     """Drop a test database, disconnecting whoever is still on it."""
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+        )
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Every test starts from the defaults, not from the developer's shell or .env file."""
     for key in list(os.environ):
         if key.startswith(_SETTINGS_PREFIXES):

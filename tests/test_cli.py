@@ -12,9 +12,19 @@ from pisman.settings import PROJECT_ROOT
 
 
 def run_pisman(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_"))}
-    return subprocess.run([sys.executable, "-m", "pisman", *args], env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pisman", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+    )
 
 
 def test_invalid_setting_stops_with_one_line_naming_the_variable() -> None:
@@ -38,7 +48,9 @@ def test_secret_settings_are_not_echoed_back() -> None:
 
 
 def test_unreachable_database_gives_one_clear_line() -> None:
-    result = run_pisman("migrate", env={"DATABASE_URL": "postgresql://postgres:secretpw@127.0.0.1:1/pisman"})
+    result = run_pisman(
+        "migrate", env={"DATABASE_URL": "postgresql://postgres:secretpw@127.0.0.1:1/pisman"}
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "cannot connect to postgresql://postgres@127.0.0.1:1/" in result.stderr
@@ -55,19 +67,33 @@ def test_migrate_then_provision_a_device_prints_credentials_once(db_url: str) ->
     with psycopg.connect(db_url) as conn:
         conn.execute("INSERT INTO city (city_id, name) VALUES ('bandung', 'Kota Bandung')")
         conn.execute("INSERT INTO district VALUES ('bandung', 'coblong', 'Coblong')")
-        conn.execute("INSERT INTO site (site_id, city_id, district_id, name, site_type)"
-                     " VALUES ('tps-dago', 'bandung', 'coblong', 'TPS Dago', 'depot')")
+        conn.execute(
+            "INSERT INTO site (site_id, city_id, district_id, name, site_type)"
+            " VALUES ('tps-dago', 'bandung', 'coblong', 'TPS Dago', 'depot')"
+        )
     env = {"DATABASE_URL": db_url}
     assert run_pisman("migrate", env=env).returncode == 0
-    result = run_pisman("devices", "add", "wb-dago-1", "--site", "tps-dago", "--kind", "weighbridge", env=env)
+    result = run_pisman(
+        "devices", "add", "wb-dago-1", "--site", "tps-dago", "--kind", "weighbridge", env=env
+    )
     assert result.returncode == 0, result.stderr
-    password = next(line.split(":", 1)[1].split()[0] for line in result.stdout.splitlines() if "MQTT password" in line)
+    password = next(
+        line.split(":", 1)[1].split()[0]
+        for line in result.stdout.splitlines()
+        if "MQTT password" in line
+    )
     with psycopg.connect(db_url) as conn:
-        stored = conn.execute("SELECT password_hash FROM device WHERE device_id = 'wb-dago-1'").fetchone()[0]
+        stored = conn.execute(
+            "SELECT password_hash FROM device WHERE device_id = 'wb-dago-1'"
+        ).fetchone()[0]
     assert password not in stored and stored.startswith("$7$101$")
-    again = run_pisman("devices", "add", "wb-dago-1", "--site", "tps-dago", "--kind", "weighbridge", env=env)
+    again = run_pisman(
+        "devices", "add", "wb-dago-1", "--site", "tps-dago", "--kind", "weighbridge", env=env
+    )
     assert again.returncode == 2 and "already exists" in again.stderr
-    unknown = run_pisman("devices", "add", "wb-x", "--site", "nowhere", "--kind", "weighbridge", env=env)
+    unknown = run_pisman(
+        "devices", "add", "wb-x", "--site", "nowhere", "--kind", "weighbridge", env=env
+    )
     assert unknown.returncode == 2 and "no site 'nowhere'" in unknown.stderr
     listing = run_pisman("devices", "list", env=env)
     assert "wb-dago-1" in listing.stdout and "1 device(s)" in listing.stdout

@@ -62,7 +62,9 @@ def test_broker_config_requires_authentication_and_room_for_delayed_acks() -> No
     mounts = [v.split(":")[0] for v in SERVICES["broker"]["volumes"]]
     conf_path = PROJECT_ROOT / next(m for m in mounts if m.endswith("mosquitto.conf"))
     conf = dict(
-        line.split(None, 1) for line in conf_path.read_text().splitlines() if line.strip() and not line.startswith("#")
+        line.split(None, 1)
+        for line in conf_path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     )
     assert conf["allow_anonymous"] == "false"
     assert conf["persistence"] == "true"

@@ -28,14 +28,30 @@ def test_full_chain_applies_to_empty_database_and_rerun_is_noop(empty_db_url: st
     files = sorted(p.name for p in SQL_DIR.glob("*.sql"))
     assert applied == files
     tables = _tables(empty_db_url)
-    for table in ("city", "district", "site", "device", "target", "weighing", "bin_reading",
-                  "quarantine", "category_map", "weighing_hourly", "weighing_daily", "bin_hourly"):
+    for table in (
+        "city",
+        "district",
+        "site",
+        "device",
+        "target",
+        "weighing",
+        "bin_reading",
+        "quarantine",
+        "category_map",
+        "weighing_hourly",
+        "weighing_daily",
+        "bin_hourly",
+    ):
         assert table in tables
     with psycopg.connect(empty_db_url) as conn:
-        before = conn.execute("SELECT version, checksum, applied_at FROM schema_migration ORDER BY 1").fetchall()
+        before = conn.execute(
+            "SELECT version, checksum, applied_at FROM schema_migration ORDER BY 1"
+        ).fetchall()
     assert db.migrate(empty_db_url, SQL_DIR) == []
     with psycopg.connect(empty_db_url) as conn:
-        after = conn.execute("SELECT version, checksum, applied_at FROM schema_migration ORDER BY 1").fetchall()
+        after = conn.execute(
+            "SELECT version, checksum, applied_at FROM schema_migration ORDER BY 1"
+        ).fetchall()
     assert before == after
     assert len(after) == len(files)
 
@@ -46,7 +62,9 @@ def test_edited_applied_migration_is_refused(empty_db_url: str, tmp_path: Path) 
     db.migrate(empty_db_url, sql_dir)
     edited = sql_dir / "002_readings.sql"
     edited.write_text(edited.read_text() + "\n-- a harmless-looking edit\n")
-    with pytest.raises(db.MigrationError, match="002_readings.sql was changed after it was applied"):
+    with pytest.raises(
+        db.MigrationError, match=r"002_readings\.sql was changed after it was applied"
+    ):
         db.migrate(empty_db_url, sql_dir)
 
 
@@ -63,17 +81,21 @@ def test_failed_migration_rolls_back_and_is_not_recorded(empty_db_url: str, tmp_
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     db.migrate(empty_db_url, sql_dir)
-    (sql_dir / "999_broken.sql").write_text("CREATE TABLE half_done (id int);\nSELECT no_such_function();")
-    with pytest.raises(db.MigrationError, match="999_broken.sql failed and was rolled back"):
+    (sql_dir / "999_broken.sql").write_text(
+        "CREATE TABLE half_done (id int);\nSELECT no_such_function();"
+    )
+    with pytest.raises(db.MigrationError, match=r"999_broken\.sql failed and was rolled back"):
         db.migrate(empty_db_url, sql_dir)
     assert "half_done" not in _tables(empty_db_url)
     with psycopg.connect(empty_db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migration WHERE version = 999").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM schema_migration WHERE version = 999"
+        ).fetchone() == (0,)
 
 
 def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_first.sql").write_text("SELECT 1;")
-    with pytest.raises(db.MigrationError, match="NNN_lowercase_words.sql"):
+    with pytest.raises(db.MigrationError, match=r"NNN_lowercase_words\.sql"):
         db.discover_migrations(tmp_path)
 
 
@@ -103,7 +125,7 @@ def test_plain_postgresql_path_is_recorded(db_url: str) -> None:
 
 
 def test_unknown_rollup_timezone_fails_the_migration(empty_db_url: str) -> None:
-    with pytest.raises(db.MigrationError, match="001_core.sql failed"):
+    with pytest.raises(db.MigrationError, match=r"001_core\.sql failed"):
         db.migrate(empty_db_url, SQL_DIR, timezone="Mars/Olympus_Mons")
 
 
@@ -119,7 +141,9 @@ def test_new_city_gets_the_default_category_map(db_url: str) -> None:
         )
     assert rows[("waste_bank", "deposit", False)] == ("reduce", 1)
     # A central bank receiving from a unit bank is an internal transfer: no fate.
-    assert ("waste_bank_hub", "deposit", True) not in rows or rows[("waste_bank_hub", "deposit", True)][0] is None
+    assert ("waste_bank_hub", "deposit", True) not in rows or rows[
+        ("waste_bank_hub", "deposit", True)
+    ][0] is None
     assert rows[("processing", "to_processing", False)] == ("utilize", 1)
     assert rows[("processing", "to_landfill", False)] == ("utilize", -1)
     assert rows[("landfill", "to_landfill", False)] == ("residual", 1)

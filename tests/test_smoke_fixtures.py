@@ -1,6 +1,7 @@
-import psycopg
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+
 
 def test_db_and_broker_fixtures_work(db_url, broker):
     with psycopg.connect(db_url) as conn:

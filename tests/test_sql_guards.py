@@ -21,10 +21,15 @@ def test_every_timescale_statement_is_guarded_and_parses(path) -> None:
 
 def test_the_timescale_path_creates_hypertables_aggregates_compression() -> None:
     statements = "\n".join(s for p in SQL_FILES for s in timescale_statements(p.read_text()))
-    for expected in ("create_hypertable('weighing'", "create_hypertable('bin_reading'",
-                     "timescaledb.continuous", "timescaledb.materialized_only = false",
-                     "add_continuous_aggregate_policy('weighing_hourly'", "add_compression_policy('weighing'",
-                     "add_retention_policy('bin_reading'"):
+    for expected in (
+        "create_hypertable('weighing'",
+        "create_hypertable('bin_reading'",
+        "timescaledb.continuous",
+        "timescaledb.materialized_only = false",
+        "add_continuous_aggregate_policy('weighing_hourly'",
+        "add_compression_policy('weighing'",
+        "add_retention_policy('bin_reading'",
+    ):
         assert expected in statements
 
 
@@ -56,8 +61,11 @@ def _cagg_columns(sql: str, view: str) -> list[str]:
 def test_plain_rollup_tables_have_the_continuous_aggregates_columns(db_url: str, view: str) -> None:
     rollups = (PROJECT_ROOT / "sql" / "004_rollups.sql").read_text()
     with psycopg.connect(db_url) as conn:
-        plain = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-            (view,),
-        )]
+        plain = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                (view,),
+            )
+        ]
     assert plain == _cagg_columns(rollups, view)

@@ -72,7 +72,9 @@ class Mosquitto:
         """Start the broker and wait until it accepts connections."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.write_config()
-        self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

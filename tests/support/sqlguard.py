@@ -43,7 +43,9 @@ def _walk(node: Any, guarded: bool, detection: bool) -> Iterator[tuple[str, str,
     for key, value in node.items():
         if key == "PLpgSQL_stmt_if":
             cond = value["cond"]["PLpgSQL_expr"]["query"]
-            positive = "pisman_has_timescale()" in cond and not re.search(r"NOT\s+pisman_has_timescale", cond, re.I)
+            positive = "pisman_has_timescale()" in cond and not re.search(
+                r"NOT\s+pisman_has_timescale", cond, re.I
+            )
             facts = all(f in cond for f in DETECTION_FACTS[:2])
             yield ("if", cond, guarded, detection)
             yield from _walk(value.get("then_body", []), guarded or positive, detection or facts)
@@ -100,24 +102,44 @@ def check_sql(file: str, sql: str) -> list[Finding]:
                 continue
             if re.search(r"CREATE\s+EXTENSION", text, re.I):
                 if not detection:
-                    findings.append(Finding(file, "CREATE EXTENSION timescaledb outside the detection check"))
+                    findings.append(
+                        Finding(file, "CREATE EXTENSION timescaledb outside the detection check")
+                    )
                 continue
             if kind != "dynexecute":
-                findings.append(Finding(file, f"TimescaleDB call must be a dynamic EXECUTE $ts$...$ts$: {text.strip()[:80]}"))
+                findings.append(
+                    Finding(
+                        file,
+                        f"TimescaleDB call must be a dynamic EXECUTE $ts$...$ts$: {text.strip()[:80]}",
+                    )
+                )
                 continue
             if not guarded:
-                findings.append(Finding(file, f"EXECUTE not behind IF pisman_has_timescale(): {text.strip()[:80]}"))
+                findings.append(
+                    Finding(
+                        file, f"EXECUTE not behind IF pisman_has_timescale(): {text.strip()[:80]}"
+                    )
+                )
                 continue
             bodies = DOLLAR_TS.findall(text)
             if not bodies:
-                findings.append(Finding(file, f"TimescaleDB SQL must be quoted as $ts$...$ts$: {text.strip()[:80]}"))
+                findings.append(
+                    Finding(
+                        file, f"TimescaleDB SQL must be quoted as $ts$...$ts$: {text.strip()[:80]}"
+                    )
+                )
             for ts_sql in bodies:
                 # format() placeholders stand for literals and identifiers.
                 candidate = re.sub(r"%[LIs]", "'x'", ts_sql)
                 try:
                     pglast.parse_sql(candidate)
                 except pglast.parser.ParseError as exc:
-                    findings.append(Finding(file, f"TimescaleDB statement does not parse ({exc}): {ts_sql.strip()[:80]}"))
+                    findings.append(
+                        Finding(
+                            file,
+                            f"TimescaleDB statement does not parse ({exc}): {ts_sql.strip()[:80]}",
+                        )
+                    )
     return findings
 
 

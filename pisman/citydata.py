@@ -1,0 +1,529 @@
+"""City data files: the pydantic model of data/cities/*.yaml, reading it, and loading it into the database."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pisman.domain import DeviceKind, Material, ProcessKind, SiteType, TargetMetric
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_CITY_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class CityFileError(Exception):
+    """A city data file cannot be used; str() names the file and the field."""
+
+    def __init__(self, path: Path | str, field: str, message: str) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.message = message
+        super().__init__(f"city file {self.path}: {field}: {message}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(_Model):
+    """A number with the document it comes from."""
+
+    value: float
+    source: str = Field(min_length=3)
+
+
+class Range(_Model):
+    """A [low, high] interval with its source."""
+
+    low: float
+    high: float
+    source: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        return self
+
+
+class Shares(_Model):
+    """Shares that add up to 1, with their source."""
+
+    shares: dict[str, float]
+    source: str = Field(min_length=3)
+
+    @field_validator("shares")
+    @classmethod
+    def _sum_to_one(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("shares must not be negative")
+        total = sum(value.values())
+        if not math.isclose(total, 1.0, abs_tol=0.005):
+            raise ValueError(f"shares add up to {total:.4f}, not 1")
+        return value
+
+
+class Profile(_Model):
+    """Relative factors (weekday Monday..Sunday, or hour 0..23), with their source."""
+
+    values: list[float]
+    source: str = Field(min_length=3)
+
+
+class CityInfo(_Model):
+    """The city row."""
+
+    id: str = Field(pattern=_CITY_ID)
+    name: str
+    province: str | None = None
+    timezone: str = "Asia/Jakarta"
+    bin_full_threshold: float = Field(0.8, gt=0, le=1)
+
+
+class District(_Model):
+    """A kecamatan, with a compact spec of its neighbourhoods (RW)."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    kelurahan: int = Field(1, ge=1, description="number of kelurahan (sub-districts)")
+    rw_per_kelurahan: int = Field(0, ge=0)
+    kbs_rw: int = Field(0, ge=0, description="RW declared Kawasan Bebas Sampah")
+    households_per_rw: int = Field(400, ge=1)
+
+    @model_validator(mode="after")
+    def _kbs_fits(self) -> District:
+        if self.kbs_rw > self.kelurahan * self.rw_per_kelurahan:
+            raise ValueError(f"kbs_rw ({self.kbs_rw}) exceeds the district's RW count")
+        return self
+
+
+class Site(_Model):
+    """One place (depot, waste bank, processing site, landfill gate)."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    type: SiteType
+    district: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    process_kind: ProcessKind | None = None
+    capacity_t_per_day: float | None = Field(None, ge=0)
+    kelurahan: str | None = None
+    rw: str | None = None
+    active: bool = True
+    devices: list[DeviceKind] | None = None  # overrides simulation.devices_per_site_type
+
+    @model_validator(mode="after")
+    def _process_kind(self) -> Site:
+        if (self.type == SiteType.PROCESSING) != (self.process_kind is not None):
+            raise ValueError("process_kind is required for processing sites and only for them")
+        return self
+
+
+class SiteGroup(_Model):
+    """Many similar sites generated from a compact spec (ids from a pattern, coordinates near the district)."""
+
+    type: SiteType
+    id_pattern: str = Field(description="e.g. 'tps-{district}-{n:02d}'")
+    name_pattern: str = Field(description="e.g. 'TPS {district_name} {n}'")
+    per_district: dict[str, int]
+    spread_km: float = Field(1.0, ge=0)
+    capacity_t_per_day: float | None = Field(None, ge=0)
+    source: str = Field(min_length=3)
+
+    @field_validator("type")
+    @classmethod
+    def _not_processing(cls, value: SiteType) -> SiteType:
+        if value == SiteType.PROCESSING:
+            raise ValueError("processing sites are listed one by one (each needs a process_kind)")
+        return value
+
+
+class Target(_Model):
+    """A target for one metric and period, with the document it comes from."""
+
+    metric: TargetMetric
+    value: float = Field(ge=0)
+    period: str = Field(pattern=r"^\d+ (day|days|month|months|year|years)$")
+    valid_from: date = date(2000, 1, 1)
+    valid_to: date | None = None
+    source: str = Field(min_length=3)
+
+
+class DepotParams(_Model):
+    """How depots (TPS) fill and empty."""
+
+    cart_kg: Range
+    separated_share: Figure
+    container_t: Figure
+    collection_delay_h: Range
+    opening_hours: Range
+
+
+class WasteBankParams(_Model):
+    """Member deposits at waste banks."""
+
+    deposit_kg: Range
+    materials: Shares
+    price_rp_per_kg: dict[Material, float]
+    price_source: str = Field(min_length=3)
+    hub_share: Figure
+    hub_transfer_kg: Range
+    hub_transfers_per_day: Figure
+
+
+class ProcessingParams(_Model):
+    """Input and residue at processing sites (TPS3R / TPST)."""
+
+    total_input_t_per_day: Figure
+    from_depot_share: Figure
+    load_kg: Range
+    residue_share: dict[ProcessKind, float]
+    residue_source: str = Field(min_length=3)
+    input_materials: dict[ProcessKind, dict[Material, float]]
+
+
+class LandfillParams(_Model):
+    """Trucks at the landfill gate."""
+
+    travel_h: Range
+    tare_kg: Range
+    organic_truck_share: Figure
+    residue_truck_kg: Figure
+
+
+class BinParams(_Model):
+    """Bin fill sensors."""
+
+    interval_s: int = Field(300, ge=10)
+    backfill_interval_s: int = Field(900, ge=10)
+    battery_drain_pct_per_day: Figure
+    source: str = Field(min_length=3)
+
+
+class Simulation(_Model):
+    """Parameters of the simulated city; every figure carries its source."""
+
+    generation_t_per_day: Figure
+    composition: Shares
+    weekday_factors: Profile
+    hourly_profile: Profile
+    reduced_share: Figure
+    uncollected_share: Figure
+    manual_ticket_share: Figure
+    depot: DepotParams
+    waste_bank: WasteBankParams
+    processing: ProcessingParams
+    landfill: LandfillParams
+    bins: BinParams
+    devices_per_site_type: dict[SiteType, list[DeviceKind]]
+
+    @field_validator("weekday_factors")
+    @classmethod
+    def _seven(cls, value: Profile) -> Profile:
+        if len(value.values) != 7:
+            raise ValueError(f"needs 7 values (Monday..Sunday), got {len(value.values)}")
+        return value
+
+    @field_validator("hourly_profile")
+    @classmethod
+    def _twenty_four(cls, value: Profile) -> Profile:
+        if len(value.values) != 24 or sum(value.values) <= 0:
+            raise ValueError(
+                f"needs 24 non-negative values with a positive sum, got {len(value.values)}"
+            )
+        return value
+
+
+class City(_Model):
+    """A whole city data file."""
+
+    format: Literal[1] = 1
+    city: CityInfo
+    notes: str | None = None
+    districts: list[District] = Field(min_length=1)
+    sites: list[Site] = Field(default_factory=list)
+    site_groups: list[SiteGroup] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
+    simulation: Simulation | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> City:
+        district_ids = [d.id for d in self.districts]
+        if len(set(district_ids)) != len(district_ids):
+            raise ValueError(f"district ids repeat: {_repeats(district_ids)}")
+        known = set(district_ids)
+        for i, site in enumerate(self.sites):
+            if site.district not in known:
+                raise ValueError(f"sites.{i} ({site.id}): unknown district {site.district!r}")
+        for i, group in enumerate(self.site_groups):
+            unknown = sorted(set(group.per_district) - known)
+            if unknown:
+                raise ValueError(f"site_groups.{i}: unknown district(s) {', '.join(unknown)}")
+        site_ids = [s.id for s in self.all_sites()]
+        if len(set(site_ids)) != len(site_ids):
+            raise ValueError(f"site ids repeat: {_repeats(site_ids)}")
+        return self
+
+    def all_sites(self) -> list[Site]:
+        """The listed sites followed by the generated ones, in a stable order."""
+        by_id = {d.id: d for d in self.districts}
+        out = list(self.sites)
+        for group in self.site_groups:
+            for district_id, count in group.per_district.items():
+                d = by_id[district_id]
+                for n in range(1, count + 1):
+                    site_id = group.id_pattern.format(district=district_id, n=n)
+                    dlat, dlon = _jitter(site_id, group.spread_km, d.lat)
+                    out.append(
+                        Site(
+                            id=site_id,
+                            name=group.name_pattern.format(
+                                district_name=d.name, district=district_id, n=n
+                            ),
+                            type=group.type,
+                            district=district_id,
+                            lat=round(d.lat + dlat, 5),
+                            lon=round(d.lon + dlon, 5),
+                            capacity_t_per_day=group.capacity_t_per_day,
+                        )
+                    )
+        return out
+
+    def neighbourhoods(self) -> list[Neighbourhood]:
+        """Neighbourhood (RW) rows generated from each district's compact spec."""
+        rows: list[Neighbourhood] = []
+        for d in self.districts:
+            rws = [
+                (k, r) for k in range(1, d.kelurahan + 1) for r in range(1, d.rw_per_kelurahan + 1)
+            ]
+            # Which RW are KBS: a stable pseudo-random pick, spread over the kelurahan.
+            ranked = sorted(rws, key=lambda kr: _hash_unit(f"{d.id}:{kr[0]}:{kr[1]}"))
+            kbs = set(ranked[: d.kbs_rw])
+            for k, r in rws:
+                key = f"{d.id}:{k}:{r}"
+                households = max(
+                    1, round(d.households_per_rw * (0.7 + 0.6 * _hash_unit(key + ":hh")))
+                )
+                if (k, r) in kbs:
+                    share = 0.30 + 0.45 * _hash_unit(key + ":sep")
+                    since: date | None = date(
+                        2019 + int(_hash_unit(key + ":y") * 6.99),
+                        1 + int(_hash_unit(key + ":m") * 11.99),
+                        1,
+                    )
+                else:
+                    share = 0.29 * _hash_unit(key + ":sep")
+                    since = None
+                separating = math.ceil(households * share) if since else math.floor(households * share)
+                rows.append(
+                    Neighbourhood(
+                        district_id=d.id,
+                        kelurahan=f"{d.name} {k}",
+                        rw=f"{r:03d}",
+                        households=households,
+                        separating_households=min(households, separating),
+                        kbs_since=since,
+                    )
+                )
+        return rows
+
+
+class Neighbourhood(_Model):
+    """One RW row (generated)."""
+
+    district_id: str
+    kelurahan: str
+    rw: str
+    households: int
+    separating_households: int
+    kbs_since: date | None
+
+
+def _repeats(ids: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for i in ids:
+        counts[i] = counts.get(i, 0) + 1
+    return ", ".join(sorted(i for i, n in counts.items() if n > 1)[:5])
+
+
+def _hash_unit(key: str) -> float:
+    """A stable number in [0, 1) from a string (no RNG state, so files always expand the same way)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
+def _jitter(key: str, spread_km: float, lat: float) -> tuple[float, float]:
+    angle = 2 * math.pi * _hash_unit(key + ":a")
+    dist_km = spread_km * math.sqrt(_hash_unit(key + ":r"))
+    dlat = dist_km / 111.0 * math.sin(angle)
+    dlon = dist_km / (111.0 * math.cos(math.radians(lat))) * math.cos(angle)
+    return dlat, dlon
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def read_city_file(path: Path | str) -> City:
+    """Read and validate a city file; raise CityFileError naming the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CityFileError(path, "(file)", exc.strerror or str(exc)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
+        raise CityFileError(
+            path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    if not isinstance(data, dict):
+        raise CityFileError(
+            path, "(top level)", "must be a mapping with city, districts, sites, targets"
+        )
+    try:
+        return City.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise CityFileError(path, _field_path(err["loc"]), msg + more) from None
+
+
+UPSERT_CITY = """
+INSERT INTO city (city_id, name, province, timezone, bin_full_threshold)
+VALUES (%(id)s, %(name)s, %(province)s, %(timezone)s, %(bin_full_threshold)s)
+ON CONFLICT (city_id) DO UPDATE SET name = EXCLUDED.name, province = EXCLUDED.province,
+  timezone = EXCLUDED.timezone, bin_full_threshold = EXCLUDED.bin_full_threshold
+"""
+UPSERT_DISTRICT = """
+INSERT INTO district (city_id, district_id, name) VALUES (%s, %s, %s)
+ON CONFLICT (city_id, district_id) DO UPDATE SET name = EXCLUDED.name
+"""
+FOREIGN_SITES = "SELECT site_id, city_id FROM site WHERE site_id = ANY(%s) AND city_id <> %s"
+UPSERT_SITE = """
+INSERT INTO site (site_id, city_id, district_id, kelurahan, rw, name, site_type, process_kind,
+                  lat, lon, capacity_t_per_day, active)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (site_id) DO UPDATE SET district_id = EXCLUDED.district_id, kelurahan = EXCLUDED.kelurahan,
+  rw = EXCLUDED.rw, name = EXCLUDED.name, site_type = EXCLUDED.site_type,
+  process_kind = EXCLUDED.process_kind, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+  capacity_t_per_day = EXCLUDED.capacity_t_per_day, active = EXCLUDED.active, updated_at = now()
+WHERE (site.district_id, site.kelurahan, site.rw, site.name, site.site_type, site.process_kind,
+       site.lat, site.lon, site.capacity_t_per_day, site.active)
+  IS DISTINCT FROM (EXCLUDED.district_id, EXCLUDED.kelurahan, EXCLUDED.rw, EXCLUDED.name,
+       EXCLUDED.site_type, EXCLUDED.process_kind, EXCLUDED.lat, EXCLUDED.lon,
+       EXCLUDED.capacity_t_per_day, EXCLUDED.active)
+"""
+# Sites dropped from the file are deactivated, not deleted: devices and readings refer to them.
+DEACTIVATE_MISSING_SITES = """
+UPDATE site SET active = false, updated_at = now()
+WHERE city_id = %s AND active AND NOT (site_id = ANY(%s))
+"""
+DELETE_MISSING_NEIGHBOURHOODS = """
+DELETE FROM neighbourhood n
+WHERE n.city_id = %s
+  AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[], %s::text[]) AS f(d, k, r)
+                  WHERE f.d = n.district_id AND f.k = n.kelurahan AND f.r = n.rw)
+"""
+UPSERT_NEIGHBOURHOOD = """
+INSERT INTO neighbourhood (city_id, district_id, kelurahan, rw, households, separating_households, kbs_since)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (city_id, district_id, kelurahan, rw) DO UPDATE SET households = EXCLUDED.households,
+  separating_households = EXCLUDED.separating_households, kbs_since = EXCLUDED.kbs_since
+"""
+UPSERT_TARGET = """
+INSERT INTO target (city_id, metric, period, value, valid_from, valid_to, source)
+VALUES (%s, %s, %s::interval, %s, %s, %s, %s)
+ON CONFLICT (city_id, metric, valid_from) DO UPDATE SET period = EXCLUDED.period,
+  value = EXCLUDED.value, valid_to = EXCLUDED.valid_to, source = EXCLUDED.source
+"""
+
+
+def load_city(conn: psycopg.Connection, city: City) -> str:
+    """Insert or update the city, its districts, sites, neighbourhoods and targets; return a summary line."""
+    sites = city.all_sites()
+    cid = city.city.id
+    with conn.transaction():
+        foreign = conn.execute(FOREIGN_SITES, ([s.id for s in sites], cid)).fetchall()
+        if foreign:
+            site_id, other = foreign[0]
+            raise CityFileError(
+                f"<{cid}>", "sites", f"site id {site_id!r} already belongs to city {other!r}"
+            )
+        conn.execute(UPSERT_CITY, city.city.model_dump())
+        with conn.cursor() as cur:
+            cur.executemany(UPSERT_DISTRICT, [(cid, d.id, d.name) for d in city.districts])
+            cur.executemany(
+                UPSERT_SITE,
+                [
+                    (
+                        s.id,
+                        cid,
+                        s.district,
+                        s.kelurahan,
+                        s.rw,
+                        s.name,
+                        s.type.value,
+                        s.process_kind.value if s.process_kind else None,
+                        s.lat,
+                        s.lon,
+                        s.capacity_t_per_day,
+                        s.active,
+                    )
+                    for s in sites
+                ],
+            )
+            conn.execute(DEACTIVATE_MISSING_SITES, (cid, [s.id for s in sites]))
+            hoods = city.neighbourhoods()
+            conn.execute(
+                DELETE_MISSING_NEIGHBOURHOODS,
+                (
+                    cid,
+                    [n.district_id for n in hoods],
+                    [n.kelurahan for n in hoods],
+                    [n.rw for n in hoods],
+                ),
+            )
+            cur.executemany(
+                UPSERT_NEIGHBOURHOOD,
+                [
+                    (
+                        cid,
+                        n.district_id,
+                        n.kelurahan,
+                        n.rw,
+                        n.households,
+                        n.separating_households,
+                        n.kbs_since,
+                    )
+                    for n in hoods
+                ],
+            )
+            cur.executemany(
+                UPSERT_TARGET,
+                [
+                    (cid, t.metric.value, t.period, t.value, t.valid_from, t.valid_to, t.source)
+                    for t in city.targets
+                ],
+            )
+    by_type: dict[str, int] = {}
+    for s in sites:
+        by_type[s.type.value] = by_type.get(s.type.value, 0) + 1
+    kinds = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
+    kbs = sum(1 for n in hoods if n.kbs_since is not None)
+    return (
+        f"city {cid}: {len(city.districts)} districts, {len(sites)} sites ({kinds}), "
+        f"{len(hoods)} neighbourhoods ({kbs} KBS), {len(city.targets)} targets"
+    )
