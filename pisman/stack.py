@@ -113,6 +113,18 @@ class Stack:
             self.broker.stop()
 
 
+HISTORY_SQL = """
+SELECT EXISTS (SELECT 1 FROM weighing WHERE city_id = %s AND ts < now() - make_interval(days => %s))
+"""
+
+
+def _has_history(database_url: str, city_id: str, days: int) -> bool:
+    """Whether readings older than `days - 1` days exist, i.e. an earlier backfill already ran."""
+    with db.connect(database_url) as conn:
+        row = conn.execute(HISTORY_SQL, (city_id, max(days - 1, 0))).fetchone()
+    return bool(row and row[0])
+
+
 def _key_is_current(conn: psycopg.Connection, key: str) -> bool:
     """Whether a key remembered from an earlier `up` still exists, unrevoked, in this database."""
     from api import keys as api_keys
@@ -249,7 +261,9 @@ def run_up(args: argparse.Namespace) -> int:
         say(f"API:       {api_url}/docs   (key for the dashboard in {state_file})")
         say(f"dashboard: {dashboard_url}")
 
-        if args.days > 0:
+        if args.days > 0 and _has_history(database_url, city.city.id, args.days):
+            say(f"history for the last {args.days} day(s) is already stored; skipping the backfill")
+        elif args.days > 0:
             say(f"backfilling {args.days} day(s) of simulated history through MQTT")
             code = stack.spawn(
                 "backfill",

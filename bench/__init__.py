@@ -1,0 +1,1 @@
+"""Benchmarks: they print figures beside a baseline; not part of the pass/fail suite."""
