@@ -324,7 +324,9 @@ class City(_Model):
                 else:
                     share = 0.29 * _hash_unit(key + ":sep")
                     since = None
-                separating = math.ceil(households * share) if since else math.floor(households * share)
+                separating = (
+                    math.ceil(households * share) if since else math.floor(households * share)
+                )
                 rows.append(
                     Neighbourhood(
                         district_id=d.id,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pisman import __version__
+from pisman.citydata import CityFileError
 from pisman.db import DatabaseUnavailable, MigrationError
 from pisman.devices import RegistryError
 from pisman.settings import Settings, SettingsError, get_settings
@@ -221,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
-    except (UsageError, RegistryError) as exc:
+    except (UsageError, RegistryError, CityFileError) as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
     except (DatabaseUnavailable, MigrationError) as exc:
