@@ -1,0 +1,1 @@
+"""Dashboard benchmark and the seeding/server helpers its tests share."""

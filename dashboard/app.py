@@ -1,0 +1,96 @@
+"""The Dash application: shell (navigation, language toggle, live tick) around the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from dashboard.i18n import LANGS, as_lang, t
+from pisman.settings import get_settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+NAV = (
+    ("nav-overview", "nav_overview", "/"),
+    ("nav-districts", "nav_districts", "/districts"),
+    ("nav-bins", "nav_bins", "/bins"),
+    ("nav-reports", "nav_reports", "/reports"),
+)
+
+
+def _shell(refresh_s: int) -> html.Div:
+    return html.Div(
+        [
+            # The chosen language survives reloads (localStorage); Indonesian until someone switches.
+            dcc.Store(id="lang", storage_type="local"),
+            dcc.Interval(id="tick", interval=refresh_s * 1000, n_intervals=0),
+            html.Header(
+                [
+                    html.H1(t("app_title", "id"), id="app-title"),
+                    html.Nav(
+                        [
+                            dcc.Link(t(key, "id"), id=link_id, href=href, className="nav-link")
+                            for link_id, key, href in NAV
+                        ],
+                        className="nav",
+                    ),
+                    html.Button(
+                        t("switch_lang", "id"),
+                        id="lang-toggle",
+                        className="lang-toggle",
+                        n_clicks=0,
+                    ),
+                ],
+                className="topbar",
+            ),
+            html.Main(dash.page_container, className="content"),
+        ],
+        className="app",
+    )
+
+
+def create_app() -> dash.Dash:
+    """Build the dashboard (pages from dashboard/pages; JS and CSS served locally, no CDN)."""
+    settings = get_settings()
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(PACKAGE_DIR / "pages"),
+        assets_folder=str(PACKAGE_DIR / "assets"),
+        serve_locally=True,
+        title="Kang PisMan",
+        update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
+        suppress_callback_exceptions=True,
+    )
+    app.layout = _shell(settings.DASHBOARD_REFRESH_S)
+
+    @app.callback(
+        Output("lang", "data"),
+        Input("lang-toggle", "n_clicks"),
+        State("lang", "data"),
+        prevent_initial_call=True,
+    )
+    def toggle_language(_clicks: int, current: str | None) -> str:
+        lang = as_lang(current)
+        return LANGS[(LANGS.index(lang) + 1) % len(LANGS)]
+
+    @app.callback(
+        [Output("app-title", "children"), Output("lang-toggle", "children")]
+        + [Output(link_id, "children") for link_id, _key, _href in NAV],
+        Input("lang", "data"),
+    )
+    def translate_shell(stored: str | None) -> list[str]:
+        lang = as_lang(stored)
+        return [t("app_title", lang), t("switch_lang", lang)] + [
+            t(key, lang) for _id, key, _href in NAV
+        ]
+
+    # Tell the browser which language the page is in (screen readers, hyphenation).
+    app.clientside_callback(
+        "function(lang) { document.documentElement.lang = lang || 'id'; return window.dash_clientside.no_update; }",
+        Output("app-title", "title"),
+        Input("lang", "data"),
+    )
+    return app

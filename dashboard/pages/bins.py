@@ -1,0 +1,189 @@
+"""Bins and devices: bins needing collection (fullest first), silent devices, low batteries; per district."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import format as fmt
+from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.i18n import Lang, as_lang, t
+from dashboard.states import api_problem
+from dashboard.tables import table
+
+dash.register_page(__name__, path="/bins", name="Bins and devices", order=2)
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page: a district filter; lists arrive through the refresh callback."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Label(id="bins-district-label", htmlFor="bins-district"),
+                    dcc.Dropdown(
+                        id="bins-district",
+                        options=[],
+                        value=None,
+                        clearable=True,
+                        className="dropdown",
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(id="bins-body", className="loading-placeholder"),
+        ],
+        className="page page-bins",
+    )
+
+
+def _location(lat: float | None, lon: float | None, lang: Lang) -> str:
+    if lat is None or lon is None:
+        return "–"
+    return f"{fmt.number(lat, lang, 5)}; {fmt.number(lon, lang, 5)}"
+
+
+def _status(code: str | None, lang: Lang) -> str:
+    return t(f"status_{code}", lang) if code else "–"
+
+
+@callback(
+    Output("bins-body", "children"),
+    Output("bins-district", "options"),
+    Output("bins-district-label", "children"),
+    Output("bins-district", "placeholder"),
+    Input("lang", "data"),
+    Input("tick", "n_intervals"),
+    Input("bins-district", "value"),
+)
+def render_bins(
+    stored_lang: str | None, _tick: int, district: str | None
+) -> tuple[Any, list[dict[str, str]], str, str]:
+    """Fetch bins, devices and alerts for the district (or all) and list what needs attention."""
+    lang = as_lang(stored_lang)
+    client = get_client()
+    options: list[dict[str, str]] = []
+    try:
+        meta = client.meta()
+        options = [
+            {"label": str(d.get("name")), "value": str(d.get("district_id"))}
+            for d in sorted(meta.districts, key=lambda d: str(d.get("name")))
+        ]
+        bins = client.bins(district=district, needs_collection=True)
+        devices = client.devices(district=district)
+        alerts = client.alerts(district=district)
+    except (ApiUnavailable, ApiRefused) as exc:
+        return api_problem(exc, lang), options, t("district", lang), t("all_districts", lang)
+
+    full = [b for b in bins if b.needs_collection]
+    bins_block: Any = html.P(
+        t("no_bins_to_empty", lang), id="bins-none", className="state state-ok"
+    )
+    if full:
+        bins_block = table(
+            [
+                t("site", lang),
+                t("district", lang),
+                t("fill", lang),
+                t("battery", lang),
+                t("reading_time", lang),
+                t("location", lang),
+                t("device", lang),
+            ],
+            [
+                [
+                    b.site_name or b.site_id,
+                    b.district_name or b.district_id or "–",
+                    fmt.percent(b.fill_pct / 100 if b.fill_pct is not None else None, lang, 0),
+                    fmt.percent(
+                        b.battery_pct / 100 if b.battery_pct is not None else None, lang, 0
+                    ),
+                    fmt.timestamp(b.reading_ts, lang),
+                    _location(b.lat, b.lon, lang),
+                    b.device_id,
+                ]
+                for b in full
+            ],
+            table_id="bins-table",
+            row_ids=[f"bin-{b.device_id}" for b in full],
+            numeric_columns=(2, 3),
+        )
+
+    silent = sorted(
+        (d for d in devices if d.status != "online"),
+        key=lambda d: -(d.silent_for_s if d.silent_for_s is not None else float("inf")),
+    )
+    silent_block: Any = html.P(
+        t("no_silent_devices", lang), id="silent-none", className="state state-ok"
+    )
+    if silent:
+        silent_block = table(
+            [
+                t("device", lang),
+                t("kind", lang),
+                t("site", lang),
+                t("status", lang),
+                t("silent_for", lang),
+                t("last_seen", lang),
+            ],
+            [
+                [
+                    d.device_id,
+                    d.kind,
+                    d.site_name or d.site_id,
+                    _status(d.status, lang),
+                    fmt.duration(d.silent_for_s, lang),
+                    fmt.timestamp(d.last_seen_at, lang),
+                ]
+                for d in silent
+            ],
+            table_id="silent-table",
+            row_ids=[f"silent-{d.device_id}" for d in silent],
+            numeric_columns=(4,),
+        )
+
+    low = [a for a in alerts if a.kind == "low_battery"]
+    battery_by_device = {d.device_id: d.battery_pct for d in devices}
+    low_block: Any = html.P(
+        t("no_low_batteries", lang), id="battery-none", className="state state-ok"
+    )
+    if low:
+        low_block = table(
+            [t("device", lang), t("battery", lang), t("status", lang)],
+            [
+                [
+                    a.device_id or "–",
+                    fmt.percent((battery_by_device.get(a.device_id or "") or 0) / 100, lang, 0)
+                    if battery_by_device.get(a.device_id or "") is not None
+                    else "–",
+                    a.message_id if lang == "id" else a.message_en,
+                ]
+                for a in low
+            ],
+            table_id="battery-table",
+            row_ids=[f"battery-{a.device_id}" for a in low],
+            numeric_columns=(1,),
+        )
+
+    body = html.Div(
+        [
+            html.Div(
+                [html.H2(f"{t('bins_to_empty', lang)} ({fmt.count(len(full), lang)})"), bins_block],
+                className="panel",
+            ),
+            html.Div(
+                [
+                    html.H2(f"{t('silent_devices', lang)} ({fmt.count(len(silent), lang)})"),
+                    silent_block,
+                ],
+                className="panel",
+            ),
+            html.Div(
+                [html.H2(f"{t('low_batteries', lang)} ({fmt.count(len(low), lang)})"), low_block],
+                className="panel",
+            ),
+        ]
+    )
+    return body, options, t("district", lang), t("all_districts", lang)

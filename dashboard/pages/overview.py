@@ -1,0 +1,351 @@
+"""Overview: today against the generation target per category, month to date, 90-day trend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import format as fmt
+from dashboard.client import ApiRefused, ApiUnavailable, CategoryFigure, Meta, Progress, get_client
+from dashboard.i18n import Lang, as_lang, label, t
+from dashboard.states import api_problem, no_data
+
+dash.register_page(__name__, path="/", name="Overview", order=0)
+
+FATES = ("reduce", "utilize", "residual")
+CATEGORY_COLOURS = {
+    "reduce": "#2e7d32",
+    "utilize": "#f9a825",
+    "residual": "#6d4c41",
+    "separate": "#1565c0",
+}
+TREND_DAYS = 90
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page; figures arrive through the refresh callback."""
+    return html.Div(
+        html.Div(id="overview-body", className="loading-placeholder"),
+        className="page page-overview",
+    )
+
+
+def _bullet(figure: CategoryFigure, colour: str, lang: Lang) -> go.Figure:
+    """A bullet chart: the day's tonnes as a bar, the target as a line."""
+    target = figure.target_t
+    top = max(target or 0.0, figure.tonnes, 1.0) * 1.15
+    gauge: dict[str, Any] = {
+        "shape": "bullet",
+        "axis": {"range": [0, top]},
+        "bar": {"color": colour},
+    }
+    if target is not None:
+        gauge["threshold"] = {
+            "line": {"color": "#c62828", "width": 3},
+            "thickness": 0.9,
+            "value": target,
+        }
+    fig = go.Figure(go.Indicator(mode="gauge", value=figure.tonnes, gauge=gauge))
+    fig.update_layout(
+        height=70,
+        margin={"l": 10, "r": 20, "t": 8, "b": 22},
+        separators=fmt.PLOTLY_SEPARATORS[lang],
+        paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> html.Div:
+    figure = progress.day.categories.get(code, CategoryFigure())
+    if code == "separate":
+        main = fmt.percent(figure.share_of_collected, lang)
+        target = fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
+        extra = html.Div(
+            fmt.tonnes(figure.tonnes, lang), id="ov-day-separate-tonnes", className="card-sub"
+        )
+        chart: Any = html.Div(
+            html.Div(
+                className="bar-fill",
+                style={
+                    "width": f"{min((figure.share_of_collected or 0) * 100, 100):.1f}%",
+                    "background": CATEGORY_COLOURS[code],
+                },
+            ),
+            className="bar",
+        )
+    else:
+        main = fmt.tonnes(figure.tonnes, lang)
+        target = fmt.tonnes(figure.target_t, lang) if figure.target_t is not None else "–"
+        share = (
+            fmt.percent(figure.share_of_generation, lang)
+            if figure.share_of_generation is not None
+            else ""
+        )
+        extra = html.Div(share, id=f"ov-day-{code}-share", className="card-sub")
+        chart = dcc.Graph(
+            figure=_bullet(figure, CATEGORY_COLOURS[code], lang),
+            config={"displayModeBar": False},
+            className="bullet",
+        )
+    return html.Div(
+        [
+            html.H3(label(meta.categories, code, lang), className="card-title"),
+            html.Div(main, id=f"ov-day-{code}", className="card-value"),
+            html.Div(
+                [f"{t('target', lang)}: ", html.Span(target, id=f"ov-day-{code}-target")],
+                className="card-sub",
+            ),
+            extra,
+            chart,
+        ],
+        className=f"card card-{code}",
+        id=f"card-{code}",
+    )
+
+
+def _headline(progress: Progress, lang: Lang) -> html.Div:
+    day = progress.day
+    items = [
+        html.Div(
+            [
+                html.Div(t("today", lang) + f" · {progress.date}", className="card-title"),
+                html.Div(
+                    fmt.tonnes(day.collected_t, lang), id="ov-day-collected", className="card-value"
+                ),
+                html.Div(
+                    [
+                        t("target", lang),
+                        ": ",
+                        html.Span(
+                            fmt.tonnes(progress.generation_t_per_day, lang, 0), id="ov-generation"
+                        ),
+                        " / ",
+                        t("today", lang).lower(),
+                    ],
+                    className="card-sub",
+                ),
+            ],
+            className="card card-headline",
+        ),
+        html.Div(
+            [
+                html.Div(t("diverted_share", lang), className="card-title"),
+                html.Div(
+                    fmt.percent(day.diverted_share, lang),
+                    id="ov-day-diverted-share",
+                    className="card-value",
+                ),
+                html.Div(
+                    [
+                        t("diverted", lang),
+                        ": ",
+                        html.Span(fmt.tonnes(day.diverted_t, lang), id="ov-day-diverted"),
+                    ],
+                    className="card-sub",
+                ),
+            ],
+            className="card card-headline",
+        ),
+    ]
+    quota = progress.landfill_quota
+    if quota is not None and quota.quota_t is not None:
+        items.append(
+            html.Div(
+                [
+                    html.Div(
+                        f"{t('landfill_quota', lang)} ({quota.period_days} {'hari' if lang == 'id' else 'days'})",
+                        className="card-title",
+                    ),
+                    html.Div(
+                        fmt.percent(quota.used_share, lang),
+                        id="ov-quota-share",
+                        className="card-value",
+                    ),
+                    html.Div(
+                        t(
+                            "quota_used",
+                            lang,
+                            used=fmt.tonnes(quota.used_t, lang),
+                            quota=fmt.tonnes(quota.quota_t, lang, 0),
+                            share=fmt.percent(quota.used_share, lang),
+                            remaining=fmt.tonnes(quota.remaining_t, lang),
+                        ),
+                        id="ov-quota",
+                        className="card-sub",
+                    ),
+                ],
+                className="card card-headline",
+            )
+        )
+    if progress.kbs is not None:
+        target = (
+            f" / {fmt.count(progress.kbs.target, lang)}" if progress.kbs.target is not None else ""
+        )
+        items.append(
+            html.Div(
+                [
+                    html.Div(t("kbs", lang), className="card-title"),
+                    html.Div(
+                        fmt.count(progress.kbs.count, lang) + target,
+                        id="ov-kbs",
+                        className="card-value",
+                    ),
+                ],
+                className="card card-headline",
+            )
+        )
+    if progress.organic_at_landfill_t:
+        items.append(
+            html.Div(
+                [
+                    html.Div(t("organic_at_landfill", lang), className="card-title"),
+                    html.Div(
+                        fmt.tonnes(progress.organic_at_landfill_t, lang),
+                        id="ov-organic-landfill",
+                        className="card-value",
+                    ),
+                ],
+                className="card card-headline card-alert",
+                role="alert",
+            )
+        )
+    return html.Div(items, className="cards")
+
+
+def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
+    mtd = progress.month_to_date
+    projection = mtd.projection or {}
+    rows = []
+    for code in (*FATES, "separate"):
+        figure = mtd.categories.get(code, CategoryFigure())
+        if code == "separate":
+            target = (
+                fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
+            )
+        else:
+            target = fmt.tonnes(figure.target_t, lang) if figure.target_t is not None else "–"
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(label(meta.categories, code, lang)),
+                    html.Td(fmt.tonnes(figure.tonnes, lang), id=f"ov-mtd-{code}", className="num"),
+                    html.Td(target, id=f"ov-mtd-{code}-target", className="num"),
+                    html.Td(
+                        fmt.tonnes(projection.get(code), lang) if code in projection else "–",
+                        className="num",
+                    ),
+                ]
+            )
+        )
+    head = html.Tr(
+        [
+            html.Th(t("category", lang)),
+            html.Th(t("tonnes", lang), className="num"),
+            html.Th(t("target", lang), className="num"),
+            html.Th(t("projection", lang), className="num"),
+        ]
+    )
+    foot = html.Tr(
+        [
+            html.Th(t("collected", lang)),
+            html.Th(fmt.tonnes(mtd.collected_t, lang), id="ov-mtd-collected", className="num"),
+            html.Th(
+                f"{t('diverted_share', lang)}: {fmt.percent(mtd.diverted_share, lang)}",
+                colSpan=2,
+                id="ov-mtd-diverted-share",
+                className="num",
+            ),
+        ]
+    )
+    return html.Div(
+        [
+            html.H2(
+                f"{t('month_to_date', lang)} ({mtd.days or '–'} {'hari' if lang == 'id' else 'days'})"
+            ),
+            html.Table(
+                [html.Thead(head), html.Tbody(rows), html.Tfoot(foot)],
+                id="ov-mtd-table",
+                className="data-table",
+            ),
+        ],
+        className="panel",
+    )
+
+
+def _trend(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
+    dates = [row.get("date") for row in progress.trend]
+    fig = go.Figure()
+    for code in FATES:
+        fig.add_bar(
+            x=dates,
+            y=[row.get(code, 0) for row in progress.trend],
+            name=label(meta.categories, code, lang),
+            marker_color=CATEGORY_COLOURS[code],
+            hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
+        )
+    fig.add_scatter(
+        x=dates,
+        y=[row.get("separate", 0) for row in progress.trend],
+        mode="lines",
+        name=label(meta.categories, "separate", lang),
+        line={"color": CATEGORY_COLOURS["separate"]},
+        hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
+    )
+    if progress.generation_t_per_day:
+        fig.add_hline(y=progress.generation_t_per_day, line_dash="dot", line_color="#c62828")
+    fig.update_layout(
+        barmode="stack",
+        height=340,
+        margin={"l": 50, "r": 10, "t": 10, "b": 40},
+        separators=fmt.PLOTLY_SEPARATORS[lang],
+        legend={"orientation": "h", "y": -0.15},
+        yaxis={"title": {"text": "t"}, "tickformat": ",.0f"},
+        plot_bgcolor="#fff",
+        paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return html.Div(
+        [
+            html.H2(t("trend_title", lang, days=len(dates))),
+            dcc.Graph(id="ov-trend", figure=fig, config={"displayModeBar": False}),
+        ],
+        className="panel",
+    )
+
+
+def _has_data(progress: Progress) -> bool:
+    if progress.day.collected_t or progress.month_to_date.collected_t:
+        return True
+    return any(float(v or 0) for row in progress.trend for k, v in row.items() if k != "date")
+
+
+@callback(Output("overview-body", "children"), Input("lang", "data"), Input("tick", "n_intervals"))
+def render_overview(stored_lang: str | None, _tick: int) -> Any:
+    """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds)."""
+    lang = as_lang(stored_lang)
+    client = get_client()
+    try:
+        meta = client.meta()
+        progress = client.progress(trend_days=TREND_DAYS)
+    except (ApiUnavailable, ApiRefused) as exc:
+        return api_problem(exc, lang)
+    body: list[Any] = []
+    if not _has_data(progress):
+        body.append(no_data(lang))
+    body += [
+        _headline(progress, lang),
+        html.Div(
+            [_category_card(code, progress, meta, lang) for code in (*FATES, "separate")],
+            className="cards",
+        ),
+        html.Div(
+            [_month_table(progress, meta, lang), _trend(progress, meta, lang)], className="panels"
+        ),
+        html.Div(
+            [t("as_of", lang), " ", html.Span(fmt.timestamp(progress.as_of, lang), id="ov-as-of")],
+            className="as-of",
+        ),
+    ]
+    return html.Div(body, id="overview-figures")
