@@ -1,0 +1,1 @@
+"""The API's query modules: the one place each number is computed."""

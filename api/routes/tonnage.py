@@ -1,0 +1,104 @@
+"""GET /v1/tonnage: tonnes per bucket and group, with totals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import CityDep, Conn, SettingsDep, ViewerKey
+from api.params import bad_request, parse_group_by, parse_range
+from api.queries.tonnage import (
+    PUBLIC_GROUPS,
+    RangeNotAligned,
+    TonnageQuery,
+    as_tonnes,
+    tonnage,
+    tonnes_rows,
+    totals_by_group,
+)
+
+router = APIRouter(tags=["tonnage"])
+MAX_HOUR_RANGE = timedelta(days=31)
+
+EXAMPLE = {
+    "city": "bandung",
+    "timezone": "Asia/Jakarta",
+    "from": "2026-11-01T00:00:00+07:00",
+    "to": "2026-11-02T00:00:00+07:00",
+    "bucket": "day",
+    "group_by": ["category"],
+    "unit": "t",
+    "rows": [
+        {"bucket_start": "2026-11-01T00:00:00+07:00", "category": "reduce", "tonnes": 301.125}
+    ],
+    "totals": [{"category": "reduce", "tonnes": 301.125}],
+    "total_tonnes": 1450.5,
+}
+
+
+@router.get(
+    "/tonnage",
+    summary="Tonnes per time bucket and group",
+    responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
+)
+async def get_tonnage(
+    conn: Conn,
+    key: ViewerKey,
+    city: CityDep,
+    settings: SettingsDep,
+    from_: Annotated[
+        str,
+        Query(
+            alias="from",
+            description="Start (inclusive): YYYY-MM-DD local date or ISO datetime.",
+            examples=["2026-11-01"],
+        ),
+    ],
+    to: Annotated[
+        str,
+        Query(
+            description="End (exclusive): YYYY-MM-DD local date or ISO datetime.",
+            examples=["2026-12-01"],
+        ),
+    ],
+    bucket: Annotated[
+        Literal["hour", "day", "week", "month", "total"],
+        Query(
+            description="Bucket size in the city's zone; weeks start Monday; `hour` for ranges up to 31 days."
+        ),
+    ] = "day",
+    group_by: Annotated[
+        str | None,
+        Query(
+            description="Comma list of category, district, site, site_type, material (default category).",
+            examples=["category,district"],
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Tonnage of the Kang PisMan categories. Without `category` in `group_by`, rows count fate
+    tonnage only (reduce + utilize + residual); `total_tonnes` is always fate tonnage."""
+    start, end = parse_range(from_, to, city.tz, max_days=settings.API_MAX_RANGE_DAYS)
+    if bucket == "hour" and end - start > MAX_HOUR_RANGE:
+        raise bad_request(
+            "bucket=hour is limited to ranges of 31 days; use bucket=day or a shorter range"
+        )
+    groups = parse_group_by(group_by, PUBLIC_GROUPS, ("category",))
+    q = TonnageQuery(city.city_id, city.tz, start, end, bucket, groups)
+    try:
+        result = await tonnage(conn, q)
+    except RangeNotAligned as exc:
+        raise bad_request(str(exc)) from None
+    return {
+        "city": city.city_id,
+        "timezone": city.tz.key,
+        "from": start.astimezone(city.tz).isoformat(),
+        "to": end.astimezone(city.tz).isoformat(),
+        "bucket": bucket,
+        "group_by": list(groups),
+        "unit": "t",
+        "rows": tonnes_rows(result),
+        "totals": totals_by_group(result),
+        "total_tonnes": as_tonnes(result.fate_kg()),
+    }
