@@ -1,0 +1,242 @@
+"""The ingest service: broker → validate → batch → commit → ack, until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from ingest.client import Delivery, IngestClient
+from ingest.metrics import IngestMetrics
+from ingest.registry import Registry
+from ingest.topics import subscription
+from ingest.validate import Validated, now_utc, validate_message
+from ingest.writer import Incoming, Writer
+from pisman import db
+from pisman.logs import log_event
+from pisman.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REGISTRY_MAX_AGE_S = 30.0
+QUARANTINE_RETRY_EVERY_S = 3.0
+IDLE_WAIT_S = 0.25
+SCHEMA_CHECK = "SELECT 1 FROM device LIMIT 1"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """How one ingest process runs (defaults from settings; the CLI may override)."""
+
+    client_id: str
+    share_group: str | None
+    batch_size: int
+    flush_ms: int
+    session_expiry_s: int
+    metrics_port: int
+    max_future_s: int
+
+    @classmethod
+    def from_settings(cls, s: Settings, **overrides: object) -> IngestOptions:
+        """Options from settings, with non-None overrides applied."""
+        values: dict[str, object] = {
+            "client_id": s.INGEST_CLIENT_ID,
+            "share_group": s.INGEST_SHARE_GROUP,
+            "batch_size": s.INGEST_BATCH_SIZE,
+            "flush_ms": s.INGEST_FLUSH_MS,
+            "session_expiry_s": s.INGEST_SESSION_EXPIRY_S,
+            "metrics_port": s.INGEST_METRICS_PORT,
+            "max_future_s": s.INGEST_MAX_FUTURE_S,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def receive_maximum(self) -> int:
+        """How many unacknowledged messages the broker may send us: enough to fill two batches."""
+        return min(65535, max(1000, 2 * self.batch_size))
+
+
+class IngestService:
+    """One ingest process: a paho network thread feeding a queue, and this writer loop."""
+
+    def __init__(self, settings: Settings, options: IngestOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.metrics = IngestMetrics()
+        self.writer = Writer(settings.DATABASE_URL, Registry(max_age_s=REGISTRY_MAX_AGE_S))
+        self.inbox: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self.stop_event = threading.Event()
+        self.client = IngestClient(
+            settings.mqtt,
+            client_id=options.client_id,
+            topic_filter=subscription(options.share_group),
+            on_delivery=self.inbox.put,
+            session_expiry_s=options.session_expiry_s,
+            receive_maximum=options.receive_maximum,
+            ca_file=settings.MQTT_CA_FILE,
+        )
+        self.metrics.track_pending(self.inbox.qsize)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the database, load the registry, connect and subscribe (raises on failure)."""
+        conn = self.writer.connect()  # DatabaseUnavailable propagates: one line for the CLI
+        try:
+            conn.execute(SCHEMA_CHECK)
+            conn.rollback()
+        except psycopg.errors.UndefinedTable:
+            raise db.DatabaseUnavailable(
+                f"{db.redact(self.settings.DATABASE_URL)} has no schema: run `pisman migrate` first"
+            ) from None
+        self.writer.registry.refresh(conn)
+        self.metrics.serve(self.options.metrics_port)
+        self.client.start()
+
+    def run(self) -> None:
+        """Process until stop() is called, then flush, acknowledge and disconnect."""
+        last_retry_check = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                batch = self._collect(block=True)
+                if batch:
+                    self._commit(batch)
+                if time.monotonic() - last_retry_check >= QUARANTINE_RETRY_EVERY_S:
+                    last_retry_check = time.monotonic()
+                    self._reprocess_quarantine()
+                    self.writer.refresh_registry()
+            # Graceful stop: what has arrived is committed and acknowledged before we leave.
+            while batch := self._collect(block=False):
+                if not self._commit(batch, stopping=True):
+                    break
+        finally:
+            self.client.stop()
+            self.writer.close()
+            self.metrics.close()
+            log_event(log, logging.INFO, "ingest_stopped", client_id=self.options.client_id)
+
+    def stop(self) -> None:
+        """Ask run() to finish (safe from signal handlers and other threads)."""
+        self.stop_event.set()
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _collect(self, *, block: bool) -> list[tuple[Delivery, Validated]]:
+        """Gather messages until the batch is full or the flush time has passed since the first."""
+        batch: list[tuple[Delivery, Validated]] = []
+        readings = 0
+        try:
+            first = self.inbox.get(timeout=IDLE_WAIT_S) if block else self.inbox.get_nowait()
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self.options.flush_ms / 1000
+        delivery: Delivery | None = first
+        while delivery is not None:
+            validated = self._validate(delivery)
+            batch.append((delivery, validated))
+            readings += max(1, validated.reading_count)
+            if readings >= self.options.batch_size:
+                break
+            try:
+                remaining = deadline - time.monotonic()
+                delivery = (
+                    self.inbox.get(timeout=remaining)
+                    if remaining > 0 and block
+                    else self.inbox.get_nowait()
+                )
+            except queue.Empty:
+                delivery = None
+        return batch
+
+    def _validate(self, d: Delivery) -> Validated:
+        snapshot = self.writer.registry.snapshot
+        validated = validate_message(
+            d.topic, d.payload, snapshot, now_utc(), max_future_s=self.options.max_future_s
+        )
+        if validated.rejections and validated.rejections[0].device_id not in snapshot.devices:
+            # Perhaps provisioned a moment ago: look again (rate-limited) before quarantining.
+            self.writer.refresh_registry(missed=True)
+            if self.writer.registry.snapshot is not snapshot:
+                validated = validate_message(
+                    d.topic,
+                    d.payload,
+                    self.writer.registry.snapshot,
+                    now_utc(),
+                    max_future_s=self.options.max_future_s,
+                )
+        return validated
+
+    def _commit(self, batch: list[tuple[Delivery, Validated]], *, stopping: bool = False) -> bool:
+        incoming = [Incoming(d.topic, d.payload, d.retained, v) for d, v in batch]
+        readings = sum(v.reading_count for _, v in batch)
+        self.metrics.messages.inc(len(batch))
+        self.metrics.received.inc(readings)
+        attempts_before = time.monotonic()
+        outcome = self.writer.commit(
+            incoming, should_stop=lambda: stopping or self.stop_event.is_set()
+        )
+        if outcome is None:
+            log_event(
+                log,
+                logging.WARNING,
+                "batch_abandoned_unacknowledged",
+                messages=len(batch),
+                note="the broker will deliver these again",
+            )
+            return False
+        if outcome.seconds < time.monotonic() - attempts_before - 0.5:
+            self.metrics.db_errors.inc()
+        self.client.ack([d for d, _ in batch])
+        now = time.time()
+        lag = now - min(d.received_at for d, _ in batch)
+        self.metrics.observe_batch(outcome, readings=readings, lag_s=lag, now=now)
+        if outcome.quarantined or outcome.rejected_by_database:
+            log_event(
+                log,
+                logging.INFO,
+                "batch_quarantined",
+                quarantined=outcome.quarantined,
+                refused_by_database=outcome.rejected_by_database,
+            )
+        log_event(
+            log,
+            logging.DEBUG,
+            "batch_committed",
+            messages=len(batch),
+            readings=readings,
+            stored=outcome.stored_weighings + outcome.stored_bins,
+            duplicates=outcome.duplicates,
+            ms=round(outcome.seconds * 1000, 1),
+            lag_ms=round(lag * 1000, 1),
+        )
+        return True
+
+    def _reprocess_quarantine(self) -> None:
+        try:
+            outcome = self.writer.reprocess_quarantine(max_future_s=self.options.max_future_s)
+        except (psycopg.Error, db.DatabaseUnavailable) as exc:
+            log_event(
+                log,
+                logging.WARNING,
+                "quarantine_retry_failed",
+                error=str(exc).splitlines()[0] if str(exc) else "",
+            )
+            self.writer.close()
+            return
+        if outcome.reprocessed or outcome.stored_weighings or outcome.stored_bins:
+            self.metrics.observe_batch(
+                outcome,
+                readings=outcome.stored_weighings + outcome.stored_bins,
+                lag_s=0.0,
+                now=time.time(),
+            )
+            log_event(
+                log,
+                logging.INFO,
+                "quarantine_reprocessed",
+                reprocessed=outcome.reprocessed,
+                stored=outcome.stored_weighings + outcome.stored_bins,
+            )

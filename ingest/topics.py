@@ -1,0 +1,49 @@
+"""MQTT topic names of the v1 protocol: pisman/v1/<site_id>/<device_id>/<kind>."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pisman.domain import ReadingKind
+
+TOPIC_PREFIX = "pisman/v1/"
+SUBSCRIPTION = "pisman/v1/+/+/+"
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_KINDS = {k.value: k for k in ReadingKind}
+
+
+class TopicError(ValueError):
+    """A topic that is not a v1 device topic; str() is the human-readable reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    """The parts of a device topic."""
+
+    site_id: str
+    device_id: str
+    kind: ReadingKind
+
+
+def parse_topic(topic: str) -> DeviceTopic:
+    """Split a v1 topic into site, device and kind; raise TopicError saying what is wrong."""
+    if not topic.startswith(TOPIC_PREFIX):
+        raise TopicError(f"topic does not start with {TOPIC_PREFIX!r}")
+    parts = topic[len(TOPIC_PREFIX) :].split("/")
+    if len(parts) != 3:
+        raise TopicError("topic must be pisman/v1/<site_id>/<device_id>/<kind>")
+    site_id, device_id, kind = parts
+    if not _ID.match(site_id):
+        raise TopicError(f"site id {site_id!r} is not a valid id")
+    if not _ID.match(device_id):
+        raise TopicError(f"device id {device_id!r} is not a valid id")
+    reading_kind = _KINDS.get(kind)
+    if reading_kind is None:
+        raise TopicError(f"unknown message kind {kind!r} (use weighing, bin or status)")
+    return DeviceTopic(site_id, device_id, reading_kind)
+
+
+def subscription(share_group: str | None) -> str:
+    """The topic filter ingest subscribes to, shared when a group is given."""
+    return f"$share/{share_group}/{SUBSCRIPTION}" if share_group else SUBSCRIPTION

@@ -1,0 +1,424 @@
+"""Payload validation, pure: topic + raw bytes + registry snapshot + now → rows to store, or reasons."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from ingest.registry import KnownDevice, RegistrySnapshot
+from ingest.topics import DeviceTopic, TopicError, parse_topic
+from pisman.domain import MAX_WEIGHING_KG, DeviceKind, Material, ReadingKind, Stream
+
+# A device clock this far in the past is broken, not late (and would land in nonsense buckets).
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+# A net mass may differ from gross - tare by rounding on the scale's display, not more.
+NET_TOLERANCE_KG = Decimal("1")
+SEQ_MAX = 2**63 - 1
+KINDS_BY_DEVICE: dict[str, frozenset[ReadingKind]] = {
+    DeviceKind.WEIGHBRIDGE: frozenset({ReadingKind.WEIGHING, ReadingKind.STATUS}),
+    DeviceKind.PLATFORM_SCALE: frozenset({ReadingKind.WEIGHING, ReadingKind.STATUS}),
+    DeviceKind.BIN_SENSOR: frozenset({ReadingKind.BIN, ReadingKind.STATUS}),
+}
+
+Seq = Annotated[
+    int, Field(ge=0, le=SEQ_MAX, strict=True, description="Per-device sequence number.")
+]
+Flag = Annotated[bool, Field(strict=True)]
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class WeighingPayload(BaseModel):
+    """One weighing as a device sends it (topic kind `weighing`)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Weighing")
+
+    ts: AwareDatetime = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
+    seq: Seq
+    net_kg: Decimal | None = Field(None, ge=0, le=MAX_WEIGHING_KG, description="Net mass in kg.")
+    gross_kg: Decimal | None = Field(None, ge=0, le=1_000_000, description="Gross mass in kg.")
+    tare_kg: Decimal | None = Field(None, ge=0, le=1_000_000, description="Tare mass in kg.")
+    material: Material
+    stream: Stream
+    vehicle_plate: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None
+    ) = None
+    origin_site_id: Id | None = Field(None, description="Site the load came from, if known.")
+    price_per_kg: Decimal | None = Field(None, ge=0, le=10_000_000, description="Rupiah per kg.")
+    manual: Flag = Field(False, description="Hand-typed ticket (the scale failed).")
+
+    @model_validator(mode="after")
+    def _mass(self) -> WeighingPayload:
+        if self.net_kg is None:
+            if self.gross_kg is None or self.tare_kg is None:
+                raise ValueError("give net_kg, or gross_kg and tare_kg")
+            net = self.gross_kg - self.tare_kg
+            if net < 0:
+                raise ValueError(
+                    f"negative mass: tare_kg {self.tare_kg} exceeds gross_kg {self.gross_kg}"
+                )
+            if net > MAX_WEIGHING_KG:
+                raise ValueError(
+                    f"impossible mass: net {net} kg exceeds {MAX_WEIGHING_KG} kg in one weighing"
+                )
+            self.net_kg = net
+        elif (
+            self.gross_kg is not None
+            and self.tare_kg is not None
+            and abs(self.gross_kg - self.tare_kg - self.net_kg) > NET_TOLERANCE_KG
+        ):
+            raise ValueError(
+                f"net_kg {self.net_kg} disagrees with gross_kg - tare_kg = {self.gross_kg - self.tare_kg}"
+            )
+        return self
+
+
+class BinPayload(BaseModel):
+    """One bin sensor reading (topic kind `bin`)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Bin reading")
+
+    ts: AwareDatetime = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
+    seq: Seq
+    fill_pct: Decimal | None = Field(None, ge=0, le=100, description="Fill level, percent.")
+    fill_ratio: Decimal | None = Field(None, ge=0, le=1, description="Fill level, 0..1.")
+    battery_pct: Decimal | None = Field(None, ge=0, le=100)
+    temperature_c: Decimal | None = Field(None, ge=-50, le=200)
+    tilt: Flag = False
+    fire: Flag = False
+    lid_open: Flag = False
+
+    @model_validator(mode="after")
+    def _fill(self) -> BinPayload:
+        if (self.fill_pct is None) == (self.fill_ratio is None):
+            raise ValueError("give exactly one of fill_pct (0-100) or fill_ratio (0-1)")
+        return self
+
+    @property
+    def ratio(self) -> Decimal:
+        """Fill level as a 0..1 ratio (how it is stored)."""
+        if self.fill_ratio is not None:
+            return self.fill_ratio
+        assert self.fill_pct is not None
+        return self.fill_pct / 100
+
+
+class StatusPayload(BaseModel):
+    """A device's connection status (topic kind `status`; plain `online`/`offline` is also accepted)."""
+
+    model_config = ConfigDict(extra="forbid", title="Status")
+
+    status: Literal["online", "offline"]
+    ts: AwareDatetime | None = None
+
+
+class WeighingRow(NamedTuple):
+    """A weighing ready for the `weighing` table (column order of the COPY)."""
+
+    ts: datetime
+    city_id: str
+    site_id: str
+    device_id: str
+    seq: int
+    net_kg: Decimal
+    gross_kg: Decimal | None
+    tare_kg: Decimal | None
+    material: str
+    stream: str
+    vehicle_plate: str | None
+    origin_site_id: str | None
+    from_own_site: bool
+    price_per_kg: Decimal | None
+    manual: bool
+
+
+class BinRow(NamedTuple):
+    """A bin reading ready for the `bin_reading` table (column order of the COPY)."""
+
+    ts: datetime
+    city_id: str
+    site_id: str
+    device_id: str
+    seq: int
+    fill_ratio: Decimal
+    battery_pct: Decimal | None
+    temperature_c: Decimal | None
+    tilt: bool
+    fire: bool
+    lid_open: bool
+
+
+class StatusRow(NamedTuple):
+    """A device announcing it is online or offline."""
+
+    device_id: str
+    city_id: str
+    connection: str
+
+
+class Rejection(NamedTuple):
+    """A payload (or one reading of a batch) that goes to quarantine, with why."""
+
+    reason: str
+    payload: bytes
+    city_id: str | None
+    site_id: str | None
+    device_id: str | None
+    kind: str | None
+
+
+class Validated(NamedTuple):
+    """What one MQTT message turned into."""
+
+    weighings: list[WeighingRow]
+    bins: list[BinRow]
+    statuses: list[StatusRow]
+    rejections: list[Rejection]
+
+    @property
+    def reading_count(self) -> int:
+        """Readings in the message, good or bad (status messages are not readings)."""
+        return (
+            len(self.weighings)
+            + len(self.bins)
+            + sum(1 for r in self.rejections if r.kind != "status")
+        )
+
+
+_WEIGHINGS = TypeAdapter(list[WeighingPayload])
+_BINS = TypeAdapter(list[BinPayload])
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One readable sentence per problem: 'material: unknown value 'x' (expected food, ...)'."""
+    parts: list[str] = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "payload"
+        kind = err["type"]
+        got = err.get("input")
+        ctx = err.get("ctx") or {}
+        if kind == "missing":
+            parts.append(f"{field} is missing")
+        elif kind == "extra_forbidden":
+            parts.append(f"unexpected field {field!r}")
+        elif kind == "enum":
+            parts.append(f"unknown {field} {got!r} (expected {ctx.get('expected', '')})")
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            limit = ctx.get("ge", ctx.get("le"))
+            word = "at least" if kind == "greater_than_equal" else "at most"
+            what = (
+                "negative mass: " if field.endswith("_kg") and kind == "greater_than_equal" else ""
+            )
+            if field == "net_kg" and kind == "less_than_equal":
+                what = "impossible mass: "
+            parts.append(f"{what}{field} must be {word} {limit} (got {got})")
+        elif kind == "timezone_aware":
+            parts.append(
+                f"{field} must carry a UTC offset, e.g. 2025-01-31T08:00:00Z (got {got!r})"
+            )
+        elif kind == "value_error":
+            parts.append(str(ctx.get("error", err["msg"])))
+        elif kind == "json_invalid":
+            parts.append(f"not valid JSON: {ctx.get('error', err['msg'])}")
+        else:
+            shown = (
+                f" (got {got!r})"
+                if isinstance(got, str | int | float | bool) or got is None
+                else ""
+            )
+            parts.append(f"{field}: {err['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def _device_problem(topic: DeviceTopic, device: KnownDevice | None) -> str | None:
+    if device is None:
+        return f"unknown device {topic.device_id!r}"
+    if device.site_id != topic.site_id:
+        return (
+            f"device {device.device_id!r} belongs to site {device.site_id!r}, not {topic.site_id!r}"
+        )
+    if not device.active:
+        return f"device {device.device_id!r} is deactivated"
+    allowed = KINDS_BY_DEVICE.get(device.kind, frozenset())
+    if topic.kind not in allowed:
+        return f"a {device.kind} does not send {topic.kind.value} messages"
+    return None
+
+
+def _time_problem(ts: datetime, now: datetime, max_future: timedelta) -> str | None:
+    if ts > now + max_future:
+        return f"timestamp {ts.isoformat()} is more than {int(max_future.total_seconds())} s in the future"
+    if ts < EARLIEST_TS:
+        return f"timestamp {ts.isoformat()} is before 2000: the device clock is not set"
+    return None
+
+
+def _render(item: Any) -> bytes:
+    return json.dumps(item, separators=(",", ":"), default=str).encode()
+
+
+def validate_message(
+    topic: str,
+    payload: bytes,
+    registry: RegistrySnapshot,
+    now: datetime,
+    *,
+    max_future_s: int = 300,
+) -> Validated:
+    """Turn one MQTT message into rows and rejections; never raises on bad input."""
+    out = Validated([], [], [], [])
+    try:
+        where = parse_topic(topic)
+    except TopicError as exc:
+        out.rejections.append(Rejection(str(exc), payload, None, None, None, None))
+        return out
+    device = registry.devices.get(where.device_id)
+    city_id = device.city_id if device else registry.site_city.get(where.site_id)
+
+    def reject(reason: str, raw: bytes = payload) -> None:
+        out.rejections.append(
+            Rejection(reason, raw, city_id, where.site_id, where.device_id, where.kind.value)
+        )
+
+    problem = _device_problem(where, device)
+    if problem:
+        reject(problem)
+        return out
+    assert device is not None
+    if where.kind is ReadingKind.STATUS:
+        _status(payload, device, out, reject)
+        return out
+
+    max_future = timedelta(seconds=max_future_s)
+    model: type[WeighingPayload] | type[BinPayload] = (
+        WeighingPayload if where.kind is ReadingKind.WEIGHING else BinPayload
+    )
+    adapter: TypeAdapter[Any] = _WEIGHINGS if where.kind is ReadingKind.WEIGHING else _BINS
+    items: list[Any]
+    # Fast path: pydantic parses the bytes directly; only a bad message pays for item-by-item work.
+    try:
+        body = payload.lstrip()
+        if body.startswith(b"["):
+            items = adapter.validate_json(payload)
+        else:
+            items = [model.model_validate_json(payload)]
+        raws: list[bytes] | None = None
+    except ValidationError:
+        items, raws = _item_by_item(payload, model, reject)
+    for index, item in enumerate(items):
+        problem = _time_problem(item.ts, now, max_future)
+        if problem:
+            reject(
+                problem,
+                raws[index]
+                if raws is not None
+                else _render(item.model_dump(mode="json", exclude_none=True)),
+            )
+            continue
+        if isinstance(item, WeighingPayload):
+            assert item.net_kg is not None
+            origin = item.origin_site_id
+            out.weighings.append(
+                WeighingRow(
+                    item.ts,
+                    device.city_id,
+                    device.site_id,
+                    device.device_id,
+                    item.seq,
+                    item.net_kg,
+                    item.gross_kg,
+                    item.tare_kg,
+                    item.material.value,
+                    item.stream.value,
+                    item.vehicle_plate,
+                    origin,
+                    origin is not None and registry.site_city.get(origin) == device.city_id,
+                    item.price_per_kg,
+                    item.manual,
+                )
+            )
+        else:
+            out.bins.append(
+                BinRow(
+                    item.ts,
+                    device.city_id,
+                    device.site_id,
+                    device.device_id,
+                    item.seq,
+                    item.ratio,
+                    item.battery_pct,
+                    item.temperature_c,
+                    item.tilt,
+                    item.fire,
+                    item.lid_open,
+                )
+            )
+    return out
+
+
+def _item_by_item(
+    payload: bytes,
+    model: type[WeighingPayload] | type[BinPayload],
+    reject: Any,
+) -> tuple[list[Any], list[bytes]]:
+    """Slow path for a message with a problem: keep the good readings, reject each bad one."""
+    try:
+        decoded = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reject(f"not valid JSON: {exc}")
+        return [], []
+    if isinstance(decoded, list):
+        if not decoded:
+            reject("empty batch: a JSON array must hold at least one reading")
+            return [], []
+        batch = True
+        elements = decoded
+    else:
+        batch = False
+        elements = [decoded]
+    good: list[Any] = []
+    raws: list[bytes] = []
+    for index, element in enumerate(elements):
+        raw = _render(element) if batch else payload
+        prefix = f"reading {index + 1} of {len(elements)}: " if batch else ""
+        if not isinstance(element, dict):
+            reject(f"{prefix}a reading must be a JSON object, got {type(element).__name__}", raw)
+            continue
+        try:
+            good.append(model.model_validate(element))
+            raws.append(raw)
+        except ValidationError as exc:
+            reject(prefix + describe_errors(exc), raw)
+    return good, raws
+
+
+def _status(payload: bytes, device: KnownDevice, out: Validated, reject: Any) -> None:
+    text = payload.strip()
+    if not text:
+        return  # an empty retained message only clears the broker's copy
+    if text in (b"online", b"offline"):
+        out.statuses.append(StatusRow(device.device_id, device.city_id, text.decode()))
+        return
+    try:
+        status = StatusPayload.model_validate_json(text)
+    except ValidationError as exc:
+        reject(f"status must be 'online', 'offline' or {{\"status\": ...}}: {describe_errors(exc)}")
+        return
+    out.statuses.append(StatusRow(device.device_id, device.city_id, status.status))
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (validation takes `now` as an argument to stay pure)."""
+    return datetime.now(UTC)

@@ -1,0 +1,427 @@
+"""Batch writer: COPY into staging, insert with conflict handling, refresh rollups, then commit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingest.registry import Registry
+from ingest.validate import BinRow, Rejection, Validated, WeighingRow, now_utc, validate_message
+from pisman import db
+from pisman.logs import log_event
+
+log = logging.getLogger(__name__)
+
+WEIGHING_COLUMNS = WeighingRow._fields
+BIN_COLUMNS = BinRow._fields
+WEIGHING_TYPES = [
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "numeric",
+    "numeric",
+    "numeric",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bool",
+    "numeric",
+    "bool",
+]
+BIN_TYPES = [
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "numeric",
+    "numeric",
+    "numeric",
+    "bool",
+    "bool",
+    "bool",
+]
+QUARANTINE_COLUMNS = ("city_id", "topic", "payload", "reason", "site_id", "device_id", "kind")
+QUARANTINE_TYPES = ["text", "text", "bytea", "text", "text", "text", "text"]
+
+# Staging tables live as long as the connection and empty themselves at each commit: the same
+# effect as a temp table per batch (ON COMMIT DROP) without catalog churn on every batch.
+CREATE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_weighing (LIKE weighing INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_bin_reading (LIKE bin_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+"""
+
+
+def _columns(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+COPY_STAGE_WEIGHING = sql.SQL("COPY stage_weighing ({}) FROM STDIN (FORMAT BINARY)").format(
+    _columns(WEIGHING_COLUMNS)
+)
+COPY_STAGE_BIN = sql.SQL("COPY stage_bin_reading ({}) FROM STDIN (FORMAT BINARY)").format(
+    _columns(BIN_COLUMNS)
+)
+INSERT_WEIGHINGS = sql.SQL(
+    "INSERT INTO weighing ({cols}) SELECT {cols} FROM stage_weighing"
+    " ON CONFLICT (device_id, ts, seq) DO NOTHING RETURNING device_id, site_id, ts"
+).format(cols=_columns(WEIGHING_COLUMNS))
+INSERT_BINS = sql.SQL(
+    "INSERT INTO bin_reading ({cols}) SELECT {cols} FROM stage_bin_reading"
+    " ON CONFLICT (device_id, ts, seq) DO NOTHING RETURNING device_id, site_id, ts"
+).format(cols=_columns(BIN_COLUMNS))
+REFRESH_WEIGHING_ROLLUPS = "SELECT pisman_refresh_weighing_rollups(%s::text[], %s::timestamptz[])"
+REFRESH_BIN_ROLLUPS = "SELECT pisman_refresh_bin_rollups(%s::text[], %s::timestamptz[])"
+COPY_QUARANTINE = sql.SQL("COPY quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
+    _columns(QUARANTINE_COLUMNS)
+)
+
+# One row per device per batch; the newest reading wins, counters add up.
+UPSERT_DEVICE_READINGS = """
+INSERT INTO device_state AS s (device_id, city_id, last_seen_at, last_reading_ts, last_seq,
+                               battery_pct, fill_ratio, readings_total, duplicates_total)
+SELECT u.device_id, d.city_id, now(), u.ts, u.seq, u.battery_pct, u.fill_ratio, u.stored, u.duplicates
+FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::numeric[], %s::numeric[],
+            %s::bigint[], %s::bigint[])
+       AS u(device_id, ts, seq, battery_pct, fill_ratio, stored, duplicates)
+JOIN device d USING (device_id)
+ON CONFLICT (device_id) DO UPDATE SET
+  last_seen_at = EXCLUDED.last_seen_at,
+  last_reading_ts = GREATEST(s.last_reading_ts, EXCLUDED.last_reading_ts),
+  last_seq = CASE WHEN s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts
+                  THEN EXCLUDED.last_seq ELSE s.last_seq END,
+  battery_pct = CASE WHEN EXCLUDED.battery_pct IS NOT NULL
+                      AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
+                     THEN EXCLUDED.battery_pct ELSE s.battery_pct END,
+  fill_ratio = CASE WHEN EXCLUDED.fill_ratio IS NOT NULL
+                     AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
+                    THEN EXCLUDED.fill_ratio ELSE s.fill_ratio END,
+  readings_total = s.readings_total + EXCLUDED.readings_total,
+  duplicates_total = s.duplicates_total + EXCLUDED.duplicates_total
+"""
+
+# A retained status replayed by the broker says nothing about when the device was last seen.
+UPSERT_DEVICE_STATUS = """
+INSERT INTO device_state AS s (device_id, city_id, last_seen_at, connection, connection_changed_at)
+SELECT u.device_id, d.city_id, CASE WHEN u.connection = 'online' AND NOT u.retained THEN now() END,
+       u.connection, now()
+FROM unnest(%s::text[], %s::text[], %s::boolean[]) AS u(device_id, connection, retained)
+JOIN device d USING (device_id)
+ON CONFLICT (device_id) DO UPDATE SET
+  last_seen_at = COALESCE(EXCLUDED.last_seen_at, s.last_seen_at),
+  connection = EXCLUDED.connection,
+  connection_changed_at = CASE WHEN s.connection IS DISTINCT FROM EXCLUDED.connection
+                               THEN EXCLUDED.connection_changed_at ELSE s.connection_changed_at END
+"""
+
+CLAIM_RETRIES = """
+SELECT quarantine_id, topic, payload FROM quarantine
+WHERE status = 'retry' ORDER BY quarantine_id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+MARK_REPROCESSED = """
+UPDATE quarantine SET status = 'reprocessed', resolved_at = now(), resolution = %s
+WHERE quarantine_id = %s
+"""
+MARK_STILL_BAD = """
+UPDATE quarantine SET status = 'new', reason = %s, resolved_at = NULL, resolution = NULL
+WHERE quarantine_id = %s
+"""
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One received MQTT message after validation."""
+
+    topic: str
+    payload: bytes
+    retained: bool
+    validated: Validated
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one committed batch did."""
+
+    stored_weighings: int = 0
+    stored_bins: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    statuses: int = 0
+    seconds: float = 0.0
+    reprocessed: int = 0
+    rejected_by_database: int = 0
+
+    def add(self, other: BatchOutcome) -> None:
+        """Fold another outcome into this one."""
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _is_transient(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:
+    """A lost connection or a lost race: retrying the same batch is right."""
+    return (
+        isinstance(exc, psycopg.OperationalError | psycopg.errors.TransactionRollback)
+        or conn is None
+        or conn.broken
+        or conn.closed
+    )
+
+
+@dataclass
+class Writer:
+    """Owns the database connection of one ingest process and writes batches in one transaction."""
+
+    database_url: str
+    registry: Registry = field(default_factory=Registry)
+    max_backoff_s: float = 5.0
+    conn: psycopg.Connection | None = None
+
+    # --- connection -------------------------------------------------------------------------
+    def connect(self) -> psycopg.Connection:
+        """The open connection (reconnecting if needed), with staging tables ready."""
+        if self.conn is not None and not self.conn.closed and not self.conn.broken:
+            return self.conn
+        self.close()
+        conn = db.connect(self.database_url)
+        conn.execute(CREATE_STAGING)
+        conn.commit()
+        self.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close the connection, ignoring errors (it may already be dead)."""
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+        self.conn = None
+
+    def refresh_registry(self, *, missed: bool = False) -> None:
+        """Reload the device snapshot when due; keep the old one if the database is away."""
+        try:
+            conn = self.connect()
+            self.registry.refresh_if_stale(conn, missed=missed)
+        except (psycopg.Error, db.DatabaseUnavailable) as exc:
+            log_event(log, logging.WARNING, "registry_refresh_failed", error=_first_line(exc))
+            self.close()
+
+    # --- batches ----------------------------------------------------------------------------
+    def commit(
+        self, batch: list[Incoming], *, should_stop: Callable[[], bool] = lambda: False
+    ) -> BatchOutcome | None:
+        """Write the batch durably, retrying through outages; None only if told to stop first.
+
+        A batch the database refuses for its content (a bug in validation, say) is split, and
+        the offending messages are quarantined, so one bad message never blocks the stream.
+        """
+        backoff = 0.1
+        while True:
+            try:
+                conn = self.connect()
+                return self._write_splitting(conn, batch)
+            except (psycopg.Error, db.DatabaseUnavailable) as exc:
+                if isinstance(exc, psycopg.Error) and not _is_transient(exc, self.conn):
+                    raise  # _write_splitting handles content errors; anything else is a bug
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "database_unavailable",
+                    error=_first_line(exc),
+                    retry_in_s=round(backoff, 2),
+                    messages=len(batch),
+                )
+                self.close()
+                if should_stop():
+                    return None
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _write_splitting(self, conn: psycopg.Connection, batch: list[Incoming]) -> BatchOutcome:
+        try:
+            return self._write_once(conn, batch)
+        except psycopg.Error as exc:
+            if _is_transient(exc, conn):
+                raise
+            conn.rollback()
+            if len(batch) > 1:
+                total = BatchOutcome()
+                half = len(batch) // 2
+                total.add(self._write_splitting(conn, batch[:half]))
+                total.add(self._write_splitting(conn, batch[half:]))
+                return total
+            bad = batch[0]
+            reason = f"database refused the message: {_first_line(exc)}"
+            log_event(
+                log, logging.WARNING, "message_refused_by_database", topic=bad.topic, reason=reason
+            )
+            where = next(iter(bad.validated.weighings or bad.validated.bins or []), None)
+            rejection = Rejection(
+                reason,
+                bad.payload,
+                getattr(where, "city_id", None),
+                getattr(where, "site_id", None),
+                getattr(where, "device_id", None),
+                bad.topic.rsplit("/", 1)[-1],
+            )
+            refused = Incoming(
+                bad.topic, bad.payload, bad.retained, Validated([], [], [], [rejection])
+            )
+            outcome = self._write_once(conn, [refused])
+            outcome.rejected_by_database = 1
+            return outcome
+
+    def _write_once(self, conn: psycopg.Connection, batch: list[Incoming]) -> BatchOutcome:
+        started = time.monotonic()
+        with conn.cursor() as cur:
+            outcome = write_rows(cur, batch)
+        conn.commit()
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    # --- quarantine reprocessing ------------------------------------------------------------
+    def reprocess_quarantine(self, *, max_future_s: int, limit: int = 500) -> BatchOutcome:
+        """Re-validate quarantine rows marked 'retry': store them, or put them back with the new reason."""
+        conn = self.connect()
+        self.registry.refresh(conn)  # a retry usually follows a registry fix
+        started = time.monotonic()
+        outcome = BatchOutcome()
+        with conn.cursor() as cur:
+            claimed = cur.execute(CLAIM_RETRIES, (limit,)).fetchall()
+            if not claimed:
+                conn.rollback()
+                return outcome
+            now = now_utc()
+            good: list[Incoming] = []
+            for quarantine_id, topic, payload in claimed:
+                payload = bytes(payload)
+                validated = validate_message(
+                    topic, payload, self.registry.snapshot, now, max_future_s=max_future_s
+                )
+                if validated.rejections:
+                    reasons = "; ".join(r.reason for r in validated.rejections)
+                    cur.execute(MARK_STILL_BAD, (reasons, quarantine_id))
+                else:
+                    cur.execute(MARK_REPROCESSED, ("stored by ingest", quarantine_id))
+                    outcome.reprocessed += 1
+                # Readings that are valid now are stored even when others in the same payload are not.
+                stored = Validated(validated.weighings, validated.bins, validated.statuses, [])
+                good.append(Incoming(topic, payload, False, stored))
+            outcome.add(write_rows(cur, good))
+        conn.commit()
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+
+def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
+    """Stage, insert, refresh rollups, upsert device state, quarantine rejects (no commit)."""
+    outcome = BatchOutcome()
+    weighings = [w for item in batch for w in item.validated.weighings]
+    bins = [b for item in batch for b in item.validated.bins]
+    rejections = [(item.topic, r) for item in batch for r in item.validated.rejections]
+
+    stored_per_device: dict[str, int] = {}
+    if weighings:
+        with cur.copy(COPY_STAGE_WEIGHING) as copy:
+            copy.set_types(WEIGHING_TYPES)
+            for w in weighings:
+                copy.write_row(w)
+        returned = cur.execute(INSERT_WEIGHINGS).fetchall()
+        outcome.stored_weighings = len(returned)
+        _count(stored_per_device, returned)
+        if returned:
+            sites, hours = _touched(returned, key=1)
+            cur.execute(REFRESH_WEIGHING_ROLLUPS, (sites, hours))
+    if bins:
+        with cur.copy(COPY_STAGE_BIN) as copy:
+            copy.set_types(BIN_TYPES)
+            for b in bins:
+                copy.write_row(b)
+        returned = cur.execute(INSERT_BINS).fetchall()
+        outcome.stored_bins = len(returned)
+        _count(stored_per_device, returned)
+        if returned:
+            devices, hours = _touched(returned, key=0)
+            cur.execute(REFRESH_BIN_ROLLUPS, (devices, hours))
+    outcome.duplicates = len(weighings) + len(bins) - outcome.stored_weighings - outcome.stored_bins
+    if weighings or bins:
+        cur.execute(
+            UPSERT_DEVICE_READINGS, _device_state_arrays(weighings, bins, stored_per_device)
+        )
+
+    statuses: dict[str, tuple[str, bool]] = {}
+    for item in batch:
+        for s in item.validated.statuses:
+            statuses[s.device_id] = (s.connection, item.retained)  # the last one wins
+    if statuses:
+        ids = list(statuses)
+        cur.execute(
+            UPSERT_DEVICE_STATUS,
+            (ids, [statuses[i][0] for i in ids], [statuses[i][1] for i in ids]),
+        )
+        outcome.statuses = len(statuses)
+
+    if rejections:
+        with cur.copy(COPY_QUARANTINE) as copy:
+            copy.set_types(QUARANTINE_TYPES)
+            for topic, r in rejections:
+                copy.write_row(
+                    (r.city_id, topic, r.payload, r.reason, r.site_id, r.device_id, r.kind)
+                )
+        outcome.quarantined = len(rejections)
+    return outcome
+
+
+def _count(per_device: dict[str, int], returned: list[tuple[str, str, datetime]]) -> None:
+    for device_id, _site, _ts in returned:
+        per_device[device_id] = per_device.get(device_id, 0) + 1
+
+
+def _touched(
+    returned: list[tuple[str, str, datetime]], *, key: int
+) -> tuple[list[str], list[datetime]]:
+    """Distinct (site or device, hour) pairs that new rows landed in."""
+    pairs: set[tuple[str, datetime]] = set()
+    for row in returned:
+        pairs.add(
+            (str(row[key]), row[2].astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+        )
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _device_state_arrays(
+    weighings: list[WeighingRow], bins: list[BinRow], stored: dict[str, int]
+) -> tuple[list[Any], ...]:
+    newest: dict[str, WeighingRow | BinRow] = {}
+    seen: dict[str, int] = {}
+    readings: list[WeighingRow | BinRow] = [*weighings, *bins]
+    for row in readings:
+        seen[row.device_id] = seen.get(row.device_id, 0) + 1
+        best = newest.get(row.device_id)
+        if best is None or (row.ts, row.seq) > (best.ts, best.seq):
+            newest[row.device_id] = row
+    ids = list(newest)
+    rows = [newest[i] for i in ids]
+    return (
+        ids,
+        [r.ts for r in rows],
+        [r.seq for r in rows],
+        [r.battery_pct if isinstance(r, BinRow) else None for r in rows],
+        [r.fill_ratio if isinstance(r, BinRow) else None for r in rows],
+        [stored.get(i, 0) for i in ids],
+        [seen[i] - stored.get(i, 0) for i in ids],
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

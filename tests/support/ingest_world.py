@@ -1,0 +1,137 @@
+"""Helpers for ingest tests: seed a city with sites and devices, run ingest, publish, wait."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.service import IngestOptions, IngestService
+from pisman import devices
+from pisman.settings import Settings
+
+SITES = (
+    ("bank-1", "waste_bank", None),
+    ("depot-1", "depot", None),
+    ("tps3r-1", "processing", "compost"),
+    ("tpa-1", "landfill", None),
+)
+DEVICES = (
+    ("scale-bank-1", "bank-1", "platform_scale"),
+    ("scale-depot-1", "depot-1", "platform_scale"),
+    ("bridge-tpa-1", "tpa-1", "weighbridge"),
+    ("bin-depot-1", "depot-1", "bin_sensor"),
+)
+PASSWORD = "test-password"
+
+
+def seed_city(conn: psycopg.Connection, city_id: str = "bandung", *, prefix: str = "") -> None:
+    """A city with one district, the four site types and one device of each kind."""
+    conn.execute("INSERT INTO city (city_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (city_id, city_id))
+    conn.execute(
+        "INSERT INTO district (city_id, district_id, name) VALUES (%s, 'coblong', 'Coblong') ON CONFLICT DO NOTHING",
+        (city_id,),
+    )
+    for site_id, site_type, process in SITES:
+        conn.execute(
+            "INSERT INTO site (site_id, city_id, district_id, name, site_type, process_kind)"
+            " VALUES (%s, %s, 'coblong', %s, %s, %s)",
+            (prefix + site_id, city_id, site_id, site_type, process),
+        )
+    for device_id, site_id, kind in DEVICES:
+        devices.add_device(conn, device_id=prefix + device_id, site_id=prefix + site_id, kind=kind, password=PASSWORD)
+    conn.commit()
+
+
+def settings_for(db_url: str, mqtt_url: str, **extra: Any) -> Settings:
+    """Settings pointing at a test database and broker, metrics off unless asked."""
+    values: dict[str, Any] = {"DATABASE_URL": db_url, "MQTT_URL": mqtt_url, "INGEST_METRICS_PORT": 0}
+    values.update(extra)
+    return Settings(**values)
+
+
+@contextmanager
+def running_ingest(settings: Settings, **options: Any) -> Iterator[IngestService]:
+    """An ingest service running in a thread of this process until the block ends."""
+    options.setdefault("client_id", f"ingest-{uuid.uuid4().hex[:8]}")
+    options.setdefault("flush_ms", 20)
+    service = IngestService(settings, IngestOptions.from_settings(settings, **options))
+    service.start()
+    thread = threading.Thread(target=service.run, name="ingest", daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(15)
+
+
+def publisher(port: int, *, username: str | None = None, password: str | None = None,
+              client_id: str | None = None, will_topic: str | None = None) -> mqtt.Client:
+    """A connected MQTT 5 client with its network loop running."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    if username:
+        client.username_pw_set(username, password)
+    if will_topic:
+        client.will_set(will_topic, b"offline", qos=1, retain=True)
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(5):
+        client.loop_stop()
+        raise RuntimeError("publisher could not connect")
+    return client
+
+
+def publish_all(client: mqtt.Client, messages: Sequence[tuple[str, bytes | str]], *, qos: int = 1) -> None:
+    """Publish and wait until the broker has acknowledged every message."""
+    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(10)
+
+
+def weighing(seq: int, *, ts: datetime | None = None, net_kg: float = 100.0, material: str = "plastic",
+             stream: str = "deposit", **extra: Any) -> dict[str, Any]:
+    """A valid weighing payload."""
+    return {"ts": (ts or datetime.now(UTC)).isoformat(), "seq": seq, "net_kg": net_kg,
+            "material": material, "stream": stream, **extra}
+
+
+def bin_reading(seq: int, *, ts: datetime | None = None, fill_pct: float = 50.0, **extra: Any) -> dict[str, Any]:
+    """A valid bin payload."""
+    return {"ts": (ts or datetime.now(UTC)).isoformat(), "seq": seq, "fill_pct": fill_pct, **extra}
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes."""
+    return json.dumps(obj).encode()
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll until the predicate is truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what or predicate} (last: {last!r})")
+
+
+def scalar(db_url: str, query: str, params: Sequence[Any] = ()) -> Any:
+    """One value from the database."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
