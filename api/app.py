@@ -86,5 +86,5 @@ def create_app() -> FastAPI:
 
     app.include_router(health.router)
     for module in (tonnage, progress, meta, sites, devices, bins, alerts, exports, reports, admin):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router)
     return app

@@ -1,9 +1,116 @@
-"""Command-line entry for the api component (placeholder until the component lands)."""
+"""Command-line entry for the api component: `pisman api` and `pisman keys add|list|revoke`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from pisman.domain import Role
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the API with uvicorn on API_HOST:API_PORT (fails fast when the database is unreachable)."""
+    import uvicorn
+
+    from api.app import create_app
+    from pisman import db
+    from pisman.logs import setup_logging
+    from pisman.settings import get_settings
+
+    s = get_settings()
+    setup_logging(s.LOG_LEVEL)
+    db.connect(s.DATABASE_URL).close()  # raises DatabaseUnavailable: one line, exit status 1
+    host = args.host or s.API_HOST
+    port = args.port or s.API_PORT
+    print(f"pisman api on http://{host}:{port} (docs at /docs)", file=sys.stderr)
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        log_level=s.LOG_LEVEL.lower(),
+        access_log=False,
+        workers=1,
+    )
+    return 0
+
+
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    """Create an API key and print it once."""
+    from api import keys
+    from pisman import db
+    from pisman.settings import get_settings
+
+    with db.connect(get_settings().DATABASE_URL) as conn:
+        try:
+            plain = keys.create_key(conn, role=args.role, name=args.name, city_id=args.city)
+        except keys.ApiKeyError as exc:
+            print(f"pisman: {exc}", file=sys.stderr)
+            return 2
+    key_id = keys.split_key(plain)
+    print(
+        f"API key {key_id} ({args.role}) for {args.name}"
+        + (f", city {args.city}" if args.city else "")
+    )
+    print(f"  {plain}")
+    print("  shown once; only its SHA-256 is stored. Send it as the X-API-Key header.")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """List API keys (never their secrets)."""
+    from api import keys
+    from pisman import db
+    from pisman.settings import get_settings
+
+    with db.connect(get_settings().DATABASE_URL) as conn:
+        rows = keys.list_keys(conn)
+    print(
+        f"{'key_id':<10} {'role':<8} {'city':<12} {'created':<20} {'last used':<20} {'state':<8} name"
+    )
+    for k in rows:
+        created = k.created_at.strftime("%Y-%m-%d %H:%M") if k.created_at else ""
+        used = k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never"
+        state = "revoked" if k.revoked_at else "active"
+        print(
+            f"{k.key_id:<10} {k.role.value:<8} {k.city_id or '*':<12} {created:<20} {used:<20} {state:<8} {k.name}"
+        )
+    print(f"{len(rows)} key(s)")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke a key by its id."""
+    from api import keys
+    from pisman import db
+    from pisman.settings import get_settings
+
+    with db.connect(get_settings().DATABASE_URL) as conn:
+        try:
+            keys.revoke_key(conn, key_id=args.key_id)
+        except keys.ApiKeyError as exc:
+            print(f"pisman: {exc}", file=sys.stderr)
+            return 2
+    print(f"revoked key {args.key_id}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this component's subcommands (none yet)."""
+    """Add `pisman api` and `pisman keys ...`."""
+    p = sub.add_parser("api", help="serve the HTTP API (uvicorn on API_HOST:API_PORT)")
+    p.add_argument("--host", default=None, help="override API_HOST")
+    p.add_argument("--port", type=int, default=None, help="override API_PORT")
+    p.set_defaults(func=cmd_api)
+
+    k = sub.add_parser("keys", help="API keys: add, list, revoke")
+    k_sub = k.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=sub._parser_class)
+    k_sub.required = True
+    p = k_sub.add_parser("add", help="create a key; prints it once")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--name", required=True, help="who or what uses the key (e.g. dashboard)")
+    p.add_argument("--city", default=None, help="limit the key to one city (default: every city)")
+    p.set_defaults(func=cmd_keys_add)
+    p = k_sub.add_parser("list", help="list keys")
+    p.set_defaults(func=cmd_keys_list)
+    p = k_sub.add_parser("revoke", help="revoke a key by its id")
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_keys_revoke)

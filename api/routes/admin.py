@@ -17,7 +17,7 @@ from pisman import db, devices
 from pisman.domain import TargetMetric
 from pisman.settings import Settings
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"])
 
 
 class DeviceIn(BaseModel):

@@ -14,7 +14,7 @@ from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 from api.routes.bins import list_bin_items
 from api.routes.devices import list_device_items
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"])
 LOW_BATTERY_PCT = 20
 CRITICAL_BATTERY_PCT = 5
 ORGANIC_MATERIALS = "SELECT array_agg(code) FROM material WHERE organic"

@@ -12,7 +12,7 @@ from api.deps import CityDep, Conn, ViewerKey
 from api.params import ID_PATTERN
 from pisman.domain import SILENT_INTERVALS
 
-router = APIRouter(tags=["bins"])
+router = APIRouter(prefix="/v1", tags=["bins"])
 
 # The newest stored reading per bin (the dedupe index (device_id, ts, seq) serves the LATERAL).
 BINS = """

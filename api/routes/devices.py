@@ -12,7 +12,7 @@ from api.deps import CityDep, Conn, ViewerKey
 from api.params import ID_PATTERN
 from pisman.domain import SILENT_INTERVALS
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(prefix="/v1", tags=["devices"])
 
 # Offline: silent for SILENT_INTERVALS reporting intervals, or a last-will 'offline'.
 DEVICES = """

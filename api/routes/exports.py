@@ -19,7 +19,7 @@ from api.params import local_midnight, next_month, parse_month_range
 from api.queries.monthly_report import MonthReport, month_report
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"])
 ExportGroup = Literal["category", "district", "site", "material"]
 EXPORT_GROUPS: tuple[ExportGroup, ...] = ("category", "district", "site", "material")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

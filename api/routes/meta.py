@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import CityDep, Conn, ViewerKey
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(prefix="/v1", tags=["meta"])
 
 LABELS = {
     "categories": "SELECT code, label_id, label_en FROM category ORDER BY code",

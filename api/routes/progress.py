@@ -14,7 +14,7 @@ from api.params import local_midnight, parse_local_date
 from api.queries.targets import Target, targets_on
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
-router = APIRouter(tags=["progress"])
+router = APIRouter(prefix="/v1", tags=["progress"])
 FATES = ("reduce", "utilize", "residual")
 TARGET_METRIC = {"reduce": "reduce_t", "utilize": "utilize_t", "residual": "residual_t"}
 ORGANIC = ["food", "wood"]

@@ -11,7 +11,7 @@ from api.deps import CityDep, Conn, PlannerKey
 from api.params import parse_month
 from api.queries.monthly_report import month_report
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"])
 
 
 @router.get(

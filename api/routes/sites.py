@@ -10,7 +10,7 @@ from api.deps import CityDep, Conn, ViewerKey
 from api.params import ID_PATTERN
 from api.routes.devices import list_device_items
 
-router = APIRouter(tags=["sites"])
+router = APIRouter(prefix="/v1", tags=["sites"])
 
 SITES = """
 SELECT s.site_id, s.name, s.site_type, s.process_kind, s.district_id, d.name, s.kelurahan, s.rw,

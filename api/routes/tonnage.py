@@ -19,7 +19,7 @@ from api.queries.tonnage import (
     totals_by_group,
 )
 
-router = APIRouter(tags=["tonnage"])
+router = APIRouter(prefix="/v1", tags=["tonnage"])
 MAX_HOUR_RANGE = timedelta(days=31)
 
 EXAMPLE = {
