@@ -173,6 +173,7 @@ class WasteBankParams(_Model):
     """Member deposits at waste banks."""
 
     deposit_kg: Range
+    opening_hours: Range
     materials: Shares
     price_rp_per_kg: dict[Material, float]
     price_source: str = Field(min_length=3)
@@ -226,6 +227,15 @@ class Simulation(_Model):
     landfill: LandfillParams
     bins: BinParams
     devices_per_site_type: dict[SiteType, list[DeviceKind]]
+
+    @model_validator(mode="after")
+    def _materials(self) -> Simulation:
+        known = {m.value for m in Material}
+        for name, shares in (("composition", self.composition), ("waste_bank.materials", self.waste_bank.materials)):
+            unknown = sorted(set(shares.shares) - known)
+            if unknown:
+                raise ValueError(f"{name}: unknown material(s) {', '.join(unknown)}")
+        return self
 
     @field_validator("weekday_factors")
     @classmethod

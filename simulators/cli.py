@@ -1,9 +1,260 @@
-"""Command-line entry for the simulators component (placeholder until the component lands)."""
+"""`pisman simulate provision|run`: simulated devices for a city file, publishing through MQTT."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from pisman.citydata import City
+from pisman.settings import Settings, get_settings
+
+DEFAULT_GATEWAY_CONNECTIONS = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this component's subcommands (none yet)."""
+class SimulateUsageError(Exception):
+    """Bad simulator options; the CLI prints the message and exits 2."""
+
+
+def _city(args: argparse.Namespace, s: Settings) -> City:
+    from pisman.citydata import read_city_file
+
+    return read_city_file(Path(args.city_file) if args.city_file else s.PISMAN_CITY_FILE)
+
+
+def _credentials_path(args: argparse.Namespace, s: Settings, city_id: str) -> Path:
+    return (
+        Path(args.credentials)
+        if args.credentials
+        else s.PISMAN_DATA_DIR / f"simulator-credentials-{city_id}.json"
+    )
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    """Create the city's simulated devices and write their credentials."""
+    from pisman import db, devices
+    from simulators.provision import provision
+
+    s = get_settings()
+    city = _city(args, s)
+    path = _credentials_path(args, s, city.city.id)
+    with db.connect(s.DATABASE_URL) as conn:
+        result = provision(conn, city, credentials_path=path, gateway_user=args.gateway_user)
+        if s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE:
+            devices.write_broker_files(
+                conn,
+                password_file=s.MOSQUITTO_PASSWORD_FILE,
+                acl_file=s.MOSQUITTO_ACL_FILE,
+                pid_file=s.MOSQUITTO_PID_FILE,
+            )
+    print(result.city_summary)
+    print(
+        f"devices: {result.created} created, {result.reused} reused, {result.rotated} given a new password"
+        + (f"; gateway account {result.gateway}" if result.gateway else "")
+    )
+    print(f"credentials written to {path} (mode 0600)")
+    return 0
+
+
+def _parse_end(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SimulateUsageError(f"--end {text!r} is not an ISO-8601 time") from None
+    if dt.tzinfo is None:
+        raise SimulateUsageError("--end needs a UTC offset, e.g. 2026-11-01T00:00:00+07:00")
+    return int(dt.timestamp() * 1000)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the simulator and write its report."""
+    from simulators.devices import city_devices
+    from simulators.faults import FaultSpecError, parse_faults
+    from simulators.provision import read_credentials
+    from simulators.publisher import Account, NullPublisher, Publisher
+    from simulators.run import RunOptions, Simulator
+
+    s = get_settings()
+    city = _city(args, s)
+    if city.simulation is None:
+        raise SimulateUsageError(f"city {city.city.id} has no simulation section")
+    try:
+        faults = parse_faults(args.faults)
+    except FaultSpecError as exc:
+        raise SimulateUsageError(str(exc)) from None
+    opts = RunOptions(
+        mode=args.mode,
+        seed=args.seed,
+        faults=faults,
+        days=args.days,
+        end_ms=_parse_end(args.end),
+        speed=args.speed,
+        duration_s=args.duration,
+        bin_interval_s=args.bin_interval,
+        batch=args.batch,
+        progress=not args.quiet,
+    )
+    devs = city_devices(city)
+    publisher: Publisher
+    if args.dry_run:
+        publisher = NullPublisher()
+    else:
+        creds = read_credentials(_credentials_path(args, s, city.city.id))
+        endpoint = s.mqtt
+        publisher = Publisher(endpoint.host, endpoint.port)
+        if args.gateway:
+            if creds.gateway is None:
+                raise SimulateUsageError(
+                    "--gateway needs a gateway account: provision with --gateway-user NAME"
+                )
+            n = max(1, min(args.connections, len(devs)))
+            groups = [[d.device_id for d in devs[i::n]] for i in range(n)]
+            publisher.connect(
+                [
+                    (
+                        Account(
+                            f"sim-{city.city.id}-gw{i}",
+                            creds.gateway.username,
+                            creds.gateway.password,
+                        ),
+                        group,
+                    )
+                    for i, group in enumerate(groups)
+                ]
+            )
+        else:
+            missing = [d.device_id for d in devs if d.device_id not in creds.devices]
+            if missing:
+                raise SimulateUsageError(
+                    f"no credentials for {len(missing)} device(s) (e.g. {missing[0]}); re-run provision"
+                )
+            publisher.connect(
+                [
+                    (
+                        Account(
+                            f"sim-{d.device_id}",
+                            d.device_id,
+                            creds.devices[d.device_id],
+                            will_topic=None,
+                        ),
+                        [d.device_id],
+                    )
+                    for d in devs
+                ],
+                per_connection_inflight=100,
+            )
+    sim = Simulator(city, devs, publisher, opts)
+    try:
+        report = sim.backfill() if args.mode == "backfill" else sim.live()
+    finally:
+        publisher.close()
+    report_path = (
+        Path(args.report)
+        if args.report
+        else s.PISMAN_DATA_DIR / f"simulate-report-{city.city.id}-{args.mode}.json"
+    )
+    report.write(report_path)
+    data = report.to_dict()
+    t = data["totals"]
+    print(
+        f"{args.mode}: {t['valid']} valid readings, {t['duplicates_sent']} duplicates, {t['invalid']} invalid "
+        f"in {t['messages']} messages from {len(devs)} devices in {data['elapsed_s']} s; report: {report_path}"
+    )
+    if args.print_categories:
+        print(json.dumps(data["categories_kg_by_local_day"], indent=1))
+    return 0
+
+
+def _run_guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapper(args: argparse.Namespace) -> int:
+        from simulators.provision import CredentialsError
+        from simulators.publisher import PublishError
+
+        try:
+            return int(func(args))
+        except (SimulateUsageError, CredentialsError) as exc:
+            print(f"pisman simulate: {exc}", file=sys.stderr)
+            return 2
+        except PublishError as exc:
+            print(f"pisman simulate: {exc}", file=sys.stderr)
+            return 1
+
+    return wrapper
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    """Add `simulate provision` and `simulate run`."""
+    sim = sub.add_parser(
+        "simulate", help="simulated devices publishing a city's readings over MQTT"
+    )
+    sim_sub = sim.add_subparsers(dest="simulate_command", metavar="ACTION")
+    sim_sub.required = True
+    p = sim_sub.add_parser(
+        "provision", help="create the city's simulated devices and write their credentials"
+    )
+    p.add_argument("--city-file", default=None, help="city YAML (default: PISMAN_CITY_FILE)")
+    p.add_argument(
+        "--credentials",
+        default=None,
+        help="credentials JSON to write (default under PISMAN_DATA_DIR)",
+    )
+    p.add_argument("--gateway-user", default=None, help="also create this gateway service account")
+    p.set_defaults(func=_run_guarded(cmd_provision))
+
+    p = sim_sub.add_parser(
+        "run", help="publish simulated readings (realtime, accelerated or backfill)"
+    )
+    p.add_argument("--city-file", default=None, help="city YAML (default: PISMAN_CITY_FILE)")
+    p.add_argument("--credentials", default=None, help="credentials JSON from `simulate provision`")
+    p.add_argument("--mode", choices=("realtime", "accelerated", "backfill"), default="realtime")
+    p.add_argument(
+        "--speed", type=float, default=60.0, help="accelerated: simulated seconds per second"
+    )
+    p.add_argument("--days", type=float, default=30.0, help="backfill: days of history")
+    p.add_argument(
+        "--end",
+        default=None,
+        help="backfill: end of history (ISO-8601 with offset; default now); "
+        "realtime/accelerated: simulated start",
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--faults",
+        default="none",
+        help="none | all | comma list of dup,reorder,offline,malformed,skew,noise,outlier",
+    )
+    p.add_argument(
+        "--gateway",
+        action="store_true",
+        help="publish through the gateway account (thousands of devices)",
+    )
+    p.add_argument(
+        "--connections", type=int, default=DEFAULT_GATEWAY_CONNECTIONS, help="gateway connections"
+    )
+    p.add_argument(
+        "--batch", type=int, default=None, help="backfill: most readings per message (default 100)"
+    )
+    p.add_argument(
+        "--bin-interval",
+        type=int,
+        default=None,
+        help="seconds between bin readings (default: city file)",
+    )
+    p.add_argument("--report", default=None, help="write the JSON report here")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="realtime/accelerated: stop after this many seconds",
+    )
+    p.add_argument("--dry-run", action="store_true", help="generate and count without a broker")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--print-categories", action="store_true", help="print the per-day category totals"
+    )
+    p.set_defaults(func=_run_guarded(cmd_run))
