@@ -27,7 +27,7 @@ from api.routes import (
 from pisman import __version__
 from pisman.db import make_async_pool
 from pisman.logs import log_event
-from pisman.settings import get_settings
+from pisman.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the async connection pool for the app's life."""
-    settings = get_settings()
+    settings: Settings = app.state.settings
     pool = make_async_pool(settings.DATABASE_URL, min_size=1, max_size=8)
     await pool.open(wait=False)
     app.state.pool = pool
@@ -68,14 +68,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
-def create_app() -> FastAPI:
-    """Build the application (the pool opens when the lifespan starts)."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application (the pool opens when the lifespan starts); settings default to the environment."""
     app = FastAPI(
         title="Kang PisMan tracker API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings or get_settings()
     metrics = ApiMetrics()
     app.state.metrics = metrics
     app.middleware("http")(metrics.middleware)

@@ -15,7 +15,7 @@ from api import keys
 from api.keys import ApiKey
 from api.params import CITY_PATTERN
 from pisman.domain import Role
-from pisman.settings import Settings, get_settings
+from pisman.settings import Settings
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -25,7 +25,15 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 async def get_key(

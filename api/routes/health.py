@@ -8,8 +8,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pisman.settings import get_settings
-
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 2.0
 
@@ -30,8 +28,8 @@ async def _database_ok(request: Request) -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
 
 
-async def _broker_ok() -> str | None:
-    endpoint = get_settings().mqtt
+async def _broker_ok(request: Request) -> str | None:
+    endpoint = request.app.state.settings.mqtt
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             _, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
@@ -44,7 +42,7 @@ async def _broker_ok() -> str | None:
 @router.get("/readyz", summary="The database and the broker are reachable")
 async def readyz(request: Request) -> JSONResponse:
     """200 when both answer; 503 with the failing checks otherwise."""
-    db_error, broker_error = await asyncio.gather(_database_ok(request), _broker_ok())
+    db_error, broker_error = await asyncio.gather(_database_ok(request), _broker_ok(request))
     checks = {"database": db_error or "ok", "broker": broker_error or "ok"}
     ready = db_error is None and broker_error is None
     return JSONResponse(
