@@ -1,0 +1,109 @@
+"""Schemathesis over the OpenAPI document: no input makes the API answer with a server error."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+
+from api import keys
+from api.app import create_app
+from pisman.settings import Settings
+from tests.support.broker import Mosquitto, free_port
+from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
+
+
+class _Server:
+    def __init__(self, url: str, key: str) -> None:
+        self.url = url
+        self.key = key
+
+
+@pytest.fixture(scope="module")
+def api_server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
+    """The API in a real uvicorn server in a thread, over a seeded database and a private broker."""
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"), port=free_port())
+    broker.start()
+    with psycopg.connect(module_db_url) as conn:
+        seed_city(conn)
+        insert_weighings(
+            conn,
+            random_weighings(
+                random.Random(3), datetime.fromisoformat("2026-03-01T00:00:00+00:00"), 24, 3
+            ),
+        )
+        key = keys.create_key(conn, role="admin", name="schemathesis")
+    port = free_port()
+    app = create_app(
+        Settings(
+            DATABASE_URL=module_db_url, PISMAN_CITY=CITY, MQTT_URL=f"mqtt://127.0.0.1:{broker.port}"
+        )
+    )  # type: ignore[call-arg]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield _Server(url, key)
+    server.should_exit = True
+    thread.join(timeout=10)
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(api_server: _Server) -> Any:
+    return schemathesis.openapi.from_url(api_server.url + "/openapi.json")
+
+
+# Every operation of the document (built without a database), one test each.
+OPERATIONS = [
+    (method.upper(), path)
+    for path, item in create_app(Settings()).openapi()["paths"].items()  # type: ignore[call-arg]
+    for method in item
+]
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_no_input_causes_a_server_error(
+    api_schema: Any, api_server: _Server, method: str, path: str
+) -> None:
+    operation = api_schema[path][method]
+    failures: list[str] = []
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case: Any) -> None:
+        response = case.call(
+            base_url=api_server.url, headers={"X-API-Key": api_server.key}, timeout=30
+        )
+        if response.status_code >= 500:
+            failures.append(
+                f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}: {response.text[:200]}"
+            )
+
+    check()
+    assert not failures, failures[:3]
