@@ -27,7 +27,7 @@ class Account:
     client_id: str
     username: str
     password: str
-    will_topic: str | None = None  # per-device connections announce "offline" when they drop
+    will_topic: str | None = None  # per-device connections: the broker says "offline" if we vanish
 
 
 class _Connection:
@@ -66,9 +66,6 @@ class _Connection:
             self.refused = str(reason)
             self.connected.set()
             return
-        if self.account.will_topic:
-            client.publish(self.account.will_topic, b"online", qos=1, retain=True)
-            self.publisher._track_extra()
         self.connected.set()
 
     def _on_publish(
@@ -122,11 +119,6 @@ class Publisher:
             if conn.refused:
                 self.close()
                 raise PublishError(f"broker refused {conn.account.username!r}: {conn.refused}")
-
-    def _track_extra(self) -> None:
-        with self._cond:
-            self._outstanding += 1
-            self.sent += 1
 
     def _acked(self) -> None:
         with self._cond:
