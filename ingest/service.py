@@ -85,14 +85,15 @@ class IngestService:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Check the database, load the registry, connect and subscribe (raises on failure)."""
-        conn = self.writer.connect()  # DatabaseUnavailable propagates: one line for the CLI
-        try:
-            conn.execute(SCHEMA_CHECK)
-            conn.rollback()
-        except psycopg.errors.UndefinedTable:
-            raise db.DatabaseUnavailable(
-                f"{db.redact(self.settings.DATABASE_URL)} has no schema: run `pisman migrate` first"
-            ) from None
+        # DatabaseUnavailable propagates: the CLI prints its one line.
+        with db.connect(self.settings.DATABASE_URL) as check:
+            try:
+                check.execute(SCHEMA_CHECK)
+            except psycopg.errors.UndefinedTable:
+                raise db.DatabaseUnavailable(
+                    f"{db.redact(self.settings.DATABASE_URL)} has no schema: run `pisman migrate` first"
+                ) from None
+        conn = self.writer.connect()
         self.writer.registry.refresh(conn)
         self.metrics.serve(self.options.metrics_port)
         self.client.start()

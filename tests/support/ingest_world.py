@@ -36,7 +36,10 @@ PASSWORD = "test-password"
 
 def seed_city(conn: psycopg.Connection, city_id: str = "bandung", *, prefix: str = "") -> None:
     """A city with one district, the four site types and one device of each kind."""
-    conn.execute("INSERT INTO city (city_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (city_id, city_id))
+    conn.execute(
+        "INSERT INTO city (city_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (city_id, city_id),
+    )
     conn.execute(
         "INSERT INTO district (city_id, district_id, name) VALUES (%s, 'coblong', 'Coblong') ON CONFLICT DO NOTHING",
         (city_id,),
@@ -48,13 +51,23 @@ def seed_city(conn: psycopg.Connection, city_id: str = "bandung", *, prefix: str
             (prefix + site_id, city_id, site_id, site_type, process),
         )
     for device_id, site_id, kind in DEVICES:
-        devices.add_device(conn, device_id=prefix + device_id, site_id=prefix + site_id, kind=kind, password=PASSWORD)
+        devices.add_device(
+            conn,
+            device_id=prefix + device_id,
+            site_id=prefix + site_id,
+            kind=kind,
+            password=PASSWORD,
+        )
     conn.commit()
 
 
 def settings_for(db_url: str, mqtt_url: str, **extra: Any) -> Settings:
     """Settings pointing at a test database and broker, metrics off unless asked."""
-    values: dict[str, Any] = {"DATABASE_URL": db_url, "MQTT_URL": mqtt_url, "INGEST_METRICS_PORT": 0}
+    values: dict[str, Any] = {
+        "DATABASE_URL": db_url,
+        "MQTT_URL": mqtt_url,
+        "INGEST_METRICS_PORT": 0,
+    }
     values.update(extra)
     return Settings(**values)
 
@@ -75,11 +88,20 @@ def running_ingest(settings: Settings, **options: Any) -> Iterator[IngestService
         thread.join(15)
 
 
-def publisher(port: int, *, username: str | None = None, password: str | None = None,
-              client_id: str | None = None, will_topic: str | None = None) -> mqtt.Client:
+def publisher(
+    port: int,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    client_id: str | None = None,
+    will_topic: str | None = None,
+) -> mqtt.Client:
     """A connected MQTT 5 client with its network loop running."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5,
+    )
     if username:
         client.username_pw_set(username, password)
     if will_topic:
@@ -94,21 +116,38 @@ def publisher(port: int, *, username: str | None = None, password: str | None = 
     return client
 
 
-def publish_all(client: mqtt.Client, messages: Sequence[tuple[str, bytes | str]], *, qos: int = 1) -> None:
+def publish_all(
+    client: mqtt.Client, messages: Sequence[tuple[str, bytes | str]], *, qos: int = 1
+) -> None:
     """Publish and wait until the broker has acknowledged every message."""
     infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
     for info in infos:
         info.wait_for_publish(10)
 
 
-def weighing(seq: int, *, ts: datetime | None = None, net_kg: float = 100.0, material: str = "plastic",
-             stream: str = "deposit", **extra: Any) -> dict[str, Any]:
+def weighing(
+    seq: int,
+    *,
+    ts: datetime | None = None,
+    net_kg: float = 100.0,
+    material: str = "plastic",
+    stream: str = "deposit",
+    **extra: Any,
+) -> dict[str, Any]:
     """A valid weighing payload."""
-    return {"ts": (ts or datetime.now(UTC)).isoformat(), "seq": seq, "net_kg": net_kg,
-            "material": material, "stream": stream, **extra}
+    return {
+        "ts": (ts or datetime.now(UTC)).isoformat(),
+        "seq": seq,
+        "net_kg": net_kg,
+        "material": material,
+        "stream": stream,
+        **extra,
+    }
 
 
-def bin_reading(seq: int, *, ts: datetime | None = None, fill_pct: float = 50.0, **extra: Any) -> dict[str, Any]:
+def bin_reading(
+    seq: int, *, ts: datetime | None = None, fill_pct: float = 50.0, **extra: Any
+) -> dict[str, Any]:
     """A valid bin payload."""
     return {"ts": (ts or datetime.now(UTC)).isoformat(), "seq": seq, "fill_pct": fill_pct, **extra}
 
@@ -118,7 +157,9 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
+) -> Any:
     """Poll until the predicate is truthy; fail with `what` on timeout."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -135,3 +176,59 @@ def scalar(db_url: str, query: str, params: Sequence[Any] = ()) -> Any:
     with psycopg.connect(db_url) as conn:
         row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
         return row[0] if row else None
+
+
+class IngestProcess:
+    """`pisman ingest` as a child process, its log lines collected."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.lines: list[str] = []
+        full_env = {**os.environ, "INGEST_METRICS_PORT": "0", **env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pisman", "ingest"],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip())
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Wait for the `ingest_ready` log line."""
+        wait_for(
+            lambda: (
+                any("ingest_ready" in line for line in self.lines) or self.proc.poll() is not None
+            ),
+            timeout=timeout,
+            what="ingest_ready",
+        )
+        if self.proc.poll() is not None:
+            raise AssertionError("ingest exited early:\n" + "\n".join(self.lines))
+
+    def tail(self, lines: int = 40) -> str:
+        """The last log lines, for failure messages."""
+        return "\n".join(self.lines[-lines:])
+
+    def logged(self, event: str) -> bool:
+        """Whether an event name appeared in the log."""
+        return any(f" {event}" in line for line in self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait for a clean exit; return the exit status."""
+        self.proc.terminate()
+        return self.proc.wait(timeout)
