@@ -46,7 +46,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add `pisman dashboard`."""
     p = sub.add_parser(
         "dashboard", help="serve the Dash dashboard (reads its numbers from the API)"

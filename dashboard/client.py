@@ -186,9 +186,17 @@ def _items(payload: Any) -> list[Any]:
 class ApiClient:
     """The dashboard's view of the API, one method per endpoint it uses."""
 
-    def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        city: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
+        self._city = city
         self._meta: tuple[float, Meta] | None = None
         self._meta_lock = threading.Lock()
 
@@ -197,7 +205,8 @@ class ApiClient:
         self._http.close()
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        # Every data endpoint takes the city; this dashboard shows its own (PISMAN_CITY).
+        clean = {k: v for k, v in {"city": self._city, **(params or {})}.items() if v is not None}
         started = time.perf_counter()
         try:
             response = self._http.get(path, params=clean)
@@ -307,4 +316,4 @@ class ApiClient:
 def get_client() -> ApiClient:
     """The process's API client, from API_URL and API_KEY."""
     settings = get_settings()
-    return ApiClient(settings.API_URL, settings.API_KEY)
+    return ApiClient(settings.API_URL, settings.API_KEY, city=settings.PISMAN_CITY)

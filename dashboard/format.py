@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from dashboard.i18n import Lang
 
@@ -10,15 +11,16 @@ from dashboard.i18n import Lang
 PLOTLY_SEPARATORS: dict[Lang, str] = {"id": ",.", "en": ".,"}
 
 
-def number(value: float | int | None, lang: Lang, decimals: int = 1) -> str:
-    """A number with the language's separators; '–' when unknown."""
+def number(value: float | int | Decimal | None, lang: Lang, decimals: int = 1) -> str:
+    """A number with the language's separators, rounded half up; '–' when unknown."""
     if value is None:
         return "–"
-    text = f"{value:,.{decimals}f}"
+    exact = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = f"{exact:,.{decimals}f}"
     if lang == "id":
         # Swap the marks: 1,234.5 -> 1.234,5 (through a placeholder).
         text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    if text.startswith("-") and float(value) == 0:
+    if text.startswith("-") and not any(c in "123456789" for c in text):
         text = text[1:]  # -0,0 reads as a mistake
     return text
 
@@ -32,7 +34,7 @@ def percent(ratio: float | None, lang: Lang, decimals: int = 1) -> str:
     """A 0–1 ratio as a percentage: '21,4%' (id) or '21.4%' (en)."""
     if ratio is None:
         return "–"
-    return f"{number(ratio * 100, lang, decimals)}%"
+    return f"{number(Decimal(str(ratio)) * 100, lang, decimals)}%"
 
 
 def count(value: int | None, lang: Lang) -> str:

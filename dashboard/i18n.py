@@ -24,9 +24,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_data": ("Belum ada data untuk periode ini.", "No data yet for this period."),
     "as_of": ("Per", "As of"),
     "today": ("Hari ini", "Today"),
-    "today_vs_generation": (
-        "Hari ini terkumpul {collected} dari timbulan {generation}/hari",
-        "Collected today: {collected} of {generation}/day generated",
+    "of_generation": (
+        "terkumpul, dari timbulan {generation}/hari",
+        "collected, of {generation}/day generated",
     ),
     "target": ("Target", "Target"),
     "of_target": ("dari target", "of target"),

@@ -39,7 +39,7 @@ def _bullet(figure: CategoryFigure, colour: str, lang: Lang) -> go.Figure:
     top = max(target or 0.0, figure.tonnes, 1.0) * 1.15
     gauge: dict[str, Any] = {
         "shape": "bullet",
-        "axis": {"range": [0, top]},
+        "axis": {"range": [0, top], "tickformat": ",.0f"},
         "bar": {"color": colour},
     }
     if target is not None:
@@ -116,15 +116,12 @@ def _headline(progress: Progress, lang: Lang) -> html.Div:
                     fmt.tonnes(day.collected_t, lang), id="ov-day-collected", className="card-value"
                 ),
                 html.Div(
-                    [
-                        t("target", lang),
-                        ": ",
-                        html.Span(
-                            fmt.tonnes(progress.generation_t_per_day, lang, 0), id="ov-generation"
-                        ),
-                        " / ",
-                        t("today", lang).lower(),
-                    ],
+                    t(
+                        "of_generation",
+                        lang,
+                        generation=fmt.tonnes(progress.generation_t_per_day, lang, 0),
+                    ),
+                    id="ov-generation",
                     className="card-sub",
                 ),
             ],
@@ -248,18 +245,27 @@ def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
             html.Th(t("projection", lang), className="num"),
         ]
     )
-    foot = html.Tr(
-        [
-            html.Th(t("collected", lang)),
-            html.Th(fmt.tonnes(mtd.collected_t, lang), id="ov-mtd-collected", className="num"),
-            html.Th(
-                f"{t('diverted_share', lang)}: {fmt.percent(mtd.diverted_share, lang)}",
-                colSpan=2,
-                id="ov-mtd-diverted-share",
-                className="num",
-            ),
-        ]
-    )
+    foot = [
+        html.Tr(
+            [
+                html.Th(t("collected", lang)),
+                html.Th(fmt.tonnes(mtd.collected_t, lang), id="ov-mtd-collected", className="num"),
+                html.Th(),
+                html.Th(),
+            ]
+        ),
+        html.Tr(
+            [
+                html.Th(t("diverted_share", lang), colSpan=2),
+                html.Th(
+                    fmt.percent(mtd.diverted_share, lang),
+                    id="ov-mtd-diverted-share",
+                    className="num",
+                ),
+                html.Th(),
+            ]
+        ),
+    ]
     return html.Div(
         [
             html.H2(
@@ -301,7 +307,8 @@ def _trend(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
         height=340,
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         separators=fmt.PLOTLY_SEPARATORS[lang],
-        legend={"orientation": "h", "y": -0.15},
+        legend={"orientation": "h", "y": -0.15, "traceorder": "normal"},
+        xaxis={"tickformat": "%d/%m" if lang == "id" else "%b %d"},
         yaxis={"title": {"text": "t"}, "tickformat": ",.0f"},
         plot_bgcolor="#fff",
         paper_bgcolor="rgba(0,0,0,0)",

@@ -120,7 +120,11 @@ def render_report(stored_lang: str | None, month: str, group: str) -> tuple[Any,
         (*_group_label(row, group, meta, lang), float(row.get("tonnes") or 0.0))
         for row in result.rows
     ]
-    labelled.sort(key=lambda item: -item[2])
+    if group == "category":
+        order = {code: i for i, code in enumerate(("reduce", "utilize", "residual", "separate"))}
+        labelled.sort(key=lambda item: order.get(item[0], len(order)))
+    else:
+        labelled.sort(key=lambda item: -item[2])
     body = html.Div(
         [
             html.H2(f"{t('report_title', lang)} {month}"),

@@ -1,0 +1,380 @@
+"""The dashboard in a real headless Chromium against the real API and a seeded PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openpyxl
+import psycopg
+import pytest
+
+from bench.dashboard.seed import ZONE, SeededCity, seed_bins, seed_city, seed_weighings
+from bench.dashboard.servers import Server, api_args, dashboard_args, serve
+from dashboard import format as fmt
+from tests.support.broker import free_port
+
+pytestmark = pytest.mark.browser
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+# MapLibre's software WebGL reports slow ReadPixels as a console *warning*; only errors count.
+TIMEOUT_MS = 15_000
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """The servers under test and what was seeded."""
+
+    api: Server
+    dashboard: Server
+    empty_dashboard: Server
+    dead_api_dashboard: Server
+    key: str
+    city: SeededCity
+    fills: dict[str, float]
+    db_url: str
+
+    def api_get(self, path: str, **params: Any) -> Any:
+        """The API's own answer, to compare with what the page shows."""
+        response = httpx.get(
+            f"{self.api.url}{path}",
+            params={"city": self.city.city_id, **params},
+            headers={"X-API-Key": self.key},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="module")
+def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A seeded city (40 days of weighings, bins), an empty city, the API and three dashboards."""
+    from api.keys import create_key
+
+    logs = tmp_path_factory.mktemp("dashboard-logs")
+    today = datetime.now(ZONE).date()
+    with psycopg.connect(module_db_url) as conn:
+        city = seed_city(conn, city_id="testville")
+        seed_weighings(conn, city, first_day=today - timedelta(days=39), days=40)
+        fills = seed_bins(conn, city)
+        seed_city(conn, city_id="emptyville", districts=1, depots_per_district=1, bins_per_depot=0)
+        key = create_key(conn, role="planner", name="dashboard-test")
+    api_port, dash_port, empty_port, dead_port = free_port(), free_port(), free_port(), free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    base_env = {
+        "DATABASE_URL": module_db_url,
+        "API_URL": api_url,
+        "API_KEY": key,
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def dashboard(port: int, name: str, **env: str) -> Any:
+        url = f"http://127.0.0.1:{port}"
+        return serve(
+            dashboard_args(port),
+            env={**base_env, "PISMAN_CITY": "testville", "DASHBOARD_REFRESH_S": "2", **env},
+            ready_url=f"{url}/_dash-layout",
+            base_url=url,
+            log=logs / f"{name}.log",
+        )
+
+    with (
+        serve(
+            api_args(api_port),
+            env={**base_env, "PISMAN_CITY": "testville"},
+            ready_url=f"{api_url}/healthz",
+            base_url=api_url,
+            log=logs / "api.log",
+        ) as api,
+        dashboard(dash_port, "dashboard") as dash,
+        dashboard(empty_port, "empty", PISMAN_CITY="emptyville") as empty,
+        dashboard(dead_port, "dead", API_URL=f"http://127.0.0.1:{free_port()}") as dead,
+    ):
+        yield Stack(api, dash, empty, dead, key, city, fills, module_db_url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's) for the module."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium")
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass(slots=True)
+class Tab:
+    """A page in a fresh browser context (Indonesian default) with its console errors."""
+
+    page: Any
+    errors: list[str]
+
+    def open(self, url: str, ready: str) -> None:
+        """Navigate and wait until `ready` is visible."""
+        self.page.goto(url)
+        self.page.wait_for_selector(ready, timeout=TIMEOUT_MS)
+
+    def plot(self, graph_id: str, expression: str) -> Any:
+        """Evaluate `expression` on the drawn Plotly figure (`el`) of dcc.Graph graph_id, retrying
+        while the live refresh redraws it."""
+        script = (
+            "s => { try { const el = document.querySelector(s); const v = " + expression + ";"
+            " return v === undefined ? null : {v}; } catch (e) { return null; } }"
+        )
+        handle = self.page.wait_for_function(
+            script, arg=f"#{graph_id} .js-plotly-plot", timeout=TIMEOUT_MS
+        )
+        return handle.json_value()["v"]
+
+    def text(self, selector: str) -> str:
+        """The visible text of one element."""
+        return str(self.page.inner_text(selector, timeout=TIMEOUT_MS)).strip()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    """A fresh context (empty localStorage) and page; collects console and page errors."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    yield Tab(page, errors)
+    context.close()
+
+
+def test_every_page_loads_without_browser_console_errors(stack: Stack, tab: Tab) -> None:
+    pages = {
+        "/": "#ov-trend .js-plotly-plot",
+        "/districts": "#districts-map .js-plotly-plot",
+        "/bins": "#bins-table",
+        "/reports": "#report-table",
+    }
+    for path, ready in pages.items():
+        tab.open(stack.dashboard.url + path, ready)
+        assert tab.page.locator(".state-error").count() == 0, path
+        tab.page.wait_for_timeout(300)  # let late errors (chart rendering) surface
+    assert tab.errors == []
+
+
+def test_overview_shows_the_apis_figures_for_today_and_month_to_date(
+    stack: Stack, tab: Tab
+) -> None:
+    tab.open(stack.dashboard.url + "/", "#ov-day-reduce")
+    progress = stack.api_get("/v1/progress")
+    assert progress["day"]["collected_t"] > 0
+    for code in ("reduce", "utilize", "residual"):
+        day = progress["day"]["categories"][code]
+        assert tab.text(f"#ov-day-{code}") == fmt.tonnes(day["tonnes"], "id")
+        assert tab.text(f"#ov-day-{code}-target") == fmt.tonnes(day["target_t"], "id")
+        assert tab.text(f"#ov-mtd-{code}") == fmt.tonnes(
+            progress["month_to_date"]["categories"][code]["tonnes"], "id"
+        )
+    separate = progress["day"]["categories"]["separate"]
+    assert tab.text("#ov-day-separate") == fmt.percent(separate["share_of_collected"], "id")
+    assert tab.text("#ov-day-collected") == fmt.tonnes(progress["day"]["collected_t"], "id")
+    assert tab.text("#ov-day-diverted-share") == fmt.percent(
+        progress["day"]["diverted_share"], "id"
+    )
+    assert "1.500 t" in tab.text("#ov-generation")
+    assert tab.text("#ov-mtd-collected") == fmt.tonnes(
+        progress["month_to_date"]["collected_t"], "id"
+    )
+    # The 90-day trend is drawn with one bar per day per fate.
+    bars = tab.plot("ov-trend", "el.data.map(t => t.x.length)")
+    assert bars == [90, 90, 90, 90]
+    assert tab.errors == []
+
+
+def test_overview_refreshes_live_without_reloading(stack: Stack, tab: Tab) -> None:
+    tab.open(stack.dashboard.url + "/", "#ov-day-residual")
+    before = tab.text("#ov-day-residual")
+    tab.page.evaluate("window.__not_reloaded = true")
+    landfill = next(s for s in stack.city.sites if s.site_type == "landfill")
+    now = datetime.now(ZONE)
+    with psycopg.connect(stack.db_url) as conn:
+        conn.execute(
+            "INSERT INTO weighing (ts, city_id, site_id, device_id, seq, net_kg, material, stream)"
+            " VALUES (%s, %s, %s, %s, 999999, 7000, 'residual', 'to_landfill')",
+            (now, stack.city.city_id, landfill.site_id, landfill.scale_id),
+        )
+        conn.execute("SELECT pisman_refresh_weighing_rollups(%s, %s)", ([landfill.site_id], [now]))
+    expected = fmt.tonnes(
+        stack.api_get("/v1/progress")["day"]["categories"]["residual"]["tonnes"], "id"
+    )
+    assert expected != before
+    tab.page.wait_for_function(
+        "t => document.querySelector('#ov-day-residual')?.innerText.trim() === t",
+        arg=expected,
+        timeout=TIMEOUT_MS,
+    )
+    assert tab.page.evaluate("window.__not_reloaded") is True
+    assert tab.errors == []
+
+
+def test_language_switch_changes_labels_and_number_format(stack: Stack, tab: Tab) -> None:
+    tab.open(stack.dashboard.url + "/", "#ov-day-residual")
+    residual = stack.api_get("/v1/progress")["day"]["categories"]["residual"]["tonnes"]
+    assert tab.text("#nav-overview") == "Ringkasan"
+    assert tab.text("#ov-day-residual") == fmt.tonnes(residual, "id")
+    assert "," in fmt.tonnes(residual, "id") and "." in fmt.tonnes(residual, "en")
+
+    tab.page.click("#lang-toggle")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#nav-overview').innerText.trim() === 'Overview'"
+    )
+    tab.page.wait_for_function(
+        "t => document.querySelector('#ov-day-residual')?.innerText.trim() === t",
+        arg=fmt.tonnes(
+            stack.api_get("/v1/progress")["day"]["categories"]["residual"]["tonnes"], "en"
+        ),
+        timeout=TIMEOUT_MS,
+    )
+    assert tab.text("#card-residual .card-title") == "Residual to landfill"
+    # The choice survives a reload (localStorage) and applies on other pages.
+    tab.open(stack.dashboard.url + "/reports", "#report-table")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#download-csv').innerText.trim() === 'Download CSV'"
+    )
+    assert tab.page.evaluate("document.documentElement.lang") == "en"
+    assert tab.errors == []
+
+
+def test_districts_show_the_apis_tonnage_and_a_district_without_sites(
+    stack: Stack, tab: Tab
+) -> None:
+    tab.open(stack.dashboard.url + "/districts", "#district-table")
+    today = datetime.now(ZONE).date()
+    result = stack.api_get(
+        "/v1/tonnage",
+        **{
+            "from": today.replace(day=1).isoformat(),
+            "to": (today + timedelta(days=1)).isoformat(),
+            "bucket": "total",
+            "group_by": "district,category",
+        },
+    )
+    assert result["rows"]
+    for row in result["rows"]:
+        district = row.get("district") or row.get("district_id")
+        if row["category"] not in ("reduce", "utilize", "residual"):
+            continue
+        cells = tab.page.locator(f"#district-row-{district} td").all_inner_texts()
+        column = {"reduce": 2, "utilize": 3, "residual": 4}[row["category"]]
+        assert cells[column] == fmt.tonnes(row["tonnes"], "id"), (district, row["category"])
+    empty_row = tab.text(f"#district-row-{stack.city.empty_district_id}")
+    assert "Belum ada lokasi" in empty_row
+    # The map is drawn tile-less: one marker per located site, nothing fetched from outside.
+    assert tab.plot("districts-map", "el.data[0].lat.length") == len(stack.city.sites)
+    assert tab.plot("districts-map", "el.layout.map.style") == "white-bg"
+    tab.page.click("text=Isi kontainer")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#districts-map .js-plotly-plot')?.data[0].marker.cmax === 100"
+    )
+    assert tab.errors == []
+
+
+def test_bins_page_lists_full_bins_by_fill_silent_devices_and_low_batteries(
+    stack: Stack, tab: Tab
+) -> None:
+    tab.open(stack.dashboard.url + "/bins", "#bins-table")
+    full = [b for b in stack.api_get("/v1/bins", needs_collection="true")]
+    assert len(full) >= 2
+    rows = tab.page.locator("#bins-table tbody tr")
+    assert rows.count() == len(full)
+    for i, item in enumerate(full):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert cells[-1] == item["device_id"]
+        assert cells[2] == fmt.percent(item["fill_pct"] / 100, "id", 0)
+        assert fmt.number(item["lat"], "id", 5) in cells[5]
+    silent = [d["device_id"] for d in stack.api_get("/v1/devices") if d["status"] != "online"]
+    assert silent
+    for device_id in silent:
+        assert tab.page.locator(f"#silent-{device_id}").count() == 1
+    low = [a["device_id"] for a in stack.api_get("/v1/alerts") if a["kind"] == "low_battery"]
+    assert low and all(tab.page.locator(f"#battery-{d}").count() == 1 for d in low)
+
+    # Filter to the second district: its bins are below the threshold.
+    tab.page.click("#bins-district")
+    tab.page.click("text=Kecamatan 02")
+    tab.page.wait_for_selector("#bins-none", timeout=TIMEOUT_MS)
+    assert (
+        stack.api_get("/v1/bins", needs_collection="true", district=stack.city.district_ids[1])
+        == []
+    )
+    assert tab.errors == []
+
+
+def test_report_table_equals_the_api_and_downloads_are_valid_files(stack: Stack, tab: Tab) -> None:
+    month = datetime.now(ZONE).date().strftime("%Y-%m")
+    tab.open(f"{stack.dashboard.url}/reports?month={month}&group=district", "#report-table")
+    first = datetime.now(ZONE).date().replace(day=1)
+    end = (first + timedelta(days=32)).replace(day=1)
+    api = stack.api_get(
+        "/v1/tonnage",
+        **{
+            "from": first.isoformat(),
+            "to": end.isoformat(),
+            "bucket": "month",
+            "group_by": "district",
+        },
+    )
+    tab.page.wait_for_function(
+        "t => document.querySelector('#report-table-total')?.innerText.includes(t)",
+        arg=fmt.tonnes(api["total_tonnes"], "id", 3),
+        timeout=TIMEOUT_MS,
+    )
+    for row in api["rows"]:
+        district = row.get("district") or row.get("district_id")
+        assert tab.text(f"#report-row-{district} td.num") == fmt.tonnes(row["tonnes"], "id", 3)
+
+    with tab.page.expect_download(timeout=TIMEOUT_MS) as info:
+        tab.page.click("#download-csv")
+    text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    assert len(table) >= 3  # header, rows, totals
+    names = {str(r.get("district_name")) for r in api["rows"]}
+    assert names & {cell for line in table for cell in line}
+
+    with tab.page.expect_download(timeout=TIMEOUT_MS) as info:
+        tab.page.click("#download-xlsx")
+    assert info.value.suggested_filename.endswith(".xlsx")
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(Path(info.value.path()).read_bytes()), read_only=True
+    )
+    assert len(workbook.sheetnames) >= 2
+    assert tab.errors == []
+
+
+def test_unreachable_api_shows_a_clear_message_on_every_page(stack: Stack, tab: Tab) -> None:
+    for path in ("/", "/districts", "/bins", "/reports"):
+        tab.open(stack.dead_api_dashboard.url + path, "#api-unreachable")
+        assert re.search(r"tidak dapat dihubungi", tab.text("#api-unreachable"))
+        assert "Traceback" not in tab.page.content()
+    assert tab.errors == []
+
+
+def test_city_without_readings_shows_no_data_yet(stack: Stack, tab: Tab) -> None:
+    tab.open(stack.empty_dashboard.url + "/", "#no-data")
+    assert "Belum ada data" in tab.text("#no-data")
+    assert tab.text("#ov-day-collected") == fmt.tonnes(0, "id")
+    tab.open(stack.empty_dashboard.url + "/reports", "#no-data")
+    assert tab.errors == []
