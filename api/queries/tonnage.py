@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -23,7 +23,6 @@ ALL_GROUPS: tuple[str, ...] = (*PUBLIC_GROUPS, "stream", "process_kind", "nation
 
 # Group column -> (SQL expressions selected, output names). Fixed fragments, never user text.
 _GROUP_SQL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "category": (("c.category",), ("category",)),
     "district": (("s.district_id", "d.name"), ("district", "district_name")),
     "site": (("s.site_id", "s.name"), ("site", "site_name")),
     "site_type": (("s.site_type",), ("site_type",)),
@@ -33,28 +32,25 @@ _GROUP_SQL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "national_term": (("cm.national_term",), ("national_term",)),
 }
 
+# Aggregated by the category_map flags first (a few rows per bucket and group); the flags are
+# expanded into categories in Python, which keeps the per-row work in SQL to joins and one sum.
 TONNAGE_SQL = """
 SELECT {bucket} AS bucket_start{groups},
-       sum(c.kg) AS kg, sum(r.weighings)::bigint AS weighings,
+       cm.category, cm.sign, coalesce(cm.separated, false), coalesce(cm.collected, false),
+       sum(r.net_kg) AS kg, sum(r.weighings)::bigint AS weighings,
        sum(r.manual_weighings)::bigint AS manual_weighings, sum(r.amount_rp) AS amount_rp
 FROM {source} AS r
 JOIN site AS s ON s.site_id = r.site_id
-JOIN district AS d ON d.city_id = s.city_id AND d.district_id = s.district_id
+{district_join}
 LEFT JOIN category_map AS cm
   ON cm.city_id = r.city_id AND cm.site_type = s.site_type AND cm.stream = r.stream
  AND cm.material = r.material AND cm.from_own_site = r.from_own_site
-CROSS JOIN LATERAL (VALUES
-    ('fate', cm.category, r.net_kg * cm.sign),
-    ('separate', CASE WHEN cm.separated THEN 'separate' END, r.net_kg),
-    ('collected', CASE WHEN cm.collected THEN 'collected' END, r.net_kg),
-    ('all', 'all', r.net_kg)
-) AS c(measure, category, kg)
 WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
-  AND c.measure = ANY(%(measures)s) AND c.category IS NOT NULL
+  AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
   AND (%(site_types)s::text[] IS NULL OR s.site_type = ANY(%(site_types)s::text[]))
 GROUP BY {group_by}
-ORDER BY {group_by}
 """
+DISTRICT_JOIN = "JOIN district AS d ON d.city_id = s.city_id AND d.district_id = s.district_id"
 
 _BUCKET_SQL = {
     "hour": "r.bucket",
@@ -167,16 +163,23 @@ def build_sql(q: TonnageQuery) -> tuple[sql.Composed, list[str]]:
     exprs: list[str] = []
     names: list[str] = []
     for group in q.group_by:
+        if group == "category":
+            continue  # expanded from the category_map flags in Python
         e, n = _GROUP_SQL[group]
         exprs += e
         names += n
+    source = choose_source(q)
     select_groups = "".join(f", {e} AS {n}" for e, n in zip(exprs, names, strict=True))
-    group_by = ", ".join(["1", *(str(i + 2) for i in range(len(exprs)))])
+    group_by = ", ".join(str(i + 1) for i in range(len(exprs) + 5))
+    bucket = (
+        "r.bucket" if q.bucket == "day" and source == "weighing_daily" else _BUCKET_SQL[q.bucket]
+    )
     text = TONNAGE_SQL.format(
-        bucket=_BUCKET_SQL[q.bucket],
+        bucket=bucket,
         groups=select_groups,
-        source=choose_source(q),
+        source=source,
         group_by=group_by,
+        district_join=DISTRICT_JOIN if "district" in q.group_by else "",
     )
     return sql.SQL(text), names  # type: ignore[arg-type]  # composed from fixed fragments only
 
@@ -184,28 +187,65 @@ def build_sql(q: TonnageQuery) -> tuple[sql.Composed, list[str]]:
 async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResult:
     """Tonnage for the query; groups with zero tonnage are omitted."""
     for group in q.group_by:
-        if group not in _GROUP_SQL:
+        if group not in _GROUP_SQL and group != "category":
             raise ValueError(f"unknown group {group!r}")
     statement, names = build_sql(q)
+    measures = q.effective_measures()
     params = {
         "city": q.city_id,
         "start": q.start,
         "end": q.end,
         "tz": q.tz.key,
-        "measures": list(q.effective_measures()),
+        "all": "all" in measures,
         "site_types": list(q.site_types) if q.site_types is not None else None,
     }
     cur = await conn.execute(statement, params)
-    result = TonnageResult(q)
+    by_category = "category" in q.group_by
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    n = len(names)
     for row in await cur.fetchall():
-        kg = row[-4] or Decimal(0)
+        bucket_start, group_values = row[0], row[1 : 1 + n]
+        category, sign, separated, collected = row[1 + n : 5 + n]
+        kg, weighings, manual, amount = row[5 + n :]
+        kg = kg or Decimal(0)
+        parts: list[tuple[str, Decimal]] = []
+        if "fate" in measures and category is not None:
+            parts.append((category, kg * sign))
+        if "separate" in measures and separated:
+            parts.append(("separate", kg))
+        if "collected" in measures and collected:
+            parts.append(("collected", kg))
+        if "all" in measures:
+            parts.append(("all", kg))
+        for cat, part_kg in parts:
+            key = (bucket_start, cat if by_category else None, *group_values)
+            acc = sums.setdefault(key, [Decimal(0), 0, 0, None])
+            acc[0] += part_kg
+            acc[1] += int(weighings or 0)
+            acc[2] += int(manual or 0)
+            if amount is not None:
+                acc[3] = (acc[3] or Decimal(0)) + amount
+    result = TonnageResult(q)
+    for key in sorted(sums, key=lambda k: (k[0], *((v is None, v or "") for v in k[1:]))):
+        kg, weighings, manual, amount = sums[key]
         if kg == 0:
             continue
-        groups = dict(zip(names, row[1:-4], strict=True))
-        result.rows.append(
-            TonnageRow(row[0], groups, kg, int(row[-3] or 0), int(row[-2] or 0), row[-1])
-        )
+        groups: dict[str, str | None] = {}
+        for group in q.group_by:
+            if group == "category":
+                groups["category"] = key[1]
+        groups.update(dict(zip(names, key[2:], strict=True)))
+        ordered = {g: groups[g] for g in _output_order(q.group_by, names)}
+        result.rows.append(TonnageRow(key[0], ordered, kg, weighings, manual, amount))
     return result
+
+
+def _output_order(group_by: tuple[str, ...], names: list[str]) -> list[str]:
+    """Output keys in the order asked for (category where it was listed)."""
+    out: list[str] = []
+    for group in group_by:
+        out += ["category"] if group == "category" else list(_GROUP_SQL[group][1])
+    return out
 
 
 def as_tonnes(kg: Decimal) -> float:
