@@ -314,7 +314,8 @@ def validate_message(
             items = adapter.validate_json(payload)
         else:
             items = [model.model_validate_json(payload)]
-        raws: list[bytes] | None = None
+        # A single reading keeps its exact bytes; a batch's readings are rendered one by one if needed.
+        raws: list[bytes] | None = None if body.startswith(b"[") else [payload]
     except ValidationError:
         items, raws = _item_by_item(payload, model, reject)
     for index, item in enumerate(items):
