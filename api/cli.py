@@ -94,7 +94,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     """Add `pisman api` and `pisman keys ...`."""
     p = sub.add_parser("api", help="serve the HTTP API (uvicorn on API_HOST:API_PORT)")
     p.add_argument("--host", default=None, help="override API_HOST")

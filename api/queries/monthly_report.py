@@ -83,7 +83,7 @@ async def month_report(
     end = next_month(first)
     days = (end - first).days
     targets = await targets_on(conn, city_id=city_id, day=first)
-    terms = dict(await (await conn.execute(RECYCLING_TERMS)).fetchall())
+    terms: dict[str, str] = dict(await (await conn.execute(RECYCLING_TERMS)).fetchall())
 
     fates = await _q(
         conn,
@@ -103,7 +103,10 @@ async def month_report(
             r.kg
             for r in fates.rows
             if (r.groups["category"] == "reduce" and r.groups["site_type"] in WASTE_BANK_TYPES)
-            or (r.groups["category"] == "utilize" and terms.get(r.groups["process_kind"]) == "D")
+            or (
+                r.groups["category"] == "utilize"
+                and terms.get(r.groups["process_kind"] or "") == "D"
+            )
         ),
         zero,
     )
@@ -111,7 +114,8 @@ async def month_report(
         (
             r.kg
             for r in fates.rows
-            if r.groups["category"] == "utilize" and terms.get(r.groups["process_kind"]) == "E"
+            if r.groups["category"] == "utilize"
+            and terms.get(r.groups["process_kind"] or "") == "E"
         ),
         zero,
     )
@@ -207,7 +211,7 @@ async def month_report(
         "end": local_midnight(end, tz),
         "silent": SILENT_INTERVALS,
     }
-    quarantined = dict(await (await conn.execute(QUARANTINED, params)).fetchall())
+    quarantined: dict[str, int] = dict(await (await conn.execute(QUARANTINED, params)).fetchall())
     silent = await (await conn.execute(SILENT_SCALES, params)).fetchall()
     weighings = sum(r.weighings for r in everything.rows)
     manual = sum(r.manual_weighings for r in everything.rows)

@@ -158,7 +158,7 @@ def choose_source(q: TonnageQuery) -> str:
     )
 
 
-def build_sql(q: TonnageQuery) -> tuple[sql.Composed, list[str]]:
+def build_sql(q: TonnageQuery) -> tuple[sql.SQL, list[str]]:
     """The statement for a query and the output names of its group columns."""
     exprs: list[str] = []
     names: list[str] = []
@@ -181,7 +181,7 @@ def build_sql(q: TonnageQuery) -> tuple[sql.Composed, list[str]]:
         group_by=group_by,
         district_join=DISTRICT_JOIN if "district" in q.group_by else "",
     )
-    return sql.SQL(text), names  # type: ignore[arg-type]  # composed from fixed fragments only
+    return sql.SQL(text), names  # composed from fixed fragments only, never request text
 
 
 async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResult:

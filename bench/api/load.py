@@ -34,9 +34,14 @@ class Scale:
 
 def seed_city(conn: psycopg.Connection, s: Scale) -> list[tuple[str, str]]:
     """City, districts, sites, one scale per site, bins, targets; returns (site_id, site_type)."""
-    conn.execute("INSERT INTO city (city_id, name, province) VALUES (%s, 'Kota Bandung (bench)', 'Jawa Barat')", (CITY,))
+    conn.execute(
+        "INSERT INTO city (city_id, name, province) VALUES (%s, 'Kota Bandung (bench)', 'Jawa Barat')",
+        (CITY,),
+    )
     for d in range(s.districts):
-        conn.execute("INSERT INTO district VALUES (%s, %s, %s)", (CITY, f"d{d:02d}", f"Kecamatan {d:02d}"))
+        conn.execute(
+            "INSERT INTO district VALUES (%s, %s, %s)", (CITY, f"d{d:02d}", f"Kecamatan {d:02d}")
+        )
     sites: list[tuple[str, str, str | None]] = [("tpa-sarimukti", "landfill", None)]
     sites += [(f"tps-{i:03d}", "depot", None) for i in range(s.depots)]
     sites += [(f"bsu-{i:03d}", "waste_bank", None) for i in range(s.waste_banks)]
@@ -46,49 +51,121 @@ def seed_city(conn: psycopg.Connection, s: Scale) -> list[tuple[str, str]]:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO site (site_id, city_id, district_id, name, site_type, process_kind) VALUES (%s, %s, %s, %s, %s, %s)",
-            [(sid, CITY, f"d{i % s.districts:02d}", sid.upper(), st, pk) for i, (sid, st, pk) in enumerate(sites)],
+            [
+                (sid, CITY, f"d{i % s.districts:02d}", sid.upper(), st, pk)
+                for i, (sid, st, pk) in enumerate(sites)
+            ],
         )
         cur.executemany(
             "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s) VALUES (%s, %s, %s, %s, 'x', 3600)",
-            [(f"scale-{sid}", CITY, sid, "weighbridge" if st in ("landfill", "processing") else "platform_scale") for sid, st, _ in sites],
+            [
+                (
+                    f"scale-{sid}",
+                    CITY,
+                    sid,
+                    "weighbridge" if st in ("landfill", "processing") else "platform_scale",
+                )
+                for sid, st, _ in sites
+            ],
         )
         cur.executemany(
             "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s) VALUES (%s, %s, %s, 'bin_sensor', 'x', 300)",
             [(f"bin-{b:04d}", CITY, f"tps-{b % s.depots:03d}") for b in range(s.bins)],
         )
-        for metric, days, value in [("generation_t", 1, 1500), ("reduce_t", 1, 450), ("utilize_t", 1, 60), ("residual_t", 1, 981),
-                                    ("separate_share", 1, "0.4"), ("landfill_quota_t", 14, 13738), ("kbs_rw", 365, 700),
-                                    ("reduction_share", 1, "0.3"), ("handling_share", 1, "0.7")]:
-            cur.execute("INSERT INTO target (city_id, metric, period, value, source) VALUES (%s, %s, %s, %s, 'bench')",
-                        (CITY, metric, timedelta(days=days), Decimal(str(value))))
+        for metric, days, value in [
+            ("generation_t", 1, 1500),
+            ("reduce_t", 1, 450),
+            ("utilize_t", 1, 60),
+            ("residual_t", 1, 981),
+            ("separate_share", 1, "0.4"),
+            ("landfill_quota_t", 14, 13738),
+            ("kbs_rw", 365, 700),
+            ("reduction_share", 1, "0.3"),
+            ("handling_share", 1, "0.7"),
+        ]:
+            cur.execute(
+                "INSERT INTO target (city_id, metric, period, value, source) VALUES (%s, %s, %s, %s, 'bench')",
+                (CITY, metric, timedelta(days=days), Decimal(str(value))),
+            )
     conn.commit()
     return [(sid, st) for sid, st, _ in sites]
 
 
-def _day_weighings(rng: np.random.Generator, day: date, sites: list[tuple[str, str]], s: Scale, seq0: int) -> pd.DataFrame:
+def _day_weighings(
+    rng: np.random.Generator, day: date, sites: list[tuple[str, str]], s: Scale, seq0: int
+) -> pd.DataFrame:
     """One local day of weighings (about 1500 t arriving, about 980 t to the landfill)."""
     by_type: dict[str, list[str]] = {}
     for sid, st in sites:
         by_type.setdefault(st, []).append(sid)
     parts = []
 
-    def block(site_ids: list[str], n_per_site: int, kg_lo: float, kg_hi: float, streams: list[str], materials: list[str],
-              price: bool = False) -> None:
+    def block(
+        site_ids: list[str],
+        n_per_site: int,
+        kg_lo: float,
+        kg_hi: float,
+        streams: list[str],
+        materials: list[str],
+        price: bool = False,
+    ) -> None:
         n = len(site_ids) * n_per_site
-        parts.append(pd.DataFrame({
-            "site_id": np.repeat(site_ids, n_per_site),
-            "net_kg": np.round(rng.uniform(kg_lo, kg_hi, n), 3),
-            "material": rng.choice(materials, n),
-            "stream": rng.choice(streams, n),
-            "price_per_kg": np.round(rng.uniform(500, 5000, n), 2) if price else np.full(n, np.nan),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site_id": np.repeat(site_ids, n_per_site),
+                    "net_kg": np.round(rng.uniform(kg_lo, kg_hi, n), 3),
+                    "material": rng.choice(materials, n),
+                    "stream": rng.choice(streams, n),
+                    "price_per_kg": np.round(rng.uniform(500, 5000, n), 2)
+                    if price
+                    else np.full(n, np.nan),
+                }
+            )
+        )
 
-    block(by_type["landfill"], s.landfill_trips_per_day, 4000, 10000, ["to_landfill"], ["mixed", "mixed", "residual", "food"])
-    block(by_type["depot"], s.depot_loads_per_day, 200, 800, ["separated", "mixed"], ["food", "plastic", "paper", "mixed", "residual"])
-    block(by_type["waste_bank"], s.deposits_per_bank_per_day, 5, 45, ["deposit"], ["plastic", "paper", "metal", "glass"], price=True)
-    block(by_type["waste_bank_hub"], s.deposits_per_bank_per_day, 20, 200, ["deposit"], ["plastic", "paper"], price=True)
-    block(by_type["processing"], s.facility_loads_per_day, 100, 600, ["to_processing", "to_processing", "processed_output", "to_landfill"],
-          ["food", "plastic", "residual"])
+    block(
+        by_type["landfill"],
+        s.landfill_trips_per_day,
+        4000,
+        10000,
+        ["to_landfill"],
+        ["mixed", "mixed", "residual", "food"],
+    )
+    block(
+        by_type["depot"],
+        s.depot_loads_per_day,
+        200,
+        800,
+        ["separated", "mixed"],
+        ["food", "plastic", "paper", "mixed", "residual"],
+    )
+    block(
+        by_type["waste_bank"],
+        s.deposits_per_bank_per_day,
+        5,
+        45,
+        ["deposit"],
+        ["plastic", "paper", "metal", "glass"],
+        price=True,
+    )
+    block(
+        by_type["waste_bank_hub"],
+        s.deposits_per_bank_per_day,
+        20,
+        200,
+        ["deposit"],
+        ["plastic", "paper"],
+        price=True,
+    )
+    block(
+        by_type["processing"],
+        s.facility_loads_per_day,
+        100,
+        600,
+        ["to_processing", "to_processing", "processed_output", "to_landfill"],
+        ["food", "plastic", "residual"],
+    )
     df = pd.concat(parts, ignore_index=True)
     start = datetime.combine(day, time(0), tzinfo=TZ).timestamp()
     df["ts"] = pd.to_datetime(start + rng.uniform(0, 86400, len(df)), unit="s", utc=True)
@@ -97,18 +174,42 @@ def _day_weighings(rng: np.random.Generator, day: date, sites: list[tuple[str, s
     df["from_own_site"] = df["site_id"].str.startswith("bsi-") & (rng.random(len(df)) < 0.5)
     df["manual"] = rng.random(len(df)) < 0.01
     df["city_id"] = CITY
-    return df[["ts", "city_id", "site_id", "device_id", "seq", "net_kg", "material", "stream", "from_own_site", "price_per_kg", "manual"]]
+    return df[
+        [
+            "ts",
+            "city_id",
+            "site_id",
+            "device_id",
+            "seq",
+            "net_kg",
+            "material",
+            "stream",
+            "from_own_site",
+            "price_per_kg",
+            "manual",
+        ]
+    ]
 
 
 def _copy_frame(conn: psycopg.Connection, table: str, df: pd.DataFrame) -> None:
     buf = io.StringIO()
     df.to_csv(buf, index=False, header=False, na_rep="", date_format="%Y-%m-%d %H:%M:%S.%f+00")
     cols = ", ".join(df.columns)
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
+    ):
         copy.write(buf.getvalue())
 
 
-def load_weighings(conn: psycopg.Connection, sites: list[tuple[str, str]], s: Scale, first: date, days: int, seed: int = 1) -> int:
+def load_weighings(
+    conn: psycopg.Connection,
+    sites: list[tuple[str, str]],
+    s: Scale,
+    first: date,
+    days: int,
+    seed: int = 1,
+) -> int:
     """COPY `days` days of weighings; returns the row count."""
     rng = np.random.default_rng(seed)
     total = 0
@@ -133,15 +234,19 @@ def load_bins(conn: psycopg.Connection, s: Scale, first: date, days: int, seed: 
     for i in range(days):
         k = np.arange(per_day)
         ts = pd.to_datetime(start + (i * per_day + k) * 300.0, unit="s", utc=True)
-        df = pd.DataFrame({
-            "ts": np.tile(ts, s.bins),
-            "city_id": CITY,
-            "site_id": np.repeat([f"tps-{b % s.depots:03d}" for b in range(s.bins)], per_day),
-            "device_id": np.repeat([f"bin-{b:04d}" for b in range(s.bins)], per_day),
-            "seq": np.tile(i * per_day + k, s.bins),
-            "fill_ratio": np.round(np.tile((k % 144) / 150.0, s.bins) + rng.uniform(0, 0.03, per_day * s.bins), 4).clip(0, 1),
-            "battery_pct": np.round(np.repeat(rng.uniform(10, 100, s.bins), per_day), 2),
-        })
+        df = pd.DataFrame(
+            {
+                "ts": np.tile(ts, s.bins),
+                "city_id": CITY,
+                "site_id": np.repeat([f"tps-{b % s.depots:03d}" for b in range(s.bins)], per_day),
+                "device_id": np.repeat([f"bin-{b:04d}" for b in range(s.bins)], per_day),
+                "seq": np.tile(i * per_day + k, s.bins),
+                "fill_ratio": np.round(
+                    np.tile((k % 144) / 150.0, s.bins) + rng.uniform(0, 0.03, per_day * s.bins), 4
+                ).clip(0, 1),
+                "battery_pct": np.round(np.repeat(rng.uniform(10, 100, s.bins), per_day), 2),
+            }
+        )
         _copy_frame(conn, "bin_reading", df)
         total += len(df)
         if i % 30 == 29:

@@ -4,7 +4,6 @@ beside the same numbers computed from raw readings with SQL in the same run."""
 from __future__ import annotations
 
 import argparse
-import statistics
 import threading
 import time
 from datetime import date, datetime, timedelta
@@ -36,7 +35,7 @@ GROUP BY 1, 2 ORDER BY 1, 2
 
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _fmt(name: str, samples: list[float]) -> str:
@@ -50,10 +49,19 @@ def _local_midnight(d: date) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     p = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
-    p.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server to create the bench database on")
+    p.add_argument(
+        "--admin-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="server to create the bench database on",
+    )
     p.add_argument("--db-name", default="pisman_bench_api")
     p.add_argument("--days", type=int, default=365, help="days of history (default one year)")
-    p.add_argument("--bins", type=int, default=20, help="bin sensors reporting every 5 minutes (Bandung has hundreds; scaled down)")
+    p.add_argument(
+        "--bins",
+        type=int,
+        default=20,
+        help="bin sensors reporting every 5 minutes (Bandung has hundreds; scaled down)",
+    )
     p.add_argument("--requests", type=int, default=50, help="timed requests per endpoint")
     p.add_argument("--raw-runs", type=int, default=5, help="timed runs of each raw-SQL baseline")
     p.add_argument("--reuse", action="store_true", help="reuse an already loaded bench database")
@@ -78,8 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"loaded {n_w:,} weighings over {args.days} days in {t1 - t0:.1f} s", flush=True)
             n_b = load_bins(conn, scale, first_day, args.days)
             t2 = time.perf_counter()
-            print(f"loaded {n_b:,} bin readings ({args.bins} bins every 5 min) in {t2 - t1:.1f} s", flush=True)
-            conn.execute("SELECT pisman_rebuild_rollups(%s, %s)", (_local_midnight(first_day), _local_midnight(end_day)))
+            print(
+                f"loaded {n_b:,} bin readings ({args.bins} bins every 5 min) in {t2 - t1:.1f} s",
+                flush=True,
+            )
+            conn.execute(
+                "SELECT pisman_rebuild_rollups(%s, %s)",
+                (_local_midnight(first_day), _local_midnight(end_day)),
+            )
             conn.commit()
             t3 = time.perf_counter()
             print(f"rebuilt rollups in {t3 - t2:.1f} s", flush=True)
@@ -89,15 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM weighing), (SELECT count(*) FROM bin_reading), (SELECT count(*) FROM weighing_daily),"
             " (SELECT count(*) FROM weighing_hourly), (SELECT sum(net_kg) FROM weighing WHERE stream = 'to_landfill' AND site_id = 'tpa-sarimukti') / 1000 / %s",
-            (args.days,)).fetchone()
+            (args.days,),
+        ).fetchone()
         key = keys.create_key(conn, role="admin", name="bench")
     assert counts is not None
-    print(f"database {url.rsplit('/', 1)[0]}/{args.db_name}: weighing={counts[0]:,} bin_reading={counts[1]:,} "
-          f"weighing_daily={counts[2]:,} weighing_hourly={counts[3]:,}; landfill {counts[4]:.0f} t/day")
+    print(
+        f"database {url.rsplit('/', 1)[0]}/{args.db_name}: weighing={counts[0]:,} bin_reading={counts[1]:,} "
+        f"weighing_daily={counts[2]:,} weighing_hourly={counts[3]:,}; landfill {counts[4]:.0f} t/day"
+    )
 
     port = 18000 + (int(time.time()) % 1000)
-    app = create_app(Settings(DATABASE_URL=bench_url, PISMAN_CITY=CITY))  # type: ignore[call-arg]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    app = create_app(Settings(DATABASE_URL=bench_url, PISMAN_CITY=CITY))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -113,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     progress_day = date(2026, 10, 31)
     results: list[str] = []
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+
         def timed(path: str, query: dict[str, str], n: int) -> tuple[list[float], httpx.Response]:
             r = client.get(path, params=query)
             r.raise_for_status()
@@ -124,35 +144,69 @@ def main(argv: list[str] | None = None) -> int:
                 r.raise_for_status()
             return samples, r
 
-        q_month = {"from": month.isoformat(), "to": next_month.isoformat(), "bucket": "day", "group_by": "category"}
+        q_month = {
+            "from": month.isoformat(),
+            "to": next_month.isoformat(),
+            "bucket": "day",
+            "group_by": "category",
+        }
         s, r_month = timed("/v1/tonnage", q_month, args.requests)
         results.append(_fmt("API GET /v1/tonnage month, bucket=day, by category", s))
-        s, _ = timed("/v1/tonnage", {**q_month, "bucket": "month", "group_by": "district"}, args.requests)
+        s, _ = timed(
+            "/v1/tonnage", {**q_month, "bucket": "month", "group_by": "district"}, args.requests
+        )
         results.append(_fmt("API GET /v1/tonnage month, bucket=month, by district", s))
-        s, _ = timed("/v1/tonnage", {**q_month, "bucket": "month", "group_by": "site"}, args.requests)
+        s, _ = timed(
+            "/v1/tonnage", {**q_month, "bucket": "month", "group_by": "site"}, args.requests
+        )
         results.append(_fmt("API GET /v1/tonnage month, bucket=month, by site", s))
         s, _ = timed("/v1/progress", {"date": progress_day.isoformat()}, args.requests)
         results.append(_fmt("API GET /v1/progress (day, month to date, 90-day trend)", s))
-        s, r_x = timed("/v1/exports/monthly.xlsx", {"month": month.strftime("%Y-%m")}, max(3, args.requests // 10))
-        results.append(_fmt(f"API GET /v1/exports/monthly.xlsx ({len(r_x.content) / 1024:.0f} KiB)", s))
-        s, _ = timed("/v1/exports/monthly.csv", {"month": month.strftime("%Y-%m"), "group_by": "site"}, max(3, args.requests // 10))
+        s, r_x = timed(
+            "/v1/exports/monthly.xlsx",
+            {"month": month.strftime("%Y-%m")},
+            max(3, args.requests // 10),
+        )
+        results.append(
+            _fmt(f"API GET /v1/exports/monthly.xlsx ({len(r_x.content) / 1024:.0f} KiB)", s)
+        )
+        s, _ = timed(
+            "/v1/exports/monthly.csv",
+            {"month": month.strftime("%Y-%m"), "group_by": "site"},
+            max(3, args.requests // 10),
+        )
         results.append(_fmt("API GET /v1/exports/monthly.csv by site", s))
 
     with psycopg.connect(bench_url) as conn:
-        def raw(start: date, end: date, collected: bool) -> tuple[list[float], list[tuple[datetime, str, Decimal]]]:
+
+        def raw(
+            start: date, end: date, collected: bool
+        ) -> tuple[list[float], list[tuple[datetime, str, Decimal]]]:
             samples = []
             rows: list = []
             for _ in range(args.raw_runs):
                 t = time.perf_counter()
-                rows = conn.execute(RAW_TONNAGE, {"tz": TZ.key, "city": CITY, "start": _local_midnight(start),
-                                                  "end": _local_midnight(end), "collected": collected}).fetchall()
+                rows = conn.execute(
+                    RAW_TONNAGE,
+                    {
+                        "tz": TZ.key,
+                        "city": CITY,
+                        "start": _local_midnight(start),
+                        "end": _local_midnight(end),
+                        "collected": collected,
+                    },
+                ).fetchall()
                 samples.append(time.perf_counter() - t)
             return samples, rows
 
         s, rows = raw(month, next_month, False)
         results.append(_fmt("raw SQL: same month by day and category from weighing", s))
         trend_start = progress_day - timedelta(days=89)
-        s, _ = raw(min(trend_start, progress_day - timedelta(days=13)), progress_day + timedelta(days=1), True)
+        s, _ = raw(
+            min(trend_start, progress_day - timedelta(days=13)),
+            progress_day + timedelta(days=1),
+            True,
+        )
         results.append(_fmt("raw SQL: progress's 90-day daily series from weighing", s))
     api_total = sum(Decimal(str(r["tonnes"])) for r in r_month.json()["rows"])
     raw_total = sum((Decimal(r[2]) / 1000).quantize(Decimal("0.001")) for r in rows)
@@ -161,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in results:
         print(line)
-    print(f"check: month by day and category, API sum {api_total} t vs raw SQL sum {raw_total} t "
-          f"({'equal' if api_total == raw_total else 'DIFFERENT'})")
+    print(
+        f"check: month by day and category, API sum {api_total} t vs raw SQL sum {raw_total} t "
+        f"({'equal' if api_total == raw_total else 'DIFFERENT'})"
+    )
     return 0 if api_total == raw_total else 1
 
 
