@@ -231,7 +231,10 @@ class Simulation(_Model):
     @model_validator(mode="after")
     def _materials(self) -> Simulation:
         known = {m.value for m in Material}
-        for name, shares in (("composition", self.composition), ("waste_bank.materials", self.waste_bank.materials)):
+        for name, shares in (
+            ("composition", self.composition),
+            ("waste_bank.materials", self.waste_bank.materials),
+        ):
             unknown = sorted(set(shares.shares) - known)
             if unknown:
                 raise ValueError(f"{name}: unknown material(s) {', '.join(unknown)}")

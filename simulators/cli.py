@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -149,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 per_connection_inflight=100,
             )
     sim = Simulator(city, devs, publisher, opts)
+    # `pisman up` stops the live simulator with SIGTERM: finish like Ctrl-C (statuses, report).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = sim.backfill() if args.mode == "backfill" else sim.live()
     finally:
@@ -168,6 +171,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.print_categories:
         print(json.dumps(data["categories_kg_by_local_day"], indent=1))
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
