@@ -106,13 +106,20 @@ def publisher(
         client.username_pw_set(username, password)
     if will_topic:
         client.will_set(will_topic, b"offline", qos=1, retain=True)
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
+    answered = threading.Event()
+    refusal: list[str] = []
+
+    def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
+        if rc.is_failure:
+            refusal.append(str(rc))
+        answered.set()
+
+    client.on_connect = on_connect
     client.connect("127.0.0.1", port)
     client.loop_start()
-    if not connected.wait(5):
+    if not answered.wait(5) or refusal:
         client.loop_stop()
-        raise RuntimeError("publisher could not connect")
+        raise RuntimeError(f"publisher could not connect: {refusal or 'no answer'}")
     return client
 
 
