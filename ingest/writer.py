@@ -83,6 +83,13 @@ INSERT_BINS = sql.SQL(
 ).format(cols=_columns(BIN_COLUMNS))
 REFRESH_WEIGHING_ROLLUPS = "SELECT pisman_refresh_weighing_rollups(%s::text[], %s::timestamptz[])"
 REFRESH_BIN_ROLLUPS = "SELECT pisman_refresh_bin_rollups(%s::text[], %s::timestamptz[])"
+# Touched buckets are recorded with the rows (crash-safe) and recomputed by refresh_rollups().
+MARK_DIRTY = """
+INSERT INTO ingest_dirty_bucket (kind, key, hour)
+SELECT %s, u.key, u.hour FROM unnest(%s::text[], %s::timestamptz[]) AS u(key, hour)
+ON CONFLICT DO NOTHING
+"""
+CLAIM_DIRTY = "DELETE FROM ingest_dirty_bucket WHERE kind = %s RETURNING key, hour"
 COPY_QUARANTINE = sql.SQL("COPY quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
     _columns(QUARANTINE_COLUMNS)
 )
@@ -288,6 +295,22 @@ class Writer:
         outcome.seconds = time.monotonic() - started
         return outcome
 
+    # --- rollups ------------------------------------------------------------------------------
+    def refresh_rollups(self) -> int:
+        """Recompute the rollup buckets recorded as dirty; return how many (site/device, hour) pairs."""
+        conn = self.connect()
+        with conn.cursor() as cur:
+            weighing = cur.execute(CLAIM_DIRTY, ("weighing",)).fetchall()
+            if weighing:
+                cur.execute(
+                    REFRESH_WEIGHING_ROLLUPS, ([k for k, _ in weighing], [h for _, h in weighing])
+                )
+            bins = cur.execute(CLAIM_DIRTY, ("bin",)).fetchall()
+            if bins:
+                cur.execute(REFRESH_BIN_ROLLUPS, ([k for k, _ in bins], [h for _, h in bins]))
+        conn.commit()
+        return len(weighing) + len(bins)
+
     # --- quarantine reprocessing ------------------------------------------------------------
     def reprocess_quarantine(self, *, max_future_s: int, limit: int = 500) -> BatchOutcome:
         """Re-validate quarantine rows marked 'retry': store them, or put them back with the new reason."""
@@ -323,7 +346,7 @@ class Writer:
 
 
 def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
-    """Stage, insert, refresh rollups, upsert device state, quarantine rejects (no commit)."""
+    """Stage, insert, mark touched rollup buckets, upsert device state, quarantine rejects (no commit)."""
     outcome = BatchOutcome()
     weighings = [w for item in batch for w in item.validated.weighings]
     bins = [b for item in batch for b in item.validated.bins]
@@ -340,7 +363,7 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
         _count(stored_per_device, returned)
         if returned:
             sites, hours = _touched(returned, key=1)
-            cur.execute(REFRESH_WEIGHING_ROLLUPS, (sites, hours))
+            cur.execute(MARK_DIRTY, ("weighing", sites, hours))
     if bins:
         with cur.copy(COPY_STAGE_BIN) as copy:
             copy.set_types(BIN_TYPES)
@@ -351,7 +374,7 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
         _count(stored_per_device, returned)
         if returned:
             devices, hours = _touched(returned, key=0)
-            cur.execute(REFRESH_BIN_ROLLUPS, (devices, hours))
+            cur.execute(MARK_DIRTY, ("bin", devices, hours))
     outcome.duplicates = len(weighings) + len(bins) - outcome.stored_weighings - outcome.stored_bins
     if weighings or bins:
         cur.execute(

@@ -1,0 +1,275 @@
+"""Ingest benchmark: N readings from M devices through a real broker into PostgreSQL, vs a naive baseline.
+
+Run: .venv/bin/python -m bench.ingest [--messages 100000] [--devices 50]
+Prints sustained stored readings/s, end-to-end latency (device ts → stored) p50/p99, the
+naive one-INSERT-per-message baseline in the same run, and the ingest process's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from pisman import db
+from pisman.devices import hash_password
+from pisman.settings import PROJECT_ROOT
+from tests.support.broker import Mosquitto, free_port
+
+MATERIALS = ("food", "plastic", "paper", "metal", "glass")
+CLEAR = "TRUNCATE weighing, weighing_hourly, weighing_daily, device_state"
+COUNT = "SELECT count(*) FROM weighing"
+LATENCY = """
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts))
+FROM weighing
+"""
+NAIVE_INSERT = """
+INSERT INTO weighing (ts, city_id, site_id, device_id, seq, net_kg, material, stream)
+VALUES (%s, 'benchcity', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+"""
+
+
+def seed(url: str, devices: int) -> list[tuple[str, str]]:
+    """One city, one depot per 10 devices, M platform scales; returns (site, device) pairs."""
+    pairs = [(f"depot-{i // 10}", f"scale-{i}") for i in range(devices)]
+    pw = hash_password("bench")
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO city (city_id, name) VALUES ('benchcity', 'Bench')")
+        conn.execute("INSERT INTO district (city_id, district_id, name) VALUES ('benchcity', 'd', 'D')")
+        for site in sorted({s for s, _ in pairs}):
+            conn.execute("INSERT INTO site (site_id, city_id, district_id, name, site_type)"
+                         " VALUES (%s, 'benchcity', 'd', %s, 'depot')", (site, site))
+        for site, device in pairs:
+            conn.execute("INSERT INTO device (device_id, city_id, site_id, kind, password_hash)"
+                         " VALUES (%s, 'benchcity', %s, 'platform_scale', %s)", (device, site, pw))
+    return pairs
+
+
+def publish_worker(port: int, pairs: list[tuple[str, str]], messages: int, per_message: int,
+                   rate: float, seq_base: int, done: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One publisher process: `messages` QoS 1 messages round-robin over its devices, paced if rate > 0."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
+                         protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    topics = [f"pisman/v1/{s}/{d}/weighing" for s, d in pairs]
+    seqs = [seq_base] * len(pairs)
+    started = time.monotonic()
+    last = None
+    for i in range(messages):
+        k = i % len(pairs)
+        readings = []
+        for _ in range(per_message):
+            readings.append({"ts": datetime.now(UTC).isoformat(), "seq": seqs[k], "net_kg": 1 + seqs[k] % 90,
+                             "material": MATERIALS[seqs[k] % 5], "stream": "mixed"})
+            seqs[k] += 1
+        body = json.dumps(readings[0] if per_message == 1 else readings)
+        last = client.publish(topics[k], body, qos=1)
+        if rate > 0:
+            ahead = started + (i + 1) / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    if last is not None:
+        last.wait_for_publish(120)
+    while client.want_write():
+        time.sleep(0.01)
+    time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
+    done.put(time.monotonic() - started)
+
+
+def publish(port: int, pairs: list[tuple[str, str]], *, messages: int, per_message: int, rate: float,
+            processes: int, seq_base: int) -> float:
+    """Publish from several processes; return the seconds the slowest took."""
+    done: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    procs = []
+    for p in range(processes):
+        share = pairs[p::processes]
+        count = messages // processes + (1 if p < messages % processes else 0)
+        procs.append(mp.Process(target=publish_worker, args=(port, share, count, per_message,
+                                                              rate / processes, seq_base, done)))
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    return max(done.get() for _ in procs)
+
+
+def wait_stored(url: str, expected: int, *, timeout: float) -> float:
+    """Seconds (monotonic) at which the count reached `expected`."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(COUNT).fetchone()
+            if row and row[0] >= expected:
+                return time.monotonic()
+            time.sleep(0.05)
+        row = conn.execute(COUNT).fetchone()
+    raise SystemExit(f"only {row[0] if row else 0} of {expected} readings stored after {timeout:.0f} s")
+
+
+def latency(url: str) -> tuple[float, float]:
+    """p50 and p99 of received_at - ts in seconds (received_at is the storing transaction's start)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(LATENCY).fetchone()
+        assert row is not None
+        conn.execute(CLEAR)
+    return float(row[0]), float(row[1])
+
+
+def start_ingest(url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """`pisman ingest` as a child process; returns once it logs ingest_ready."""
+    env = {**os.environ, "DATABASE_URL": url, "MQTT_URL": broker.url, "INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
+           "INGEST_METRICS_PORT": str(metrics_port), "INGEST_BATCH_SIZE": str(args.batch_size),
+           "INGEST_FLUSH_MS": str(args.flush_ms), "LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen([sys.executable, "-m", "pisman", "ingest"], env=env, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if b"ingest_ready" in line:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc
+    raise SystemExit("ingest did not start")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM of a running process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def naive_worker(url: str, port: int, expected: int, ready: mp.Event) -> None:  # type: ignore[type-arg]
+    """Baseline: on each message, one INSERT and one COMMIT, auto-ack."""
+    conn = psycopg.connect(url, autocommit=True)
+    seen = 0
+    finished = threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        nonlocal seen
+        _, _, site, device, _ = msg.topic.split("/")
+        r = json.loads(msg.payload)
+        conn.execute(NAIVE_INSERT, (r["ts"], site, device, r["seq"], r["net_kg"], r["material"], r["stream"]))
+        seen += 1
+        if seen >= expected:
+            finished.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-naive", protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    client.on_connect = lambda c, u, f, rc, p: (c.subscribe("pisman/v1/+/+/+", qos=1), ready.set())
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    finished.wait(600)
+    client.loop_stop()
+
+
+def scenario(name: str, url: str, broker: Mosquitto, pairs: list[tuple[str, str]], args: argparse.Namespace, *,
+             messages: int, per_message: int, rate: float, seq_base: int) -> dict[str, float]:
+    """Run one scenario against a fresh ingest process; print and return its figures."""
+    metrics_port = free_port()
+    ingest = start_ingest(url, broker, metrics_port, args)
+    try:
+        started = time.monotonic()
+        pub_s = publish(broker.port, pairs, messages=messages, per_message=per_message, rate=rate,
+                        processes=args.publishers, seq_base=seq_base)
+        readings = messages * per_message
+        stored_at = wait_stored(url, readings, timeout=600)
+        p50, p99 = latency(url)
+        memory = peak_rss_mib(ingest.pid)
+    finally:
+        ingest.terminate()
+        ingest.wait(30)
+    elapsed = stored_at - started
+    figures = {"readings": readings, "seconds": elapsed, "stored_per_s": readings / elapsed,
+               "published_per_s": messages / pub_s, "p50_s": p50, "p99_s": p99, "ingest_peak_mib": memory}
+    print(f"{name:<44} {readings:>9} readings in {elapsed:6.1f} s = {readings / elapsed:>9,.0f} readings/s "
+          f"(publish {messages / pub_s:,.0f} msg/s) latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms "
+          f"ingest peak RSS {memory:.0f} MiB", flush=True)
+    return figures
+
+
+def naive(url: str, broker: Mosquitto, pairs: list[tuple[str, str]], args: argparse.Namespace, seq_base: int) -> float:
+    """The baseline's sustained readings/s."""
+    ready = mp.Event()
+    worker = mp.Process(target=naive_worker, args=(url, broker.port, args.baseline_messages, ready))
+    worker.start()
+    ready.wait(10)
+    started = time.monotonic()
+    publish(broker.port, pairs, messages=args.baseline_messages, per_message=1, rate=0,
+            processes=args.publishers, seq_base=seq_base)
+    stored_at = wait_stored(url, args.baseline_messages, timeout=600)
+    worker.join(30)
+    if worker.is_alive():
+        worker.kill()
+    elapsed = stored_at - started
+    p50, p99 = latency(url)
+    rate = args.baseline_messages / elapsed
+    print(f"{'naive baseline (INSERT+COMMIT per message)':<44} {args.baseline_messages:>9} readings in "
+          f"{elapsed:6.1f} s = {rate:>9,.0f} readings/s latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms",
+          flush=True)
+    return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario and the baseline; print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000, help="single-reading messages at full speed")
+    parser.add_argument("--batched-messages", type=int, default=10_000, help="messages of --per-batch readings")
+    parser.add_argument("--per-batch", type=int, default=100, help="readings per batched message")
+    parser.add_argument("--baseline-messages", type=int, default=10_000, help="messages for the naive baseline")
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument("--batch-size", type=int, default=2000, help="INGEST_BATCH_SIZE")
+    parser.add_argument("--flush-ms", type=int, default=50, help="INGEST_FLUSH_MS")
+    parser.add_argument("--half-rate", type=float, default=0.0,
+                        help="msg/s for the latency run (default: half the measured full-speed rate)")
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args(argv)
+
+    url = args.admin_url.rsplit("/", 1)[0] + f"/pisman_bench_{uuid.uuid4().hex[:8]}"
+    folder = Path(tempfile.mkdtemp(prefix="pisman-bench-"))
+    broker = Mosquitto(folder, port=free_port())
+    db.ensure_database(url)
+    try:
+        db.migrate(url, PROJECT_ROOT / "sql")
+        pairs = seed(url, args.devices)
+        broker.start()
+        print(f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
+              f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores", flush=True)
+        full = scenario("single-reading messages, full speed", url, broker, pairs, args,
+                        messages=args.messages, per_message=1, rate=0, seq_base=0)
+        half_rate = args.half_rate or full["stored_per_s"] / 2
+        half = scenario(f"single-reading messages at {half_rate:,.0f} msg/s", url, broker, pairs, args,
+                        messages=int(half_rate * 20), per_message=1, rate=half_rate, seq_base=10_000_000)
+        batched = scenario(f"batches of {args.per_batch} readings, full speed", url, broker, pairs, args,
+                           messages=args.batched_messages, per_message=args.per_batch, rate=0, seq_base=20_000_000)
+        base = naive(url, broker, pairs, args, seq_base=30_000_000)
+        print(f"speed-up over the naive baseline: {full['stored_per_s'] / base:.1f}x (single readings), "
+              f"{batched['stored_per_s'] / base:.1f}x (batched)")
+        print(json.dumps({"full": full, "half": half, "batched": batched, "baseline_per_s": base}))
+    finally:
+        broker.stop()
+        with psycopg.connect(args.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
