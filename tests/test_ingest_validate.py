@@ -244,3 +244,12 @@ def test_future_timestamps_are_quarantined_beyond_five_minutes(seconds_ahead: in
     ts = (NOW + timedelta(seconds=seconds_ahead)).isoformat()
     result = check(W_TOPIC, w(ts=ts))
     assert bool(result.rejections) == (seconds_ahead > 300)
+
+
+def test_published_json_schemas_match_the_validation_models() -> None:
+    from ingest.schemas import MODELS, SCHEMA_DIR, render
+
+    for kind in MODELS:
+        assert (SCHEMA_DIR / f"{kind}.json").read_text() == render(kind), (
+            f"docs/schemas/{kind}.json is stale: run python -m ingest.schemas"
+        )

@@ -1,0 +1,42 @@
+"""JSON Schemas of the device payloads, generated from the pydantic models (docs/schemas/*.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ingest.validate import BinPayload, StatusPayload, WeighingPayload
+from pisman.settings import PROJECT_ROOT
+
+SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
+MODELS = {"weighing": WeighingPayload, "bin": BinPayload, "status": StatusPayload}
+
+
+def schema_for(kind: str) -> dict[str, Any]:
+    """The JSON Schema of one message kind (a single reading; a payload may also be an array of them)."""
+    schema = MODELS[kind].model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://pisman.example/schemas/v1/{kind}.json"
+    return schema
+
+
+def render(kind: str) -> str:
+    """The schema file's text."""
+    return json.dumps(schema_for(kind), indent=2, sort_keys=True) + "\n"
+
+
+def write_all(folder: Path = SCHEMA_DIR) -> list[Path]:
+    """Regenerate docs/schemas/<kind>.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in MODELS:
+        path = folder / f"{kind}.json"
+        path.write_text(render(kind), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in write_all():
+        print(written)
