@@ -49,21 +49,39 @@ def seed(url: str, devices: int) -> list[tuple[str, str]]:
     pw = hash_password("bench")
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO city (city_id, name) VALUES ('benchcity', 'Bench')")
-        conn.execute("INSERT INTO district (city_id, district_id, name) VALUES ('benchcity', 'd', 'D')")
+        conn.execute(
+            "INSERT INTO district (city_id, district_id, name) VALUES ('benchcity', 'd', 'D')"
+        )
         for site in sorted({s for s, _ in pairs}):
-            conn.execute("INSERT INTO site (site_id, city_id, district_id, name, site_type)"
-                         " VALUES (%s, 'benchcity', 'd', %s, 'depot')", (site, site))
+            conn.execute(
+                "INSERT INTO site (site_id, city_id, district_id, name, site_type)"
+                " VALUES (%s, 'benchcity', 'd', %s, 'depot')",
+                (site, site),
+            )
         for site, device in pairs:
-            conn.execute("INSERT INTO device (device_id, city_id, site_id, kind, password_hash)"
-                         " VALUES (%s, 'benchcity', %s, 'platform_scale', %s)", (device, site, pw))
+            conn.execute(
+                "INSERT INTO device (device_id, city_id, site_id, kind, password_hash)"
+                " VALUES (%s, 'benchcity', %s, 'platform_scale', %s)",
+                (device, site, pw),
+            )
     return pairs
 
 
-def publish_worker(port: int, pairs: list[tuple[str, str]], messages: int, per_message: int,
-                   rate: float, seq_base: int, done: mp.Queue) -> None:  # type: ignore[type-arg]
+def publish_worker(
+    port: int,
+    pairs: list[tuple[str, str]],
+    messages: int,
+    per_message: int,
+    rate: float,
+    seq_base: int,
+    done: mp.Queue,
+) -> None:  # type: ignore[type-arg]
     """One publisher process: `messages` QoS 1 messages round-robin over its devices, paced if rate > 0."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv5,
+    )
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
@@ -76,8 +94,15 @@ def publish_worker(port: int, pairs: list[tuple[str, str]], messages: int, per_m
         k = i % len(pairs)
         readings = []
         for _ in range(per_message):
-            readings.append({"ts": datetime.now(UTC).isoformat(), "seq": seqs[k], "net_kg": 1 + seqs[k] % 90,
-                             "material": MATERIALS[seqs[k] % 5], "stream": "mixed"})
+            readings.append(
+                {
+                    "ts": datetime.now(UTC).isoformat(),
+                    "seq": seqs[k],
+                    "net_kg": 1 + seqs[k] % 90,
+                    "material": MATERIALS[seqs[k] % 5],
+                    "stream": "mixed",
+                }
+            )
             seqs[k] += 1
         body = json.dumps(readings[0] if per_message == 1 else readings)
         last = client.publish(topics[k], body, qos=1)
@@ -95,16 +120,28 @@ def publish_worker(port: int, pairs: list[tuple[str, str]], messages: int, per_m
     done.put(time.monotonic() - started)
 
 
-def publish(port: int, pairs: list[tuple[str, str]], *, messages: int, per_message: int, rate: float,
-            processes: int, seq_base: int) -> float:
+def publish(
+    port: int,
+    pairs: list[tuple[str, str]],
+    *,
+    messages: int,
+    per_message: int,
+    rate: float,
+    processes: int,
+    seq_base: int,
+) -> float:
     """Publish from several processes; return the seconds the slowest took."""
     done: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     procs = []
     for p in range(processes):
         share = pairs[p::processes]
         count = messages // processes + (1 if p < messages % processes else 0)
-        procs.append(mp.Process(target=publish_worker, args=(port, share, count, per_message,
-                                                              rate / processes, seq_base, done)))
+        procs.append(
+            mp.Process(
+                target=publish_worker,
+                args=(port, share, count, per_message, rate / processes, seq_base, done),
+            )
+        )
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -122,7 +159,9 @@ def wait_stored(url: str, expected: int, *, timeout: float) -> float:
                 return time.monotonic()
             time.sleep(0.05)
         row = conn.execute(COUNT).fetchone()
-    raise SystemExit(f"only {row[0] if row else 0} of {expected} readings stored after {timeout:.0f} s")
+    raise SystemExit(
+        f"only {row[0] if row else 0} of {expected} readings stored after {timeout:.0f} s"
+    )
 
 
 def latency(url: str) -> tuple[float, float]:
@@ -134,12 +173,23 @@ def latency(url: str) -> tuple[float, float]:
     return float(row[0]), float(row[1])
 
 
-def start_ingest(url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def start_ingest(
+    url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace
+) -> subprocess.Popen[bytes]:
     """`pisman ingest` as a child process; returns once it logs ingest_ready."""
-    env = {**os.environ, "DATABASE_URL": url, "MQTT_URL": broker.url, "INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
-           "INGEST_METRICS_PORT": str(metrics_port), "INGEST_BATCH_SIZE": str(args.batch_size),
-           "INGEST_FLUSH_MS": str(args.flush_ms), "LOG_LEVEL": "INFO"}
-    proc = subprocess.Popen([sys.executable, "-m", "pisman", "ingest"], env=env, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MQTT_URL": broker.url,
+        "INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "INGEST_METRICS_PORT": str(metrics_port),
+        "INGEST_BATCH_SIZE": str(args.batch_size),
+        "INGEST_FLUSH_MS": str(args.flush_ms),
+        "LOG_LEVEL": "INFO",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pisman", "ingest"], env=env, stderr=subprocess.PIPE
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if b"ingest_ready" in line:
@@ -166,7 +216,9 @@ def naive_worker(url: str, port: int, expected: int, ready: mp.Event) -> None:  
         nonlocal seen
         _, _, site, device, _ = msg.topic.split("/")
         r = json.loads(msg.payload)
-        conn.execute(NAIVE_INSERT, (r["ts"], site, device, r["seq"], r["net_kg"], r["material"], r["stream"]))
+        conn.execute(
+            NAIVE_INSERT, (r["ts"], site, device, r["seq"], r["net_kg"], r["material"], r["stream"])
+        )
         seen += 1
         if seen >= expected:
             finished.set()
@@ -180,15 +232,32 @@ def naive_worker(url: str, port: int, expected: int, ready: mp.Event) -> None:  
     client.loop_stop()
 
 
-def scenario(name: str, url: str, broker: Mosquitto, pairs: list[tuple[str, str]], args: argparse.Namespace, *,
-             messages: int, per_message: int, rate: float, seq_base: int) -> dict[str, float]:
+def scenario(
+    name: str,
+    url: str,
+    broker: Mosquitto,
+    pairs: list[tuple[str, str]],
+    args: argparse.Namespace,
+    *,
+    messages: int,
+    per_message: int,
+    rate: float,
+    seq_base: int,
+) -> dict[str, float]:
     """Run one scenario against a fresh ingest process; print and return its figures."""
     metrics_port = free_port()
     ingest = start_ingest(url, broker, metrics_port, args)
     try:
         started = time.monotonic()
-        pub_s = publish(broker.port, pairs, messages=messages, per_message=per_message, rate=rate,
-                        processes=args.publishers, seq_base=seq_base)
+        pub_s = publish(
+            broker.port,
+            pairs,
+            messages=messages,
+            per_message=per_message,
+            rate=rate,
+            processes=args.publishers,
+            seq_base=seq_base,
+        )
         readings = messages * per_message
         stored_at = wait_stored(url, readings, timeout=600)
         p50, p99 = latency(url)
@@ -197,23 +266,46 @@ def scenario(name: str, url: str, broker: Mosquitto, pairs: list[tuple[str, str]
         ingest.terminate()
         ingest.wait(30)
     elapsed = stored_at - started
-    figures = {"readings": readings, "seconds": elapsed, "stored_per_s": readings / elapsed,
-               "published_per_s": messages / pub_s, "p50_s": p50, "p99_s": p99, "ingest_peak_mib": memory}
-    print(f"{name:<44} {readings:>9} readings in {elapsed:6.1f} s = {readings / elapsed:>9,.0f} readings/s "
-          f"(publish {messages / pub_s:,.0f} msg/s) latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms "
-          f"ingest peak RSS {memory:.0f} MiB", flush=True)
+    figures = {
+        "readings": readings,
+        "seconds": elapsed,
+        "stored_per_s": readings / elapsed,
+        "published_per_s": messages / pub_s,
+        "p50_s": p50,
+        "p99_s": p99,
+        "ingest_peak_mib": memory,
+    }
+    print(
+        f"{name:<44} {readings:>9} readings in {elapsed:6.1f} s = {readings / elapsed:>9,.0f} readings/s "
+        f"(publish {messages / pub_s:,.0f} msg/s) latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms "
+        f"ingest peak RSS {memory:.0f} MiB",
+        flush=True,
+    )
     return figures
 
 
-def naive(url: str, broker: Mosquitto, pairs: list[tuple[str, str]], args: argparse.Namespace, seq_base: int) -> float:
+def naive(
+    url: str,
+    broker: Mosquitto,
+    pairs: list[tuple[str, str]],
+    args: argparse.Namespace,
+    seq_base: int,
+) -> float:
     """The baseline's sustained readings/s."""
     ready = mp.Event()
     worker = mp.Process(target=naive_worker, args=(url, broker.port, args.baseline_messages, ready))
     worker.start()
     ready.wait(10)
     started = time.monotonic()
-    publish(broker.port, pairs, messages=args.baseline_messages, per_message=1, rate=0,
-            processes=args.publishers, seq_base=seq_base)
+    publish(
+        broker.port,
+        pairs,
+        messages=args.baseline_messages,
+        per_message=1,
+        rate=0,
+        processes=args.publishers,
+        seq_base=seq_base,
+    )
     stored_at = wait_stored(url, args.baseline_messages, timeout=600)
     worker.join(30)
     if worker.is_alive():
@@ -221,25 +313,39 @@ def naive(url: str, broker: Mosquitto, pairs: list[tuple[str, str]], args: argpa
     elapsed = stored_at - started
     p50, p99 = latency(url)
     rate = args.baseline_messages / elapsed
-    print(f"{'naive baseline (INSERT+COMMIT per message)':<44} {args.baseline_messages:>9} readings in "
-          f"{elapsed:6.1f} s = {rate:>9,.0f} readings/s latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms",
-          flush=True)
+    print(
+        f"{'naive baseline (INSERT+COMMIT per message)':<44} {args.baseline_messages:>9} readings in "
+        f"{elapsed:6.1f} s = {rate:>9,.0f} readings/s latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms",
+        flush=True,
+    )
     return rate
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every scenario and the baseline; print the figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=100_000, help="single-reading messages at full speed")
-    parser.add_argument("--batched-messages", type=int, default=10_000, help="messages of --per-batch readings")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--messages", type=int, default=100_000, help="single-reading messages at full speed"
+    )
+    parser.add_argument(
+        "--batched-messages", type=int, default=10_000, help="messages of --per-batch readings"
+    )
     parser.add_argument("--per-batch", type=int, default=100, help="readings per batched message")
-    parser.add_argument("--baseline-messages", type=int, default=10_000, help="messages for the naive baseline")
+    parser.add_argument(
+        "--baseline-messages", type=int, default=10_000, help="messages for the naive baseline"
+    )
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--batch-size", type=int, default=2000, help="INGEST_BATCH_SIZE")
     parser.add_argument("--flush-ms", type=int, default=50, help="INGEST_FLUSH_MS")
-    parser.add_argument("--half-rate", type=float, default=0.0,
-                        help="msg/s for the latency run (default: half the measured full-speed rate)")
+    parser.add_argument(
+        "--half-rate",
+        type=float,
+        default=0.0,
+        help="msg/s for the latency run (default: half the measured full-speed rate)",
+    )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
 
@@ -251,18 +357,50 @@ def main(argv: list[str] | None = None) -> int:
         db.migrate(url, PROJECT_ROOT / "sql")
         pairs = seed(url, args.devices)
         broker.start()
-        print(f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
-              f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores", flush=True)
-        full = scenario("single-reading messages, full speed", url, broker, pairs, args,
-                        messages=args.messages, per_message=1, rate=0, seq_base=0)
+        print(
+            f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
+            f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores",
+            flush=True,
+        )
+        full = scenario(
+            "single-reading messages, full speed",
+            url,
+            broker,
+            pairs,
+            args,
+            messages=args.messages,
+            per_message=1,
+            rate=0,
+            seq_base=0,
+        )
         half_rate = args.half_rate or full["stored_per_s"] / 2
-        half = scenario(f"single-reading messages at {half_rate:,.0f} msg/s", url, broker, pairs, args,
-                        messages=int(half_rate * 20), per_message=1, rate=half_rate, seq_base=10_000_000)
-        batched = scenario(f"batches of {args.per_batch} readings, full speed", url, broker, pairs, args,
-                           messages=args.batched_messages, per_message=args.per_batch, rate=0, seq_base=20_000_000)
+        half = scenario(
+            f"single-reading messages at {half_rate:,.0f} msg/s",
+            url,
+            broker,
+            pairs,
+            args,
+            messages=int(half_rate * 20),
+            per_message=1,
+            rate=half_rate,
+            seq_base=10_000_000,
+        )
+        batched = scenario(
+            f"batches of {args.per_batch} readings, full speed",
+            url,
+            broker,
+            pairs,
+            args,
+            messages=args.batched_messages,
+            per_message=args.per_batch,
+            rate=0,
+            seq_base=20_000_000,
+        )
         base = naive(url, broker, pairs, args, seq_base=30_000_000)
-        print(f"speed-up over the naive baseline: {full['stored_per_s'] / base:.1f}x (single readings), "
-              f"{batched['stored_per_s'] / base:.1f}x (batched)")
+        print(
+            f"speed-up over the naive baseline: {full['stored_per_s'] / base:.1f}x (single readings), "
+            f"{batched['stored_per_s'] / base:.1f}x (batched)"
+        )
         print(json.dumps({"full": full, "half": half, "batched": batched, "baseline_per_s": base}))
     finally:
         broker.stop()

@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ingest.validate import BinPayload, StatusPayload, WeighingPayload
 from pisman.settings import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
-MODELS = {"weighing": WeighingPayload, "bin": BinPayload, "status": StatusPayload}
+MODELS: dict[str, type[BaseModel]] = {
+    "weighing": WeighingPayload,
+    "bin": BinPayload,
+    "status": StatusPayload,
+}
 
 
 def schema_for(kind: str) -> dict[str, Any]:
