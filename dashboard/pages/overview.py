@@ -33,29 +33,21 @@ def layout(**_query: Any) -> html.Div:
     )
 
 
-def _bullet(figure: CategoryFigure, colour: str, lang: Lang) -> go.Figure:
-    """A bullet chart: the day's tonnes as a bar, the target as a line."""
-    target = figure.target_t
-    top = max(target or 0.0, figure.tonnes, 1.0) * 1.15
-    gauge: dict[str, Any] = {
-        "shape": "bullet",
-        "axis": {"range": [0, top], "tickformat": ",.0f"},
-        "bar": {"color": colour},
-    }
+def _bullet(value: float, target: float | None, colour: str, *, title: str) -> html.Div:
+    """A bullet chart in plain HTML: the value as a bar, the target as a red line (no chart
+    library, so the cards appear with the numbers rather than after Plotly has loaded)."""
+    top = max(target or 0.0, value, 1e-9) * 1.15
+    marks = [
+        html.Div(
+            className="bullet-value",
+            style={"width": f"{min(value / top * 100, 100):.2f}%", "background": colour},
+        )
+    ]
     if target is not None:
-        gauge["threshold"] = {
-            "line": {"color": "#c62828", "width": 3},
-            "thickness": 0.9,
-            "value": target,
-        }
-    fig = go.Figure(go.Indicator(mode="gauge", value=figure.tonnes, gauge=gauge))
-    fig.update_layout(
-        height=70,
-        margin={"l": 10, "r": 20, "t": 8, "b": 22},
-        separators=fmt.PLOTLY_SEPARATORS[lang],
-        paper_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig
+        marks.append(
+            html.Div(className="bullet-target", style={"left": f"{target / top * 100:.2f}%"})
+        )
+    return html.Div(marks, className="bullet", title=title)
 
 
 def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> html.Div:
@@ -66,15 +58,11 @@ def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> htm
         extra = html.Div(
             fmt.tonnes(figure.tonnes, lang), id="ov-day-separate-tonnes", className="card-sub"
         )
-        chart: Any = html.Div(
-            html.Div(
-                className="bar-fill",
-                style={
-                    "width": f"{min((figure.share_of_collected or 0) * 100, 100):.1f}%",
-                    "background": CATEGORY_COLOURS[code],
-                },
-            ),
-            className="bar",
+        chart = _bullet(
+            figure.share_of_collected or 0.0,
+            figure.target_share,
+            CATEGORY_COLOURS[code],
+            title=f"{main} / {t('target', lang)} {target}",
         )
     else:
         main = fmt.tonnes(figure.tonnes, lang)
@@ -85,10 +73,11 @@ def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> htm
             else ""
         )
         extra = html.Div(share, id=f"ov-day-{code}-share", className="card-sub")
-        chart = dcc.Graph(
-            figure=_bullet(figure, CATEGORY_COLOURS[code], lang),
-            config={"displayModeBar": False},
-            className="bullet",
+        chart = _bullet(
+            figure.tonnes,
+            figure.target_t,
+            CATEGORY_COLOURS[code],
+            title=f"{main} / {t('target', lang)} {target}",
         )
     return html.Div(
         [
