@@ -320,6 +320,11 @@ def test_bins_page_lists_full_bins_by_fill_silent_devices_and_low_batteries(
         stack.api_get("/v1/bins", needs_collection="true", district=stack.city.district_ids[1])
         == []
     )
+    # A district without sites says so rather than showing empty lists.
+    tab.page.click("#bins-district")
+    tab.page.click("text=Kecamatan Kosong")
+    tab.page.wait_for_selector("#no-sites", timeout=TIMEOUT_MS)
+    assert "belum memiliki lokasi" in tab.text("#no-sites")
     assert tab.errors == []
 
 

@@ -74,8 +74,14 @@ def render_bins(
         bins = client.bins(district=district, needs_collection=True)
         devices = client.devices(district=district)
         alerts = client.alerts(district=district)
+        no_sites = district is not None and not client.sites(district=district)
     except (ApiUnavailable, ApiRefused) as exc:
         return api_problem(exc, lang), options, t("district", lang), t("all_districts", lang)
+    if no_sites:
+        notice = html.Div(
+            t("no_sites_in_district", lang), id="no-sites", className="state state-empty"
+        )
+        return notice, options, t("district", lang), t("all_districts", lang)
 
     full = [b for b in bins if b.needs_collection]
     bins_block: Any = html.P(
