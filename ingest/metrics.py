@@ -53,12 +53,6 @@ class IngestMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
-        self.rollup_seconds = Histogram(
-            "pisman_ingest_rollup_refresh_seconds",
-            "Time to recompute the rollup buckets touched since the last refresh.",
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
         self.batch_readings = Histogram(
             "pisman_ingest_batch_readings",
             "Readings per committed batch.",

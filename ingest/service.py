@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 REGISTRY_MAX_AGE_S = 30.0
 QUARANTINE_RETRY_EVERY_S = 3.0
-# Under load, rollups are recomputed at most this often; when idle, right after each batch.
-ROLLUP_REFRESH_EVERY_S = 0.5
 IDLE_WAIT_S = 0.25
 SCHEMA_CHECK = "SELECT 1 FROM device LIMIT 1"
 
@@ -103,29 +101,19 @@ class IngestService:
     def run(self) -> None:
         """Process until stop() is called, then flush, acknowledge and disconnect."""
         last_retry_check = time.monotonic()
-        last_rollup = 0.0
-        self._refresh_rollups()  # buckets a previous run recorded but did not get to
         try:
             while not self.stop_event.is_set():
                 batch = self._collect(block=True)
                 if batch:
                     self._commit(batch)
-                    if (
-                        self.inbox.empty()
-                        or time.monotonic() - last_rollup >= ROLLUP_REFRESH_EVERY_S
-                    ):
-                        last_rollup = time.monotonic()
-                        self._refresh_rollups()
                 if time.monotonic() - last_retry_check >= QUARANTINE_RETRY_EVERY_S:
                     last_retry_check = time.monotonic()
                     self._reprocess_quarantine()
-                    self._refresh_rollups()
                     self.writer.refresh_registry()
             # Graceful stop: what has arrived is committed and acknowledged before we leave.
             while batch := self._collect(block=False):
                 if not self._commit(batch, stopping=True):
                     break
-            self._refresh_rollups()
         finally:
             self.client.stop()
             self.writer.close()
@@ -226,23 +214,6 @@ class IngestService:
             lag_ms=round(lag * 1000, 1),
         )
         return True
-
-    def _refresh_rollups(self) -> None:
-        started = time.monotonic()
-        try:
-            buckets = self.writer.refresh_rollups()
-        except (psycopg.Error, db.DatabaseUnavailable) as exc:
-            # The dirty markers stay in the table: the next refresh picks them up.
-            log_event(
-                log,
-                logging.WARNING,
-                "rollup_refresh_failed",
-                error=str(exc).splitlines()[0] if str(exc) else "",
-            )
-            self.writer.close()
-            return
-        if buckets:
-            self.metrics.rollup_seconds.observe(time.monotonic() - started)
 
     def _reprocess_quarantine(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Batch writer: COPY into staging, insert with conflict handling, refresh rollups, then commit."""
+"""Batch writer: COPY into staging, insert with conflict handling (rollups included), then commit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -73,23 +73,10 @@ COPY_STAGE_WEIGHING = sql.SQL("COPY stage_weighing ({}) FROM STDIN (FORMAT BINAR
 COPY_STAGE_BIN = sql.SQL("COPY stage_bin_reading ({}) FROM STDIN (FORMAT BINARY)").format(
     _columns(BIN_COLUMNS)
 )
-INSERT_WEIGHINGS = sql.SQL(
-    "INSERT INTO weighing ({cols}) SELECT {cols} FROM stage_weighing"
-    " ON CONFLICT (device_id, ts, seq) DO NOTHING RETURNING device_id, site_id, ts"
-).format(cols=_columns(WEIGHING_COLUMNS))
-INSERT_BINS = sql.SQL(
-    "INSERT INTO bin_reading ({cols}) SELECT {cols} FROM stage_bin_reading"
-    " ON CONFLICT (device_id, ts, seq) DO NOTHING RETURNING device_id, site_id, ts"
-).format(cols=_columns(BIN_COLUMNS))
-REFRESH_WEIGHING_ROLLUPS = "SELECT pisman_refresh_weighing_rollups(%s::text[], %s::timestamptz[])"
-REFRESH_BIN_ROLLUPS = "SELECT pisman_refresh_bin_rollups(%s::text[], %s::timestamptz[])"
-# Touched buckets are recorded with the rows (crash-safe) and recomputed by refresh_rollups().
-MARK_DIRTY = """
-INSERT INTO ingest_dirty_bucket (kind, key, hour)
-SELECT %s, u.key, u.hour FROM unnest(%s::text[], %s::timestamptz[]) AS u(key, hour)
-ON CONFLICT DO NOTHING
-"""
-CLAIM_DIRTY = "DELETE FROM ingest_dirty_bucket WHERE kind = %s RETURNING key, hour"
+# Insert the staged rows, skipping re-deliveries; on plain PostgreSQL the same statement adds
+# exactly the inserted rows to the rollups (sql/004_rollups.sql).
+INSERT_WEIGHINGS = "SELECT device_id, site_id, ts FROM pisman_insert_staged_weighings()"
+INSERT_BINS = "SELECT device_id, site_id, ts FROM pisman_insert_staged_bins()"
 COPY_QUARANTINE = sql.SQL("COPY quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
     _columns(QUARANTINE_COLUMNS)
 )
@@ -295,22 +282,6 @@ class Writer:
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    # --- rollups ------------------------------------------------------------------------------
-    def refresh_rollups(self) -> int:
-        """Recompute the rollup buckets recorded as dirty; return how many (site/device, hour) pairs."""
-        conn = self.connect()
-        with conn.cursor() as cur:
-            weighing = cur.execute(CLAIM_DIRTY, ("weighing",)).fetchall()
-            if weighing:
-                cur.execute(
-                    REFRESH_WEIGHING_ROLLUPS, ([k for k, _ in weighing], [h for _, h in weighing])
-                )
-            bins = cur.execute(CLAIM_DIRTY, ("bin",)).fetchall()
-            if bins:
-                cur.execute(REFRESH_BIN_ROLLUPS, ([k for k, _ in bins], [h for _, h in bins]))
-        conn.commit()
-        return len(weighing) + len(bins)
-
     # --- quarantine reprocessing ------------------------------------------------------------
     def reprocess_quarantine(self, *, max_future_s: int, limit: int = 500) -> BatchOutcome:
         """Re-validate quarantine rows marked 'retry': store them, or put them back with the new reason."""
@@ -346,7 +317,7 @@ class Writer:
 
 
 def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
-    """Stage, insert, mark touched rollup buckets, upsert device state, quarantine rejects (no commit)."""
+    """Stage, insert (rollups follow in the same statement), upsert device state, quarantine rejects (no commit)."""
     outcome = BatchOutcome()
     weighings = [w for item in batch for w in item.validated.weighings]
     bins = [b for item in batch for b in item.validated.bins]
@@ -361,9 +332,6 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
         returned = cur.execute(INSERT_WEIGHINGS).fetchall()
         outcome.stored_weighings = len(returned)
         _count(stored_per_device, returned)
-        if returned:
-            sites, hours = _touched(returned, key=1)
-            cur.execute(MARK_DIRTY, ("weighing", sites, hours))
     if bins:
         with cur.copy(COPY_STAGE_BIN) as copy:
             copy.set_types(BIN_TYPES)
@@ -372,9 +340,6 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
         returned = cur.execute(INSERT_BINS).fetchall()
         outcome.stored_bins = len(returned)
         _count(stored_per_device, returned)
-        if returned:
-            devices, hours = _touched(returned, key=0)
-            cur.execute(MARK_DIRTY, ("bin", devices, hours))
     outcome.duplicates = len(weighings) + len(bins) - outcome.stored_weighings - outcome.stored_bins
     if weighings or bins:
         cur.execute(
@@ -407,18 +372,6 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
 def _count(per_device: dict[str, int], returned: list[tuple[str, str, datetime]]) -> None:
     for device_id, _site, _ts in returned:
         per_device[device_id] = per_device.get(device_id, 0) + 1
-
-
-def _touched(
-    returned: list[tuple[str, str, datetime]], *, key: int
-) -> tuple[list[str], list[datetime]]:
-    """Distinct (site or device, hour) pairs that new rows landed in."""
-    pairs: set[tuple[str, datetime]] = set()
-    for row in returned:
-        pairs.add(
-            (str(row[key]), row[2].astimezone(UTC).replace(minute=0, second=0, microsecond=0))
-        )
-    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _device_state_arrays(

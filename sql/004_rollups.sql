@@ -2,9 +2,17 @@
 --
 -- The API reads only weighing_hourly, weighing_daily and bin_hourly. With TimescaleDB they
 -- are real-time continuous aggregates; on plain PostgreSQL they are tables of the same names
--- and columns, recomputed (never incremented) for the buckets each ingest batch touched, by
--- pisman_refresh_weighing_rollups() / pisman_refresh_bin_rollups() in the batch's own
--- transaction. Either way the same query gives the same answer.
+-- and columns. Either way the same query gives the same answer.
+--
+-- Plain PostgreSQL keeps them current two ways, which a test holds equal:
+-- * ingest moves each batch in with pisman_insert_staged_weighings() / _bins(): one statement
+--   inserts the staged rows and adds exactly the rows it inserted (RETURNING, so re-deliveries
+--   add nothing) to their buckets, in the batch's own transaction (a rolled-back batch adds
+--   nothing either). Cost follows the batch, not the size of the hour it lands in.
+-- * pisman_refresh_*_rollups() and pisman_rebuild_rollups() recompute buckets from raw rows
+--   (for rows written by other means, and for repair).
+-- bin_hourly stores the sum of fill ratios, not their mean, so that increments are exact:
+-- readers divide by readings, which is precisely what avg() computes.
 --
 -- Hours are UTC hours (Indonesian zones are whole hours from UTC, without daylight saving);
 -- days are local days in pisman_rollup_timezone(), fixed when the schema was built.
@@ -43,7 +51,7 @@ BEGIN
       WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
       SELECT time_bucket(INTERVAL '1 hour', ts) AS bucket,
              city_id, site_id, device_id,
-             avg(fill_ratio) AS avg_fill_ratio,
+             sum(fill_ratio) AS sum_fill_ratio,
              max(fill_ratio) AS max_fill_ratio,
              min(battery_pct) AS min_battery_pct,
              count(*) AS readings
@@ -88,7 +96,7 @@ BEGIN
       city_id         text NOT NULL,
       site_id         text NOT NULL,
       device_id       text NOT NULL,
-      avg_fill_ratio  numeric,
+      sum_fill_ratio  numeric,
       max_fill_ratio  numeric,
       min_battery_pct numeric,
       readings        bigint,
@@ -159,15 +167,15 @@ BEGIN
   FROM (SELECT DISTINCT device_id FROM unnest(p_device_ids) AS u(device_id) ORDER BY device_id) AS s;
 
   INSERT INTO bin_hourly AS b
-    (bucket, city_id, site_id, device_id, avg_fill_ratio, max_fill_ratio, min_battery_pct, readings)
+    (bucket, city_id, site_id, device_id, sum_fill_ratio, max_fill_ratio, min_battery_pct, readings)
   SELECT date_trunc('hour', r.ts, 'UTC'), r.city_id, r.site_id, r.device_id,
-         avg(r.fill_ratio), max(r.fill_ratio), min(r.battery_pct), count(*)
+         sum(r.fill_ratio), max(r.fill_ratio), min(r.battery_pct), count(*)
   FROM (SELECT DISTINCT k.device_id, date_trunc('hour', k.hour, 'UTC') AS hour
         FROM unnest(p_device_ids, p_hours) AS k(device_id, hour)) AS k
   JOIN bin_reading r ON r.device_id = k.device_id AND r.ts >= k.hour AND r.ts < k.hour + INTERVAL '1 hour'
   GROUP BY 1, 2, 3, 4
   ON CONFLICT (device_id, bucket) DO UPDATE
-    SET avg_fill_ratio = EXCLUDED.avg_fill_ratio, max_fill_ratio = EXCLUDED.max_fill_ratio,
+    SET sum_fill_ratio = EXCLUDED.sum_fill_ratio, max_fill_ratio = EXCLUDED.max_fill_ratio,
         min_battery_pct = EXCLUDED.min_battery_pct, readings = EXCLUDED.readings,
         city_id = EXCLUDED.city_id, site_id = EXCLUDED.site_id;
 END
@@ -209,9 +217,9 @@ BEGIN
 
   DELETE FROM bin_hourly WHERE bucket >= day_from AND bucket < day_to;
   INSERT INTO bin_hourly
-    (bucket, city_id, site_id, device_id, avg_fill_ratio, max_fill_ratio, min_battery_pct, readings)
+    (bucket, city_id, site_id, device_id, sum_fill_ratio, max_fill_ratio, min_battery_pct, readings)
   SELECT date_trunc('hour', ts, 'UTC'), city_id, site_id, device_id,
-         avg(fill_ratio), max(fill_ratio), min(battery_pct), count(*)
+         sum(fill_ratio), max(fill_ratio), min(battery_pct), count(*)
   FROM bin_reading WHERE ts >= day_from AND ts < day_to
   GROUP BY 1, 2, 3, 4;
 END
@@ -231,5 +239,113 @@ BEGIN
       SELECT add_retention_policy('bin_reading', drop_after => %L::interval)
     $ts$, days || ' days');
   END IF;
+END
+$$;
+
+-- Ingest's write path for weighings: move the rows staged in the session's temp table
+-- stage_weighing (created LIKE weighing) into weighing, skipping re-deliveries, and on plain
+-- PostgreSQL add the inserted rows to the hourly and daily rollups in the same statement.
+-- Returns the inserted rows' (device_id, site_id, ts).
+CREATE FUNCTION pisman_insert_staged_weighings()
+RETURNS TABLE (device_id text, site_id text, ts timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  tz text := pisman_rollup_timezone();
+BEGIN
+  IF pisman_has_timescale() THEN
+    RETURN QUERY
+      WITH ins AS (
+        INSERT INTO weighing SELECT * FROM stage_weighing
+        ON CONFLICT (device_id, ts, seq) DO NOTHING
+        RETURNING device_id, site_id, ts
+      )
+      SELECT ins.device_id, ins.site_id, ins.ts FROM ins;
+    RETURN;
+  END IF;
+  -- The same per-site locks as pisman_refresh_weighing_rollups(), taken before the rows go
+  -- in, so that a recomputation running at the same time never overwrites an increment.
+  PERFORM pg_advisory_xact_lock(hashtextextended('pisman.rollup.site.' || s.site_id, 0))
+  FROM (SELECT DISTINCT site_id FROM stage_weighing ORDER BY site_id) AS s;
+  RETURN QUERY
+    WITH ins AS (
+      INSERT INTO weighing SELECT * FROM stage_weighing
+      ON CONFLICT (device_id, ts, seq) DO NOTHING
+      RETURNING *
+    ), hourly AS (
+      INSERT INTO weighing_hourly AS h
+        (bucket, city_id, site_id, material, stream, from_own_site,
+         net_kg, weighings, manual_weighings, amount_rp)
+      SELECT date_trunc('hour', i.ts, 'UTC'), i.city_id, i.site_id, i.material, i.stream, i.from_own_site,
+             sum(i.net_kg), count(*), count(*) FILTER (WHERE i.manual), sum(i.net_kg * i.price_per_kg)
+      FROM ins AS i
+      GROUP BY 1, 2, 3, 4, 5, 6
+      ORDER BY 3, 1, 4, 5, 6  -- one lock order for every writer
+      ON CONFLICT (site_id, bucket, material, stream, from_own_site) DO UPDATE
+        SET net_kg = h.net_kg + EXCLUDED.net_kg,
+            weighings = h.weighings + EXCLUDED.weighings,
+            manual_weighings = h.manual_weighings + EXCLUDED.manual_weighings,
+            amount_rp = CASE WHEN h.amount_rp IS NULL THEN EXCLUDED.amount_rp
+                             WHEN EXCLUDED.amount_rp IS NULL THEN h.amount_rp
+                             ELSE h.amount_rp + EXCLUDED.amount_rp END
+    ), daily AS (
+      INSERT INTO weighing_daily AS d
+        (bucket, city_id, site_id, material, stream, from_own_site,
+         net_kg, weighings, manual_weighings, amount_rp)
+      SELECT date_trunc('day', i.ts, tz), i.city_id, i.site_id, i.material, i.stream, i.from_own_site,
+             sum(i.net_kg), count(*), count(*) FILTER (WHERE i.manual), sum(i.net_kg * i.price_per_kg)
+      FROM ins AS i
+      GROUP BY 1, 2, 3, 4, 5, 6
+      ORDER BY 3, 1, 4, 5, 6
+      ON CONFLICT (site_id, bucket, material, stream, from_own_site) DO UPDATE
+        SET net_kg = d.net_kg + EXCLUDED.net_kg,
+            weighings = d.weighings + EXCLUDED.weighings,
+            manual_weighings = d.manual_weighings + EXCLUDED.manual_weighings,
+            amount_rp = CASE WHEN d.amount_rp IS NULL THEN EXCLUDED.amount_rp
+                             WHEN EXCLUDED.amount_rp IS NULL THEN d.amount_rp
+                             ELSE d.amount_rp + EXCLUDED.amount_rp END
+    )
+    SELECT ins.device_id, ins.site_id, ins.ts FROM ins;
+END
+$$;
+
+-- The same for bin readings staged in stage_bin_reading (created LIKE bin_reading).
+CREATE FUNCTION pisman_insert_staged_bins()
+RETURNS TABLE (device_id text, site_id text, ts timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+  IF pisman_has_timescale() THEN
+    RETURN QUERY
+      WITH ins AS (
+        INSERT INTO bin_reading SELECT * FROM stage_bin_reading
+        ON CONFLICT (device_id, ts, seq) DO NOTHING
+        RETURNING device_id, site_id, ts
+      )
+      SELECT ins.device_id, ins.site_id, ins.ts FROM ins;
+    RETURN;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('pisman.rollup.device.' || s.device_id, 0))
+  FROM (SELECT DISTINCT device_id FROM stage_bin_reading ORDER BY device_id) AS s;
+  RETURN QUERY
+    WITH ins AS (
+      INSERT INTO bin_reading SELECT * FROM stage_bin_reading
+      ON CONFLICT (device_id, ts, seq) DO NOTHING
+      RETURNING *
+    ), hourly AS (
+      INSERT INTO bin_hourly AS b
+        (bucket, city_id, site_id, device_id, sum_fill_ratio, max_fill_ratio, min_battery_pct, readings)
+      SELECT date_trunc('hour', i.ts, 'UTC'), i.city_id, i.site_id, i.device_id,
+             sum(i.fill_ratio), max(i.fill_ratio), min(i.battery_pct), count(*)
+      FROM ins AS i
+      GROUP BY 1, 2, 3, 4
+      ORDER BY 4, 1
+      ON CONFLICT (device_id, bucket) DO UPDATE
+        SET sum_fill_ratio = b.sum_fill_ratio + EXCLUDED.sum_fill_ratio,
+            max_fill_ratio = GREATEST(b.max_fill_ratio, EXCLUDED.max_fill_ratio),
+            min_battery_pct = LEAST(b.min_battery_pct, EXCLUDED.min_battery_pct),
+            readings = b.readings + EXCLUDED.readings
+    )
+    SELECT ins.device_id, ins.site_id, ins.ts FROM ins;
 END
 $$;
