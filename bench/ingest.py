@@ -11,11 +11,14 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +32,7 @@ from pisman.devices import hash_password
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
 
+WINDOW = 20_000  # unacknowledged QoS 1 messages per publisher (below the 65,535 packet ids)
 MATERIALS = ("food", "plastic", "paper", "metal", "glass")
 CLEAR = "TRUNCATE weighing, weighing_hourly, weighing_daily, device_state"
 COUNT = "SELECT count(*) FROM weighing"
@@ -67,36 +71,50 @@ def seed(url: str, devices: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def publish_worker(
-    port: int,
-    pairs: list[tuple[str, str]],
-    messages: int,
-    per_message: int,
-    rate: float,
-    seq_base: int,
-    done: mp.Queue,
-) -> None:  # type: ignore[type-arg]
-    """One publisher process: `messages` QoS 1 messages round-robin over its devices, paced if rate > 0."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
-        protocol=mqtt.MQTTv5,
-    )
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    topics = [f"pisman/v1/{s}/{d}/weighing" for s, d in pairs]
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _mqtt_connect(port: int, client_id: str) -> socket.socket:
+    """A raw MQTT 3.1.1 connection (clean session, no keepalive), CONNACK checked."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cid = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack("!H", len(cid)) + cid
+    sock.sendall(b"\x10" + _varint(len(body)) + body)
+    ack = b""
+    while len(ack) < 4:
+        chunk = sock.recv(4 - len(ack))
+        if not chunk:
+            raise SystemExit("broker closed the publisher connection")
+        ack += chunk
+    if ack[0] != 0x20 or ack[3] != 0:
+        raise SystemExit(f"broker refused the publisher: {ack!r}")
+    return sock
+
+
+TS_PLACEHOLDER = "2000-01-01T00:00:00.000000+00:00"  # same width as every timestamp sent
+
+
+def _packet_templates(
+    pairs: list[tuple[str, str]], messages: int, per_message: int, seq_base: int
+) -> list[list[bytes]]:
+    """Each message as QoS 1 PUBLISH bytes split where its timestamps go (filled at send time)."""
+    topics = [f"pisman/v1/{s}/{d}/weighing".encode() for s, d in pairs]
     seqs = [seq_base] * len(pairs)
-    started = time.monotonic()
-    last = None
+    templates: list[list[bytes]] = []
     for i in range(messages):
         k = i % len(pairs)
         readings = []
         for _ in range(per_message):
             readings.append(
                 {
-                    "ts": datetime.now(UTC).isoformat(),
+                    "ts": TS_PLACEHOLDER,
                     "seq": seqs[k],
                     "net_kg": 1 + seqs[k] % 90,
                     "material": MATERIALS[seqs[k] % 5],
@@ -104,20 +122,69 @@ def publish_worker(
                 }
             )
             seqs[k] += 1
-        body = json.dumps(readings[0] if per_message == 1 else readings)
-        last = client.publish(topics[k], body, qos=1)
+        payload = json.dumps(readings[0] if per_message == 1 else readings).encode()
+        mid = i % 65535 + 1
+        variable = struct.pack("!H", len(topics[k])) + topics[k] + struct.pack("!H", mid)
+        packet = b"\x32" + _varint(len(variable) + len(payload)) + variable + payload
+        templates.append(packet.split(TS_PLACEHOLDER.encode()))
+    return templates
+
+
+def publish_worker(
+    port: int,
+    pairs: list[tuple[str, str]],
+    messages: int,
+    per_message: int,
+    rate: float,
+    seq_base: int,
+    ready: mp.Queue,  # type: ignore[type-arg]
+    go: mp.Event,  # type: ignore[type-arg]
+    done: mp.Queue,  # type: ignore[type-arg]
+) -> None:
+    """One publisher process: real QoS 1 PUBLISH packets, pre-encoded, written in chunks.
+
+    A reader thread counts PUBACKs; at most WINDOW messages are unacknowledged (packet ids
+    never collide). Timestamps are stamped into the pre-built packets as each chunk is sent,
+    so latency is measured from the moment of sending. Paced when rate > 0.
+    """
+    templates = _packet_templates(pairs, messages, per_message, seq_base)
+    sock = _mqtt_connect(port, f"bench-pub-{uuid.uuid4().hex[:6]}")
+    acked = 0
+
+    def count_acks() -> None:
+        nonlocal acked
+        pending = 0
+        while acked < messages:
+            data = sock.recv(65536)
+            if not data:
+                return
+            pending += len(data)  # only PUBACKs (4 bytes) come to a publisher without subscriptions
+            acked += pending // 4
+            pending %= 4
+
+    reader = threading.Thread(target=count_acks, daemon=True)
+    reader.start()
+    ready.put(os.getpid())
+    go.wait()
+    chunk = max(1, min(200, int(rate / 200))) if rate > 0 else max(1, 2000 // per_message)
+    started = time.monotonic()
+    sent = 0
+    while sent < messages:
+        while sent - acked > WINDOW:
+            time.sleep(0.0005)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").encode()
+        end = min(messages, sent + chunk)
+        sock.sendall(b"".join(stamp.join(t) for t in templates[sent:end]))
+        sent = end
         if rate > 0:
-            ahead = started + (i + 1) / rate - time.monotonic()
+            ahead = started + sent / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-    if last is not None:
-        last.wait_for_publish(120)
-    while client.want_write():
-        time.sleep(0.01)
-    time.sleep(0.2)
-    client.disconnect()
-    client.loop_stop()
-    done.put(time.monotonic() - started)
+    reader.join(600)
+    elapsed = time.monotonic() - started
+    sock.sendall(b"\xe0\x00")
+    sock.close()
+    done.put(elapsed)
 
 
 def publish(
@@ -129,9 +196,14 @@ def publish(
     rate: float,
     processes: int,
     seq_base: int,
-) -> float:
-    """Publish from several processes; return the seconds the slowest took."""
+) -> tuple[float, float]:
+    """Publish from several processes once all are connected with their packets built.
+
+    Returns (monotonic time of the go signal, seconds the slowest publisher took).
+    """
+    ready: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     done: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    go = mp.Event()
     procs = []
     for p in range(processes):
         share = pairs[p::processes]
@@ -139,29 +211,57 @@ def publish(
         procs.append(
             mp.Process(
                 target=publish_worker,
-                args=(port, share, count, per_message, rate / processes, seq_base, done),
+                args=(port, share, count, per_message, rate / processes, seq_base, ready, go, done),
             )
         )
     for proc in procs:
         proc.start()
+    for _ in procs:
+        ready.get(timeout=300)
+    started = time.monotonic()
+    go.set()
+    took = max(done.get() for _ in procs)
     for proc in procs:
         proc.join()
-    return max(done.get() for _ in procs)
+    return started, took
 
 
-def wait_stored(url: str, expected: int, *, timeout: float) -> float:
-    """Seconds (monotonic) at which the count reached `expected`."""
+def stored_from_metrics(metrics_port: int) -> int:
+    """Readings ingest has stored, from its own /metrics (cheaper for everyone than count(*))."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("pisman_ingest_readings_stored_total"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def wait_stored(
+    url: str, expected: int, *, timeout: float, metrics_port: int | None = None
+) -> float:
+    """Seconds (monotonic) at which the stored count reached `expected`."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = conn.execute(COUNT).fetchone()
-            if row and row[0] >= expected:
+            if metrics_port is not None:
+                count = stored_from_metrics(metrics_port)
+            else:
+                row = conn.execute(COUNT).fetchone()
+                count = row[0] if row else 0
+            if count >= expected:
                 return time.monotonic()
             time.sleep(0.05)
         row = conn.execute(COUNT).fetchone()
     raise SystemExit(
         f"only {row[0] if row else 0} of {expected} readings stored after {timeout:.0f} s"
     )
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(COUNT).fetchone()
+    return int(row[0]) if row else 0
 
 
 def latency(url: str) -> tuple[float, float]:
@@ -248,8 +348,7 @@ def scenario(
     metrics_port = free_port()
     ingest = start_ingest(url, broker, metrics_port, args)
     try:
-        started = time.monotonic()
-        pub_s = publish(
+        started, pub_s = publish(
             broker.port,
             pairs,
             messages=messages,
@@ -259,7 +358,8 @@ def scenario(
             seq_base=seq_base,
         )
         readings = messages * per_message
-        stored_at = wait_stored(url, readings, timeout=600)
+        stored_at = wait_stored(url, readings, timeout=600, metrics_port=metrics_port)
+        assert _count(url) == readings, "ingest's stored counter disagrees with the table"
         p50, p99 = latency(url)
         memory = peak_rss_mib(ingest.pid)
     finally:
@@ -296,8 +396,7 @@ def naive(
     worker = mp.Process(target=naive_worker, args=(url, broker.port, args.baseline_messages, ready))
     worker.start()
     ready.wait(10)
-    started = time.monotonic()
-    publish(
+    started, _took = publish(
         broker.port,
         pairs,
         messages=args.baseline_messages,
@@ -337,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-messages", type=int, default=10_000, help="messages for the naive baseline"
     )
     parser.add_argument("--devices", type=int, default=50)
-    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument("--publishers", type=int, default=1, help="publisher processes")
     parser.add_argument("--batch-size", type=int, default=2000, help="INGEST_BATCH_SIZE")
     parser.add_argument("--flush-ms", type=int, default=50, help="INGEST_FLUSH_MS")
     parser.add_argument(

@@ -7,8 +7,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -73,37 +71,79 @@ COPY_STAGE_WEIGHING = sql.SQL("COPY stage_weighing ({}) FROM STDIN (FORMAT BINAR
 COPY_STAGE_BIN = sql.SQL("COPY stage_bin_reading ({}) FROM STDIN (FORMAT BINARY)").format(
     _columns(BIN_COLUMNS)
 )
-# Insert the staged rows, skipping re-deliveries; on plain PostgreSQL the same statement adds
-# exactly the inserted rows to the rollups (sql/004_rollups.sql).
-INSERT_WEIGHINGS = "SELECT device_id, site_id, ts FROM pisman_insert_staged_weighings()"
-INSERT_BINS = "SELECT device_id, site_id, ts FROM pisman_insert_staged_bins()"
+# Insert the staged rows, skipping re-deliveries (on plain PostgreSQL the same statement adds
+# exactly the inserted rows to the rollups, sql/004_rollups.sql), and fold the batch into
+# device_state, all in one statement and one round trip: PostgreSQL counts what each device had
+# stored and finds its newest reading from the staging tables, so only three numbers come back.
+INSERTED_WEIGHINGS = (
+    "SELECT device_id, count(*) AS n FROM pisman_insert_staged_weighings() GROUP BY 1"
+)
+INSERTED_BINS = "SELECT device_id, count(*) AS n FROM pisman_insert_staged_bins() GROUP BY 1"
+NOTHING_INSERTED = "SELECT NULL::text AS device_id, 0::bigint AS n WHERE false"
+STAGED_WEIGHINGS = (
+    "SELECT device_id, ts, seq, NULL::numeric AS battery_pct, NULL::numeric AS fill_ratio"
+    " FROM stage_weighing"
+)
+STAGED_BINS = "SELECT device_id, ts, seq, battery_pct, fill_ratio FROM stage_bin_reading"
+# One row per device per batch; the newest reading wins, counters add up.
+STORE_STAGED = """
+WITH w AS ({weighings}), b AS ({bins}),
+staged AS ({staged}),
+per_device AS (
+  SELECT DISTINCT ON (st.device_id) st.device_id, st.ts, st.seq, st.battery_pct, st.fill_ratio,
+         count(*) OVER (PARTITION BY st.device_id) AS seen
+  FROM staged AS st
+  ORDER BY st.device_id, st.ts DESC, st.seq DESC
+),
+upsert AS (
+  INSERT INTO device_state AS s (device_id, city_id, last_seen_at, last_reading_ts, last_seq,
+                                 battery_pct, fill_ratio, readings_total, duplicates_total)
+  SELECT u.device_id, d.city_id, now(), u.ts, u.seq, u.battery_pct, u.fill_ratio,
+         u.stored, u.seen - u.stored
+  FROM (SELECT p.*, COALESCE(w.n, 0) + COALESCE(b.n, 0) AS stored
+        FROM per_device AS p
+        LEFT JOIN w ON w.device_id = p.device_id
+        LEFT JOIN b ON b.device_id = p.device_id) AS u
+  JOIN device d USING (device_id)
+  ORDER BY u.device_id  -- one lock order for every writer
+  ON CONFLICT (device_id) DO UPDATE SET
+    last_seen_at = EXCLUDED.last_seen_at,
+    last_reading_ts = GREATEST(s.last_reading_ts, EXCLUDED.last_reading_ts),
+    last_seq = CASE WHEN s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts
+                    THEN EXCLUDED.last_seq ELSE s.last_seq END,
+    battery_pct = CASE WHEN EXCLUDED.battery_pct IS NOT NULL
+                        AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
+                       THEN EXCLUDED.battery_pct ELSE s.battery_pct END,
+    fill_ratio = CASE WHEN EXCLUDED.fill_ratio IS NOT NULL
+                       AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
+                      THEN EXCLUDED.fill_ratio ELSE s.fill_ratio END,
+    readings_total = s.readings_total + EXCLUDED.readings_total,
+    duplicates_total = s.duplicates_total + EXCLUDED.duplicates_total
+  RETURNING 1
+)
+SELECT (SELECT COALESCE(sum(n), 0) FROM w)::bigint, (SELECT COALESCE(sum(n), 0) FROM b)::bigint,
+       (SELECT count(*) FROM upsert)
+"""
+
+
+def _store_staged(weighings: bool, bins: bool) -> str:
+    """The one-statement store for a batch holding weighings, bins or both."""
+    staged = " UNION ALL ".join(
+        q for q, present in ((STAGED_WEIGHINGS, weighings), (STAGED_BINS, bins)) if present
+    )
+    return STORE_STAGED.format(
+        weighings=INSERTED_WEIGHINGS if weighings else NOTHING_INSERTED,
+        bins=INSERTED_BINS if bins else NOTHING_INSERTED,
+        staged=staged,
+    )
+
+
+STORE_STAGED_BY_KINDS = {
+    (w, b): _store_staged(w, b) for w in (False, True) for b in (False, True) if w or b
+}
 COPY_QUARANTINE = sql.SQL("COPY quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
     _columns(QUARANTINE_COLUMNS)
 )
-
-# One row per device per batch; the newest reading wins, counters add up.
-UPSERT_DEVICE_READINGS = """
-INSERT INTO device_state AS s (device_id, city_id, last_seen_at, last_reading_ts, last_seq,
-                               battery_pct, fill_ratio, readings_total, duplicates_total)
-SELECT u.device_id, d.city_id, now(), u.ts, u.seq, u.battery_pct, u.fill_ratio, u.stored, u.duplicates
-FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[], %s::numeric[], %s::numeric[],
-            %s::bigint[], %s::bigint[])
-       AS u(device_id, ts, seq, battery_pct, fill_ratio, stored, duplicates)
-JOIN device d USING (device_id)
-ON CONFLICT (device_id) DO UPDATE SET
-  last_seen_at = EXCLUDED.last_seen_at,
-  last_reading_ts = GREATEST(s.last_reading_ts, EXCLUDED.last_reading_ts),
-  last_seq = CASE WHEN s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts
-                  THEN EXCLUDED.last_seq ELSE s.last_seq END,
-  battery_pct = CASE WHEN EXCLUDED.battery_pct IS NOT NULL
-                      AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
-                     THEN EXCLUDED.battery_pct ELSE s.battery_pct END,
-  fill_ratio = CASE WHEN EXCLUDED.fill_ratio IS NOT NULL
-                     AND (s.last_reading_ts IS NULL OR EXCLUDED.last_reading_ts >= s.last_reading_ts)
-                    THEN EXCLUDED.fill_ratio ELSE s.fill_ratio END,
-  readings_total = s.readings_total + EXCLUDED.readings_total,
-  duplicates_total = s.duplicates_total + EXCLUDED.duplicates_total
-"""
 
 # A retained status replayed by the broker says nothing about when the device was last seen.
 UPSERT_DEVICE_STATUS = """
@@ -323,28 +363,21 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
     bins = [b for item in batch for b in item.validated.bins]
     rejections = [(item.topic, r) for item in batch for r in item.validated.rejections]
 
-    stored_per_device: dict[str, int] = {}
     if weighings:
         with cur.copy(COPY_STAGE_WEIGHING) as copy:
             copy.set_types(WEIGHING_TYPES)
             for w in weighings:
                 copy.write_row(w)
-        returned = cur.execute(INSERT_WEIGHINGS).fetchall()
-        outcome.stored_weighings = len(returned)
-        _count(stored_per_device, returned)
     if bins:
         with cur.copy(COPY_STAGE_BIN) as copy:
             copy.set_types(BIN_TYPES)
             for b in bins:
                 copy.write_row(b)
-        returned = cur.execute(INSERT_BINS).fetchall()
-        outcome.stored_bins = len(returned)
-        _count(stored_per_device, returned)
-    outcome.duplicates = len(weighings) + len(bins) - outcome.stored_weighings - outcome.stored_bins
     if weighings or bins:
-        cur.execute(
-            UPSERT_DEVICE_READINGS, _device_state_arrays(weighings, bins, stored_per_device)
-        )
+        row = cur.execute(STORE_STAGED_BY_KINDS[bool(weighings), bool(bins)]).fetchone()
+        assert row is not None
+        outcome.stored_weighings, outcome.stored_bins = int(row[0]), int(row[1])
+    outcome.duplicates = len(weighings) + len(bins) - outcome.stored_weighings - outcome.stored_bins
 
     statuses: dict[str, tuple[str, bool]] = {}
     for item in batch:
@@ -367,35 +400,6 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
                 )
         outcome.quarantined = len(rejections)
     return outcome
-
-
-def _count(per_device: dict[str, int], returned: list[tuple[str, str, datetime]]) -> None:
-    for device_id, _site, _ts in returned:
-        per_device[device_id] = per_device.get(device_id, 0) + 1
-
-
-def _device_state_arrays(
-    weighings: list[WeighingRow], bins: list[BinRow], stored: dict[str, int]
-) -> tuple[list[Any], ...]:
-    newest: dict[str, WeighingRow | BinRow] = {}
-    seen: dict[str, int] = {}
-    readings: list[WeighingRow | BinRow] = [*weighings, *bins]
-    for row in readings:
-        seen[row.device_id] = seen.get(row.device_id, 0) + 1
-        best = newest.get(row.device_id)
-        if best is None or (row.ts, row.seq) > (best.ts, best.seq):
-            newest[row.device_id] = row
-    ids = list(newest)
-    rows = [newest[i] for i in ids]
-    return (
-        ids,
-        [r.ts for r in rows],
-        [r.seq for r in rows],
-        [r.battery_pct if isinstance(r, BinRow) else None for r in rows],
-        [r.fill_ratio if isinstance(r, BinRow) else None for r in rows],
-        [stored.get(i, 0) for i in ids],
-        [seen[i] - stored.get(i, 0) for i in ids],
-    )
 
 
 def _first_line(exc: BaseException) -> str:
