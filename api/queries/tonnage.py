@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
+
+from api.queries.tonnage_cache import CACHE, closed_end
 
 Bucket = Literal["hour", "day", "week", "month", "total"]
 BUCKETS: tuple[str, ...] = ("hour", "day", "week", "month", "total")
@@ -57,7 +59,7 @@ _BUCKET_SQL = {
     "day": "date_trunc('day', r.bucket, %(tz)s)",
     "week": "date_trunc('week', r.bucket, %(tz)s)",  # ISO weeks: Monday first
     "month": "date_trunc('month', r.bucket, %(tz)s)",
-    "total": "%(start)s::timestamptz",
+    "total": "%(label)s::timestamptz",
 }
 
 
@@ -196,14 +198,15 @@ async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResu
         "start": q.start,
         "end": q.end,
         "tz": q.tz.key,
+        "label": q.start,
         "all": "all" in measures,
         "site_types": list(q.site_types) if q.site_types is not None else None,
     }
-    cur = await conn.execute(statement, params)
+    raw = await _raw_rows(conn, q, statement, params)
     by_category = "category" in q.group_by
     sums: dict[tuple[Any, ...], list[Any]] = {}
     n = len(names)
-    for row in await cur.fetchall():
+    for row in raw:
         bucket_start, group_values = row[0], row[1 : 1 + n]
         category, sign, separated, collected = row[1 + n : 5 + n]
         kg, weighings, manual, amount = row[5 + n :]
@@ -238,6 +241,35 @@ async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResu
         ordered = {g: groups[g] for g in _output_order(q.group_by, names)}
         result.rows.append(TonnageRow(key[0], ordered, kg, weighings, manual, amount))
     return result
+
+
+async def _raw_rows(
+    conn: psycopg.AsyncConnection, q: TonnageQuery, statement: sql.SQL, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The statement's rows; over weighing_daily, closed past days come from the cache and only
+    the open tail is queried (rows of both parts are summed by the caller, bucket by bucket)."""
+
+    async def fetch(start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+        cur = await conn.execute(statement, {**params, "start": start, "end": end})
+        return await cur.fetchall()
+
+    split = None
+    if choose_source(q) == "weighing_daily":
+        split = closed_end(q.start, q.end, q.tz, datetime.now(UTC))
+    if split is None:
+        return await fetch(q.start, q.end)
+    key = (statement.as_string(None), tuple(sorted((k, repr(v)) for k, v in params.items())), split)
+    rows = await CACHE.rows(
+        conn,
+        city_id=q.city_id,
+        start=q.start,
+        end=split,
+        key=key,
+        fetch=lambda: fetch(q.start, split),
+    )
+    if split < q.end:
+        rows = rows + await fetch(split, q.end)
+    return rows
 
 
 def _output_order(group_by: tuple[str, ...], names: list[str]) -> list[str]:
