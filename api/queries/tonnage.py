@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 
-from api.queries.tonnage_cache import CACHE, closed_end
+from api.queries.tonnage_cache import CACHE, closed_end, month_chunks
 
 Bucket = Literal["hour", "day", "week", "month", "total"]
 BUCKETS: tuple[str, ...] = ("hour", "day", "week", "month", "total")
@@ -246,8 +247,10 @@ async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResu
 async def _raw_rows(
     conn: psycopg.AsyncConnection, q: TonnageQuery, statement: sql.SQL, params: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
-    """The statement's rows; over weighing_daily, closed past days come from the cache and only
-    the open tail is queried (rows of both parts are summed by the caller, bucket by bucket)."""
+    """The statement's rows; over weighing_daily, closed past days come from the cache, one entry
+    per calendar month (late data re-reads only its month), and only the open tail is queried.
+    The caller sums rows of all parts bucket by bucket, so a week or month split at a chunk
+    edge adds up to the same total (and 'total' buckets carry the query's own start)."""
 
     async def fetch(start: datetime, end: datetime) -> list[tuple[Any, ...]]:
         cur = await conn.execute(statement, {**params, "start": start, "end": end})
@@ -258,17 +261,21 @@ async def _raw_rows(
         split = closed_end(q.start, q.end, q.tz, datetime.now(UTC))
     if split is None:
         return await fetch(q.start, q.end)
-    key = (statement.as_string(None), tuple(sorted((k, repr(v)) for k, v in params.items())), split)
-    rows = await CACHE.rows(
-        conn,
-        city_id=q.city_id,
-        start=q.start,
-        end=split,
-        key=key,
-        fetch=lambda: fetch(q.start, split),
-    )
+    text = statement.as_string(None)
+    skip = ("start", "end") if "%(label)s" in text else ("start", "end", "label")
+    shared = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in skip))
+    rows: list[tuple[Any, ...]] = []
+    for chunk_start, chunk_end in month_chunks(q.start, split, q.tz):
+        rows += await CACHE.rows(
+            conn,
+            city_id=q.city_id,
+            start=chunk_start,
+            end=chunk_end,
+            key=(text, shared, chunk_start, chunk_end),
+            fetch=partial(fetch, chunk_start, chunk_end),
+        )
     if split < q.end:
-        rows = rows + await fetch(split, q.end)
+        rows += await fetch(split, q.end)
     return rows
 
 

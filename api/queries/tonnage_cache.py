@@ -42,6 +42,24 @@ def closed_end(start: datetime, end: datetime, tz: ZoneInfo, now: datetime) -> d
     return split if split > start else None
 
 
+def month_chunks(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at local month starts: each piece is cached (and invalidated) alone."""
+    out: list[tuple[datetime, datetime]] = []
+    lo = start
+    while lo < end:
+        local = lo.astimezone(tz)
+        first = local.date().replace(day=1)
+        nxt = (
+            first.replace(year=first.year + 1, month=1)
+            if first.month == 12
+            else first.replace(month=first.month + 1)
+        )
+        hi = min(end, datetime.combine(nxt, datetime.min.time(), tzinfo=tz))
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
 @dataclass(slots=True)
 class ClosedDayCache:
     """LRU of raw rows keyed by database, statement and parameters; valid while the fingerprint holds."""
