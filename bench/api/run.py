@@ -15,6 +15,7 @@ import uvicorn
 
 from api import keys
 from api.app import create_app
+from api.queries.tonnage_cache import CACHE
 from bench.api.load import CITY, TZ, Scale, load_bins, load_weighings, seed_city
 from pisman import db
 from pisman.settings import PROJECT_ROOT, Settings
@@ -144,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
                 r.raise_for_status()
             return samples, r
 
+        def cold(path: str, query: dict[str, str], n: int) -> list[float]:
+            """Each request with the closed-day cache emptied first (after a restart, or late
+            data for every month the request covers)."""
+            samples = []
+            for _ in range(n):
+                CACHE.clear()
+                t = time.perf_counter()
+                client.get(path, params=query).raise_for_status()
+                samples.append(time.perf_counter() - t)
+            return samples
+
         q_month = {
             "from": month.isoformat(),
             "to": next_month.isoformat(),
@@ -176,6 +188,32 @@ def main(argv: list[str] | None = None) -> int:
             max(3, args.requests // 10),
         )
         results.append(_fmt("API GET /v1/exports/monthly.csv by site", s))
+        n_cold = max(5, args.requests // 5)
+        results.append(
+            _fmt(
+                "cold: /v1/tonnage month, bucket=day, by category",
+                cold("/v1/tonnage", q_month, n_cold),
+            )
+        )
+        results.append(
+            _fmt(
+                "cold: /v1/tonnage month, bucket=month, by district",
+                cold("/v1/tonnage", {**q_month, "bucket": "month", "group_by": "district"}, n_cold),
+            )
+        )
+        results.append(
+            _fmt(
+                "cold: /v1/progress (90-day trend)",
+                cold("/v1/progress", {"date": progress_day.isoformat()}, n_cold),
+            )
+        )
+        results.append(
+            _fmt(
+                "cold: /v1/exports/monthly.xlsx",
+                cold("/v1/exports/monthly.xlsx", {"month": month.strftime("%Y-%m")}, 3),
+            )
+        )
+        results.append(f"closed-day cache: {CACHE.hits} hits, {CACHE.misses} misses")
 
     with psycopg.connect(bench_url) as conn:
 
