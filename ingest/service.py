@@ -57,19 +57,47 @@ class IngestOptions:
 
     @property
     def receive_maximum(self) -> int:
-        """How many unacknowledged messages the broker may send us: enough to fill two batches."""
-        return min(65535, max(1000, 2 * self.batch_size))
+        """How many unacknowledged messages the broker may send us: one batch committing, one
+        waiting for it and one being collected."""
+        return min(65535, max(1000, 3 * self.batch_size))
+
+
+class WriterFailed(Exception):
+    """The writer thread died of an unexpected error (a bug): the process must stop."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A validated batch handed from the collecting loop to the writer thread."""
+
+    batch: list[tuple[Delivery, Validated]]
+    stopping: bool
+
+
+_STOP = _Pending([], stopping=True)  # tells the writer thread to finish
 
 
 class IngestService:
-    """One ingest process: a paho network thread feeding a queue, and this writer loop."""
+    """One ingest process: paho's network thread feeds a queue; this loop validates and batches;
+    a writer thread commits each batch and only then acknowledges it, in arrival order.
+
+    The writer's database round trips overlap with receiving and validating the next batch.
+    Everything touching the writer's connection runs on the writer thread; a registry lookup
+    after a miss uses its own connection.
+    """
 
     def __init__(self, settings: Settings, options: IngestOptions) -> None:
         self.settings = settings
         self.options = options
         self.metrics = IngestMetrics()
-        self.writer = Writer(settings.DATABASE_URL, Registry(max_age_s=REGISTRY_MAX_AGE_S))
+        registry = Registry(max_age_s=REGISTRY_MAX_AGE_S)
+        self.writer = Writer(settings.DATABASE_URL, registry)
+        self.lookup = Writer(settings.DATABASE_URL, registry)  # registry misses, collector thread
         self.inbox: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        # One batch may wait while another commits: the collector stays one batch ahead.
+        self.to_writer: queue.Queue[_Pending | None] = queue.Queue(maxsize=1)
+        self.writer_gave_up = threading.Event()  # a commit was abandoned while stopping
+        self.writer_error: BaseException | None = None
         self.stop_event = threading.Event()
         self.client = IngestClient(
             settings.mqtt,
@@ -100,25 +128,82 @@ class IngestService:
 
     def run(self) -> None:
         """Process until stop() is called, then flush, acknowledge and disconnect."""
-        last_retry_check = time.monotonic()
+        writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        writer.start()
         try:
             while not self.stop_event.is_set():
                 batch = self._collect(block=True)
                 if batch:
-                    self._commit(batch)
-                if time.monotonic() - last_retry_check >= QUARANTINE_RETRY_EVERY_S:
+                    self._hand_over(_Pending(batch, stopping=False))
+                else:
+                    self._hand_over(None, idle=True)
+            # Graceful stop: what has arrived is committed and acknowledged before we leave.
+            while (
+                self.writer_error is None
+                and not self.writer_gave_up.is_set()
+                and (batch := self._collect(block=False))
+            ):
+                self._hand_over(_Pending(batch, stopping=True))
+        finally:
+            self._finish_writer(writer)
+            self.client.stop()
+            self.writer.close()
+            self.lookup.close()
+            self.metrics.close()
+            log_event(log, logging.INFO, "ingest_stopped", client_id=self.options.client_id)
+        if self.writer_error is not None:
+            raise WriterFailed(str(self.writer_error)) from self.writer_error
+
+    def _hand_over(self, pending: _Pending | None, *, idle: bool = False) -> None:
+        """Queue a batch for the writer (waiting while it is a batch behind); idle: a tick."""
+        if idle:
+            if self.to_writer.empty():
+                # Lets the writer do its periodic work even when no messages come.
+                self.to_writer.put(None)
+            return
+        while self.writer_error is None:
+            try:
+                self.to_writer.put(pending, timeout=IDLE_WAIT_S)
+                return
+            except queue.Full:
+                continue
+        self.stop_event.set()
+
+    def _finish_writer(self, writer: threading.Thread) -> None:
+        """Let the writer commit what it holds, then end it."""
+        while writer.is_alive():
+            try:
+                self.to_writer.put(_STOP, timeout=IDLE_WAIT_S)
+                break
+            except queue.Full:
+                continue
+        writer.join()
+
+    def _write_loop(self) -> None:
+        """The writer thread: commit and acknowledge batches in order; periodic database chores."""
+        last_retry_check = time.monotonic()
+        try:
+            while True:
+                pending = self.to_writer.get()
+                if pending is _STOP:
+                    return
+                if (
+                    pending is not None
+                    and not self.writer_gave_up.is_set()
+                    and not self._commit(pending.batch, stopping=pending.stopping)
+                ):
+                    self.writer_gave_up.set()
+                if (
+                    not self.stop_event.is_set()
+                    and time.monotonic() - last_retry_check >= QUARANTINE_RETRY_EVERY_S
+                ):
                     last_retry_check = time.monotonic()
                     self._reprocess_quarantine()
                     self.writer.refresh_registry()
-            # Graceful stop: what has arrived is committed and acknowledged before we leave.
-            while batch := self._collect(block=False):
-                if not self._commit(batch, stopping=True):
-                    break
-        finally:
-            self.client.stop()
-            self.writer.close()
-            self.metrics.close()
-            log_event(log, logging.INFO, "ingest_stopped", client_id=self.options.client_id)
+        except BaseException as exc:  # a bug: stop the process rather than go on without acks
+            log_event(log, logging.ERROR, "writer_failed", error=repr(exc))
+            self.writer_error = exc
+            self.stop_event.set()
 
     def stop(self) -> None:
         """Ask run() to finish (safe from signal handlers and other threads)."""
@@ -159,12 +244,12 @@ class IngestService:
         )
         if validated.rejections and validated.rejections[0].device_id not in snapshot.devices:
             # Perhaps provisioned a moment ago: look again (rate-limited) before quarantining.
-            self.writer.refresh_registry(missed=True)
-            if self.writer.registry.snapshot is not snapshot:
+            self.lookup.refresh_registry(missed=True)
+            if self.lookup.registry.snapshot is not snapshot:
                 validated = validate_message(
                     d.topic,
                     d.payload,
-                    self.writer.registry.snapshot,
+                    self.lookup.registry.snapshot,
                     now_utc(),
                     max_future_s=self.options.max_future_s,
                 )
