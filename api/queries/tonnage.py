@@ -53,6 +53,9 @@ WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
   AND (%(site_types)s::text[] IS NULL OR s.site_type = ANY(%(site_types)s::text[]))
 GROUP BY {group_by}
 """
+# A month of weighing_daily is ~100,000 joined rows; with the default 4 MB the planner sorts
+# them on disk before grouping (2x slower). Local to the request's transaction.
+SET_WORK_MEM = "SET LOCAL work_mem = '32MB'"
 DISTRICT_JOIN = "JOIN district AS d ON d.city_id = s.city_id AND d.district_id = s.district_id"
 
 _BUCKET_SQL = {
@@ -253,6 +256,7 @@ async def _raw_rows(
     edge adds up to the same total (and 'total' buckets carry the query's own start)."""
 
     async def fetch(start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+        await conn.execute(SET_WORK_MEM)
         cur = await conn.execute(statement, {**params, "start": start, "end": end})
         return await cur.fetchall()
 
