@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,13 @@ from pisman.logs import log_event
 from pisman.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
+
+
+# paho 2.x queues outgoing packets with Client._packet_queue(command, bytes, mid, qos) and
+# writes them in order with partial writes handled; ack() queues one 4-byte PUBACK per message.
+_COALESCE_PUBACKS = hasattr(mqtt.Client, "_packet_queue")
+_PUBACK = struct.Struct("!BBH")
+PUBACK_HEADER = mqtt.PUBACK  # 0x40: reason code and properties omitted = success
 
 
 class BrokerUnavailable(Exception):
@@ -113,16 +121,21 @@ class IngestClient:
 
     def ack(self, deliveries: Sequence[Delivery]) -> int:
         """Acknowledge committed deliveries in arrival order; skip those from an older connection."""
-        acked = 0
         with self._ack_lock:
             generation = self.generation
-            for d in deliveries:
-                # After a reconnect the broker re-sends what was unacknowledged (the database
-                # drops the repeats); acking an old packet id could ack a different message.
-                if d.qos > 0 and d.generation == generation:
+            # After a reconnect the broker re-sends what was unacknowledged (the database
+            # drops the repeats); acking an old packet id could ack a different message.
+            current = [d for d in deliveries if d.qos > 0 and d.generation == generation]
+            if _COALESCE_PUBACKS and all(d.qos == 1 for d in current):
+                if current:
+                    # The same PUBACK packets paho's ack() would queue one by one (each with a
+                    # wake-up write and its own send), queued as one write, in the same order.
+                    packets = b"".join(_PUBACK.pack(PUBACK_HEADER, 2, d.mid) for d in current)
+                    self.client._packet_queue(mqtt.PUBACK, packets, 0, 1)
+            else:
+                for d in current:
                     self.client.ack(d.mid, d.qos)
-                    acked += 1
-        return acked
+        return len(current)
 
     def stop(self) -> None:
         """Disconnect cleanly (the broker keeps the session for unacknowledged messages)."""
