@@ -59,6 +59,14 @@ def _row_key(row: dict[str, Any], group: str) -> str:
     return str(row.get(group) if row.get(group) is not None else row.get(f"{group}_id"))
 
 
+def _robust_max(values: list[float]) -> float | None:
+    """The 95th percentile: one huge site (the landfill gate) must not wash out the others' colours."""
+    positive = sorted(v for v in values if v > 0)
+    if len(positive) < 20:
+        return None
+    return positive[int(0.95 * (len(positive) - 1))]
+
+
 def _site_map(sites: list[Site], values: dict[str, float], colour_by: str, lang: Lang) -> go.Figure:
     """Sites as dots on a blank background: no tiles, no fonts, nothing fetched from the internet."""
     located = [s for s in sites if s.lat is not None and s.lon is not None]
@@ -87,14 +95,17 @@ def _site_map(sites: list[Site], values: dict[str, float], colour_by: str, lang:
                 "color": colours,
                 "colorscale": "YlOrRd" if colour_by == "fill" else "Viridis",
                 "cmin": 0,
-                "cmax": 100 if colour_by == "fill" else None,
+                "cmax": 100 if colour_by == "fill" else _robust_max(colours),
                 "showscale": True,
                 "colorbar": {"title": {"text": unit}, "thickness": 12},
             },
         )
     )
-    lats = [s.lat for s in located if s.lat is not None] or [-6.92]
-    lons = [s.lon for s in located if s.lon is not None] or [107.61]
+    # Frame the city's own sites: the landfill gate usually lies outside the city and would
+    # shrink every other site to one clump.
+    framed = [s for s in located if s.site_type != "landfill"] or located
+    lats = [s.lat for s in framed if s.lat is not None] or [-6.92]
+    lons = [s.lon for s in framed if s.lon is not None] or [107.61]
     span = max(max(lats) - min(lats), max(lons) - min(lons), 0.01)
     # "white-bg" is MapLibre's blank style: no tiles, no glyphs, nothing fetched from the internet.
     fig.update_layout(
