@@ -19,7 +19,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     s = get_settings()
     setup_logging(s.LOG_LEVEL)
-    db.connect(s.DATABASE_URL).close()  # raises DatabaseUnavailable: one line, exit status 1
+    # DatabaseUnavailable or MigrationError: one line, exit status 1.
+    db.require_current_schema(s.DATABASE_URL, s.PISMAN_SQL_DIR)
     host = args.host or s.API_HOST
     port = args.port or s.API_PORT
     print(f"pisman api on http://{host}:{port} (docs at /docs)", file=sys.stderr)

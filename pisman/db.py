@@ -229,6 +229,36 @@ def migrate(
     return applied_now
 
 
+def require_current_schema(url: str, sql_dir: Path) -> None:
+    """Raise MigrationError naming what is missing unless every migration file is applied unchanged.
+
+    Services call this at start so that an old schema gives one clear line, not errors per request.
+    """
+    migrations = discover_migrations(sql_dir)
+    with connect(url) as conn:
+        try:
+            applied = dict(
+                conn.execute("SELECT version, checksum FROM schema_migration").fetchall()
+            )
+        except psycopg.errors.UndefinedTable:
+            raise MigrationError(
+                f"{redact(url)} has no schema: run `pisman migrate` first"
+            ) from None
+    missing = [m.path.name for m in migrations if m.version not in applied]
+    changed = [
+        m.path.name for m in migrations if m.version in applied and applied[m.version] != m.checksum
+    ]
+    if changed:
+        raise MigrationError(
+            f"{', '.join(changed)} differ from what {redact(url)} was built with; "
+            "applied migrations are never edited"
+        )
+    if missing:
+        raise MigrationError(
+            f"{redact(url)} lacks {', '.join(missing)}: run `pisman migrate` first"
+        )
+
+
 def storage_kind(conn: psycopg.Connection) -> str:
     """'timescaledb' or 'postgresql': how the schema was built."""
     row = conn.execute("SELECT value FROM pisman_meta WHERE key = 'storage'").fetchone()

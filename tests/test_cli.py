@@ -97,3 +97,19 @@ def test_migrate_then_provision_a_device_prints_credentials_once(db_url: str) ->
     assert unknown.returncode == 2 and "no site 'nowhere'" in unknown.stderr
     listing = run_pisman("devices", "list", env=env)
     assert "wb-dago-1" in listing.stdout and "1 device(s)" in listing.stdout
+
+
+def test_api_refuses_to_start_on_a_schema_missing_migrations(empty_db_url: str, tmp_path) -> None:
+    import shutil
+
+    from pisman import db
+
+    partial = tmp_path / "sql"
+    partial.mkdir()
+    for name in ("001_core.sql", "002_readings.sql"):
+        shutil.copy(PROJECT_ROOT / "sql" / name, partial / name)
+    db.migrate(empty_db_url, partial)
+    result = run_pisman("api", env={"DATABASE_URL": empty_db_url})
+    assert result.returncode == 1
+    assert "lacks 003_category_map.sql" in result.stderr and "run `pisman migrate`" in result.stderr
+    assert "Traceback" not in result.stderr
