@@ -237,13 +237,12 @@ def require_current_schema(url: str, sql_dir: Path) -> None:
     migrations = discover_migrations(sql_dir)
     with connect(url) as conn:
         try:
-            applied = dict(
-                conn.execute("SELECT version, checksum FROM schema_migration").fetchall()
-            )
+            rows = conn.execute("SELECT version, checksum FROM schema_migration").fetchall()
         except psycopg.errors.UndefinedTable:
             raise MigrationError(
                 f"{redact(url)} has no schema: run `pisman migrate` first"
             ) from None
+    applied: dict[int, str] = {int(version): str(checksum) for version, checksum in rows}
     missing = [m.path.name for m in migrations if m.version not in applied]
     changed = [
         m.path.name for m in migrations if m.version in applied and applied[m.version] != m.checksum
