@@ -7,7 +7,7 @@ import signal
 import sys
 from types import FrameType
 
-from pisman.db import DatabaseUnavailable
+from pisman.db import DatabaseUnavailable, MigrationError
 from pisman.logs import setup_logging
 from pisman.settings import get_settings
 
@@ -36,7 +36,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         service.start()
-    except (DatabaseUnavailable, BrokerUnavailable) as exc:
+    except (DatabaseUnavailable, MigrationError, BrokerUnavailable) as exc:
         print(f"pisman ingest: {exc}", file=sys.stderr)
         service.writer.close()
         service.metrics.close()

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 REGISTRY_MAX_AGE_S = 30.0
 QUARANTINE_RETRY_EVERY_S = 3.0
 IDLE_WAIT_S = 0.25
-SCHEMA_CHECK = "SELECT 1 FROM device LIMIT 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +112,8 @@ class IngestService:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Check the database, load the registry, connect and subscribe (raises on failure)."""
-        # DatabaseUnavailable propagates: the CLI prints its one line.
-        with db.connect(self.settings.DATABASE_URL) as check:
-            try:
-                check.execute(SCHEMA_CHECK)
-            except psycopg.errors.UndefinedTable:
-                raise db.DatabaseUnavailable(
-                    f"{db.redact(self.settings.DATABASE_URL)} has no schema: run `pisman migrate` first"
-                ) from None
+        # DatabaseUnavailable / MigrationError propagate: the CLI prints their one line.
+        db.require_current_schema(self.settings.DATABASE_URL, self.settings.PISMAN_SQL_DIR)
         conn = self.writer.connect()
         self.writer.registry.refresh(conn)
         self.metrics.serve(self.options.metrics_port)

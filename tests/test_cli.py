@@ -99,7 +99,9 @@ def test_migrate_then_provision_a_device_prints_credentials_once(db_url: str) ->
     assert "wb-dago-1" in listing.stdout and "1 device(s)" in listing.stdout
 
 
-def test_api_refuses_to_start_on_a_schema_missing_migrations(empty_db_url: str, tmp_path) -> None:
+def test_api_and_ingest_refuse_to_start_on_a_schema_missing_migrations(
+    empty_db_url: str, tmp_path
+) -> None:
     import shutil
 
     from pisman import db
@@ -113,3 +115,6 @@ def test_api_refuses_to_start_on_a_schema_missing_migrations(empty_db_url: str, 
     assert result.returncode == 1
     assert "lacks 003_category_map.sql" in result.stderr and "run `pisman migrate`" in result.stderr
     assert "Traceback" not in result.stderr
+    ingest = run_pisman("ingest", env={"DATABASE_URL": empty_db_url, "INGEST_METRICS_PORT": "0"})
+    assert ingest.returncode == 1
+    assert "lacks 003_category_map.sql" in ingest.stderr and "Traceback" not in ingest.stderr
