@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,73 +24,14 @@ from tests.support.ingest_world import (
     wait_for,
     weighing,
 )
+from tests.support.pgcluster import PG_BIN, PrivatePostgres
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TOPICS = (
     "pisman/v1/bank-1/scale-bank-1/weighing",
     "pisman/v1/depot-1/scale-depot-1/weighing",
     "pisman/v1/tpa-1/bridge-tpa-1/weighing",
 )
 OUTAGE_S = float(os.environ.get("PISMAN_TEST_DB_OUTAGE_S", "30"))
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster on a free port, run as the postgres user (it refuses root)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="pisman-pg-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/pisman"
-
-    def _as_postgres(self, *args: str) -> None:
-        cmd = list(args)
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-    def init(self) -> None:
-        """initdb and start."""
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        )
-        self.start()
-
-    def start(self) -> None:
-        """Start (or restart) the server and wait until it accepts connections."""
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            opts,
-            "-l",
-            str(self.dir / "log"),
-            "-w",
-            "start",
-        )
-
-    def stop(self) -> None:
-        """Stop fast: clients are disconnected at once."""
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def destroy(self) -> None:
-        """Stop if running and remove the files."""
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
