@@ -125,7 +125,10 @@ class EmbeddedBroker:
                 f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port"
             )
         self.proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [binary, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            process_group=0,  # a terminal's Ctrl-C must not stop it before ingest has acked
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -11,13 +13,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
 import psycopg
 
 from pisman import db, devices
-from pisman.embedded import EmbeddedBroker, EmbeddedError, start_embedded_postgres
+from pisman.embedded import (
+    EmbeddedBroker,
+    EmbeddedError,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
 from pisman.settings import PROJECT_ROOT, Settings, get_settings
 
 INGEST_ACCOUNT = "pisman-ingest"
@@ -45,7 +53,7 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     path.chmod(0o600)
 
 
-def choose_database(s: Settings) -> str:
+def choose_database(s: Settings, stack: Stack) -> str:
     """The configured database, the local server on 5432, or an embedded one, in that order."""
     if "DATABASE_URL" in s.model_fields_set:
         say(f"database: {db.redact(s.DATABASE_URL)} (from DATABASE_URL)")
@@ -58,22 +66,68 @@ def choose_database(s: Settings) -> str:
     say(
         "database: none reachable on 127.0.0.1:5432; starting an embedded PostgreSQL under var/pgdata"
     )
+    pgdata = s.PISMAN_DATA_DIR / "pgdata"
+    already_running = (pgdata / "postmaster.pid").exists()
     try:
-        return start_embedded_postgres(s.PISMAN_DATA_DIR / "pgdata")
+        url = start_embedded_postgres(pgdata)
     except EmbeddedError as exc:
         raise StackError(str(exc)) from None
     except Exception as exc:  # the embedded server package reports many kinds of failure
         raise StackError(f"embedded PostgreSQL failed to start: {exc}") from None
+    if not already_running:
+        stack.embedded_pgdata = pgdata  # ours to stop with the rest
+    return url
+
+
+# The order `up` stops things in: the simulator first (it sends its last statuses and writes
+# its report), then the readers of the database, then ingest (it commits and acknowledges what
+# it holds), then the broker it needs for those acks; an embedded PostgreSQL last.
+STOP_ORDER = ("simulate", "backfill", "provision", "dashboard", "api", "ingest")
+STOP_TIMEOUT_S = {"simulate": 20.0, "backfill": 20.0, "ingest": 30.0}
+DEFAULT_STOP_TIMEOUT_S = 10.0
+# Children that should run until `up` stops: one of them exiting stops the stack.
+LONG_RUNNING = ("ingest", "api", "dashboard", "simulate")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class StopRequested(Exception):
+    """SIGTERM or SIGINT reached `pisman up`: stop every child in order."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a child's whole process group (it may already be gone)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if `up` itself is killed (SIGKILL, OOM) first."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Stack:
-    """Child processes of `pisman up`, stopped together."""
+    """Child processes of `pisman up`, each leading its own process group, stopped in order."""
 
     def __init__(self, s: Settings, log_dir: Path) -> None:
         self.settings = s
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.broker: EmbeddedBroker | None = None
+        self.embedded_pgdata: Path | None = None  # set when `up` started an embedded PostgreSQL
+        self._spawning = False
+        self._deferred_signal: int | None = None
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT handler: stop, but never between starting a child and recording it."""
+        if self._spawning:
+            self._deferred_signal = signum
+            return
+        raise StopRequested(signum)
 
     def spawn(
         self, name: str, args: list[str], env: dict[str, str], *, log: bool = True
@@ -81,36 +135,74 @@ class Stack:
         """Start `python -m pisman <args>` with its output in var/logs/<name>.log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{name}.log", "ab") if log else None  # noqa: SIM115 (child keeps it)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pisman", *args],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT if log else None,
-        )
-        self.children[name] = proc
+        self._spawning = True
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pisman", *args],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT if log else None,
+                # Its own group: a terminal's Ctrl-C reaches only `up`, which stops children in
+                # order, and stopping a child's group also stops anything it started.
+                process_group=0,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            self.children[name] = proc
+        finally:
+            self._spawning = False
+            if out is not None:
+                out.close()  # the child holds its own copy
+        if self._deferred_signal is not None:
+            raise StopRequested(self._deferred_signal)
         return proc
 
     def check_alive(self) -> None:
-        """Raise when a long-running child died."""
+        """Raise when a long-running child (or our broker) died."""
         for name, proc in self.children.items():
-            if name in ("ingest", "api", "dashboard") and proc.poll() is not None:
+            if name in LONG_RUNNING and proc.poll() is not None:
                 raise StackError(
-                    f"{name} exited with status {proc.returncode}; see {self.log_dir / (name + '.log')}"
+                    f"{name} exited unexpectedly with status {proc.returncode}; "
+                    f"see {self.log_dir / (name + '.log')}"
                 )
+        broker = self.broker.proc if self.broker else None
+        if broker is not None and broker.poll() is not None:
+            raise StackError(
+                f"the broker exited unexpectedly with status {broker.returncode}; "
+                f"see {self.broker.folder / 'mosquitto.log' if self.broker else ''}"
+            )
+
+    def wait_child(self, proc: subprocess.Popen[bytes]) -> int:
+        """Wait for a one-shot child while watching the long-running ones."""
+        while True:
+            try:
+                return proc.wait(0.5)
+            except subprocess.TimeoutExpired:
+                self.check_alive()
+
+    def _stop_child(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the child's group, wait, SIGKILL what is left (the group too)."""
+        if proc.poll() is None:
+            _kill_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(STOP_TIMEOUT_S.get(name, DEFAULT_STOP_TIMEOUT_S))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop within its time; killing it")
+                _kill_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        # Grandchildren that outlived their parent.
+        _kill_group(proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        """Stop every child, then the broker."""
-        for proc in self.children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.children.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        """Stop every child in STOP_ORDER, then the broker, then an embedded PostgreSQL."""
+        names = [n for n in STOP_ORDER if n in self.children]
+        names += [n for n in self.children if n not in names]
+        for name in names:
+            self._stop_child(name, self.children[name])
         if self.broker:
             self.broker.stop()
+        if self.embedded_pgdata is not None and stop_embedded_postgres(self.embedded_pgdata):
+            say("stopped the embedded PostgreSQL")
 
 
 HISTORY_SQL = """
@@ -159,8 +251,10 @@ def run_up(args: argparse.Namespace) -> int:
     city_file = Path(args.city_file) if args.city_file else s.PISMAN_CITY_FILE
     stack = Stack(s, var / "logs")
     env = dict(os.environ)
+    # SIGTERM (service managers, `docker stop`, a background job) stops like Ctrl-C does.
+    previous = {sig: signal.signal(sig, stack.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        database_url = choose_database(s)
+        database_url = choose_database(s, stack)
         if db.ensure_database(database_url):
             say("created the database")
         applied = db.migrate(
@@ -208,21 +302,23 @@ def run_up(args: argparse.Namespace) -> int:
         credentials = var / "simulator-credentials.json"
         say("provisioning simulated devices")
         if (
-            stack.spawn(
-                "provision",
-                [
-                    "simulate",
+            stack.wait_child(
+                stack.spawn(
                     "provision",
-                    "--city-file",
-                    str(city_file),
-                    "--credentials",
-                    str(credentials),
-                    "--gateway-user",
-                    GATEWAY_ACCOUNT,
-                ],
-                sim_env,
-                log=False,
-            ).wait()
+                    [
+                        "simulate",
+                        "provision",
+                        "--city-file",
+                        str(city_file),
+                        "--credentials",
+                        str(credentials),
+                        "--gateway-user",
+                        GATEWAY_ACCOUNT,
+                    ],
+                    sim_env,
+                    log=False,
+                )
+            )
             != 0
         ):
             raise StackError("device provisioning failed (see above)")
@@ -265,26 +361,28 @@ def run_up(args: argparse.Namespace) -> int:
             say(f"history for the last {args.days} day(s) is already stored; skipping the backfill")
         elif args.days > 0:
             say(f"backfilling {args.days} day(s) of simulated history through MQTT")
-            code = stack.spawn(
-                "backfill",
-                [
-                    "simulate",
-                    "run",
-                    "--city-file",
-                    str(city_file),
-                    "--credentials",
-                    str(credentials),
-                    "--mode",
+            code = stack.wait_child(
+                stack.spawn(
                     "backfill",
-                    "--days",
-                    str(args.days),
-                    "--gateway",
-                    "--seed",
-                    str(args.seed),
-                ],
-                sim_env,
-                log=False,
-            ).wait()
+                    [
+                        "simulate",
+                        "run",
+                        "--city-file",
+                        str(city_file),
+                        "--credentials",
+                        str(credentials),
+                        "--mode",
+                        "backfill",
+                        "--days",
+                        str(args.days),
+                        "--gateway",
+                        "--seed",
+                        str(args.seed),
+                    ],
+                    sim_env,
+                    log=False,
+                )
+            )
             if code != 0:
                 raise StackError("backfill failed (see above)")
         say("live: simulated devices publish in real time; press Ctrl-C to stop")
@@ -311,14 +409,21 @@ def run_up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         say("duration reached; stopping")
         return 0
-    except KeyboardInterrupt:
-        say("stopping")
+    except (StopRequested, KeyboardInterrupt) as exc:
+        say(f"{exc if isinstance(exc, StopRequested) else 'SIGINT'} received; stopping")
         return 0
     except (StackError, EmbeddedError) as exc:
         print(f"pisman up: {exc}", file=sys.stderr)
         return 1
     finally:
-        stack.stop()
+        # A second signal must not cut the ordered stop short (each step is bounded).
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stack.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]

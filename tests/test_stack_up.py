@@ -1,4 +1,4 @@
-"""`pisman up`: the stack comes up and a reading published by a device is visible through the API."""
+"""`pisman up`: the stack comes up, a published reading shows in the API, and it stops cleanly."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,25 +47,30 @@ def _wait_for(lines: queue.Queue[str], text: str, timeout: float, seen: list[str
     raise AssertionError(f"no {text!r} within {timeout} s; output so far:\n{''.join(seen)}")
 
 
+def _up_env(db_url: str, var: Path, **ports: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_", "INGEST_", "DASHBOARD_"))
+    }
+    env.update(
+        DATABASE_URL=db_url,
+        PISMAN_DATA_DIR=str(var),
+        PISMAN_UP_MQTT_PORT=str(ports["mqtt"]),
+        API_PORT=str(ports["api"]),
+        DASHBOARD_PORT=str(ports["dashboard"]),
+        INGEST_METRICS_PORT=str(ports.get("metrics", 0)),
+        PISMAN_CITY_FILE=str(PROJECT_ROOT / "data" / "cities" / "testville.yaml"),
+    )
+    return env
+
+
 def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
     db_url: str, tmp_path: Path
 ) -> None:
     var = tmp_path / "var"
     api_port, dash_port, mqtt_port = free_port(), free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_"))
-    }
-    env.update(
-        DATABASE_URL=db_url,
-        PISMAN_DATA_DIR=str(var),
-        PISMAN_UP_MQTT_PORT=str(mqtt_port),
-        API_PORT=str(api_port),
-        DASHBOARD_PORT=str(dash_port),
-        INGEST_METRICS_PORT="0",
-        PISMAN_CITY_FILE=str(PROJECT_ROOT / "data" / "cities" / "testville.yaml"),
-    )
+    env = _up_env(db_url, var, api=api_port, dashboard=dash_port, mqtt=mqtt_port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pisman", "up", "--days", "1", "--duration", "240"],
         env=env,
@@ -165,3 +173,203 @@ def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, "".join(seen)
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) of every live process."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        table[int(entry.name)] = (int(ppid), state)
+    return table
+
+
+def _descendants(pid: int) -> set[int]:
+    table = _process_table()
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {p for p, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+ROLES = {
+    "mosquitto": "mosquitto",
+    "ingest": "pisman ingest",
+    "api": "pisman api",
+    "dashboard": "pisman dashboard",
+    "simulate": "pisman simulate run",
+}
+
+
+@dataclass
+class RunningUp:
+    """A `pisman up` under test, its children by role, and a way to read all it printed."""
+
+    proc: subprocess.Popen[str]
+    roles: dict[str, int]
+    output: Callable[[], str]
+
+
+def _start_up_and_wait_until_live(db_url: str, var: Path, ports: dict[str, int]) -> RunningUp:
+    """`pisman up --days 0` in its own process group, once every child runs and ingest hears it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pisman", "up", "--days", "0", "--duration", "300"],
+        env=_up_env(db_url, var, **ports),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,  # like a shell job: the terminal's Ctrl-C goes to this group
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+    reader = threading.Thread(target=_stream_lines, args=(proc, lines), daemon=True)
+    reader.start()
+    _wait_for(lines, "live:", 180, seen)
+
+    def rest_of_output() -> str:
+        reader.join(30)
+        while not lines.empty():
+            seen.append(lines.get())
+        return "".join(seen)
+
+    def roles() -> dict[str, int]:
+        found: dict[str, int] = {}
+        for pid in _descendants(proc.pid):
+            cmd = _cmdline(pid)
+            for role, text in ROLES.items():
+                if text in cmd.replace("-m pisman", "pisman"):
+                    found.setdefault(role, pid)
+        return found
+
+    assert _until(lambda: set(roles()) == set(ROLES), 60), (roles(), "".join(seen))
+
+    def ingest_received_messages() -> bool:
+        # The simulator's first 'online' statuses: it is running, past its start-up.
+        try:
+            text = httpx.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return False
+        return any(
+            line.startswith("pisman_ingest_messages_received_total ") and float(line.split()[1]) > 0
+            for line in text.splitlines()
+        )
+
+    assert _until(ingest_received_messages, 60), "".join(seen)
+    return RunningUp(proc, roles(), rest_of_output)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["SIGTERM to the process", "SIGINT to the process group (Ctrl-C in a terminal)"],
+)
+def test_up_stops_every_child_and_frees_every_port_on_sigterm_and_sigint(
+    db_url: str, tmp_path: Path, how: str
+) -> None:
+    var = tmp_path / "var"
+    ports = {
+        "api": free_port(),
+        "dashboard": free_port(),
+        "mqtt": free_port(),
+        "metrics": free_port(),
+    }
+    up = _start_up_and_wait_until_live(db_url, var, ports)
+    proc = up.proc
+    children = _descendants(proc.pid)
+    try:
+        assert all(_port_in_use(p) for p in ports.values()), ports
+        if how.startswith("SIGTERM"):
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(120)
+        output = up.output()
+        assert code == 0, output
+        left = lambda: {p: _cmdline(p) for p in children if _running(p)}  # noqa: E731
+        assert _until(lambda: not left(), 10), f"still running after up exited: {left()}"
+        busy = lambda: [p for p in ports.values() if _port_in_use(p)]  # noqa: E731
+        assert _until(lambda: not busy(), 10), f"ports still taken: {busy()}"
+        # Stopped in order, not killed: the simulator wrote its report and ingest finished
+        # (committed and acknowledged) while the broker was still there.
+        assert (var / "simulate-report-testville-realtime.json").exists(), output
+        ingest_log = (var / "logs" / "ingest.log").read_text()
+        assert "ingest_stopped" in ingest_log, ingest_log
+        # A broker stopped first would show as a lost connection (a warning) in ingest's log.
+        assert "warning ingest.client mqtt_disconnected" not in ingest_log, ingest_log
+    finally:
+        for pid in [proc.pid, *children]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_up_reports_a_child_that_dies_and_stops_the_rest(db_url: str, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    ports = {
+        "api": free_port(),
+        "dashboard": free_port(),
+        "mqtt": free_port(),
+        "metrics": free_port(),
+    }
+    up = _start_up_and_wait_until_live(db_url, var, ports)
+    proc = up.proc
+    children = _descendants(proc.pid)
+    try:
+        os.kill(up.roles["ingest"], signal.SIGKILL)
+        code = proc.wait(120)
+        output = up.output()
+        assert code == 1, output
+        assert "ingest exited" in output, output
+        left = lambda: {p: _cmdline(p) for p in children if _running(p)}  # noqa: E731
+        assert _until(lambda: not left(), 10), f"still running after up exited: {left()}"
+        assert (var / "simulate-report-testville-realtime.json").exists(), output
+    finally:
+        for pid in [proc.pid, *children]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
