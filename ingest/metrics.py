@@ -95,8 +95,8 @@ class IngestMetrics:
         """Report the queue depth from a callable at scrape time."""
         self.pending.set_function(depth)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        """Expose /metrics on the port (0: do not serve)."""
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        """Expose /metrics on addr:port (0: do not serve); loopback unless told otherwise."""
         self._server: WSGIServer | None = None
         if port:
             self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)

@@ -116,7 +116,7 @@ class IngestService:
         db.require_current_schema(self.settings.DATABASE_URL, self.settings.PISMAN_SQL_DIR)
         conn = self.writer.connect()
         self.writer.registry.refresh(conn)
-        self.metrics.serve(self.options.metrics_port)
+        self.metrics.serve(self.options.metrics_port, self.settings.INGEST_METRICS_HOST)
         self.client.start()
 
     def run(self) -> None:

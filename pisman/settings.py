@@ -10,7 +10,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     DASHBOARD_REFRESH_S: int = Field(10, ge=1, description="Live refresh period of the dashboard.")
 
     INGEST_CLIENT_ID: str = Field(
-        "pisman-ingest-1", description="Stable MQTT client id (the persistent session's name)."
+        "pisman-ingest-1",
+        description="Stable MQTT client id (the persistent session's name); default: the"
+        " MQTT_URL user, which our brokers use as the client id, else pisman-ingest-1.",
     )
     INGEST_SHARE_GROUP: str | None = Field(
         None, description="Join MQTT 5 shared subscription $share/<group>/... to spread load."
@@ -117,6 +119,9 @@ class Settings(BaseSettings):
     )
     INGEST_METRICS_PORT: int = Field(
         9108, ge=0, le=65535, description="Prometheus /metrics port of ingest (0: off)."
+    )
+    INGEST_METRICS_HOST: str = Field(
+        "127.0.0.1", description="Address ingest's /metrics listens on (0.0.0.0: every interface)."
     )
     INGEST_MAX_FUTURE_S: int = Field(
         300, ge=0, description="Readings stamped further in the future are quarantined."
@@ -138,6 +143,18 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the broker `pisman up` starts when MQTT_URL is unset.",
     )
+    PISMAN_UP_MQTTS_PORT: int = Field(
+        8884, ge=1, le=65535, description="TLS port of the broker `pisman up` starts (devices)."
+    )
+    PISMAN_UP_MQTTS_HOST: str = Field(
+        "127.0.0.1",
+        description="Address that TLS listener binds to (0.0.0.0 lets devices on the network in).",
+    )
+    PISMAN_BROKER_CERT_HOSTS: str = Field(
+        "",
+        description="Names or IPs devices reach the broker by (comma-separated), added to the"
+        " generated server certificate besides localhost and 127.0.0.1.",
+    )
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
@@ -155,6 +172,23 @@ class Settings(BaseSettings):
     def _mqtt_url(cls, value: str) -> str:
         parse_mqtt_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _ingest_client_id_is_the_mqtt_user(self) -> Settings:
+        # Our brokers bind client ids to usernames (use_username_as_clientid): the session is
+        # named after the MQTT_URL user whatever id ingest sends, so the two must agree.
+        user = parse_mqtt_url(self.MQTT_URL).username
+        if user is None or user == self.INGEST_CLIENT_ID:
+            return self
+        if "INGEST_CLIENT_ID" not in self.model_fields_set:
+            self.INGEST_CLIENT_ID = user
+        elif self.INGEST_SHARE_GROUP:
+            raise ValueError(
+                f"INGEST_CLIENT_ID {self.INGEST_CLIENT_ID!r} is not the MQTT_URL user {user!r}: the"
+                " broker names each session after its user, so ingest processes sharing"
+                " INGEST_SHARE_GROUP need one broker account each (user = INGEST_CLIENT_ID)"
+            )
+        return self
 
     @field_validator("PISMAN_TIMEZONE")
     @classmethod
@@ -198,7 +232,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         got = err.get("input")
         secret = any(word in name for word in ("URL", "KEY", "PASSWORD"))
         shown = f" (got {got!r})" if isinstance(got, str | int | float) and not secret else ""
-        lines.append(f"invalid setting {name}: {msg}{shown}")
+        lines.append(
+            f"invalid setting {name}: {msg}{shown}" if err["loc"] else f"invalid settings: {msg}"
+        )
     return "; ".join(lines)
 
 
