@@ -113,6 +113,27 @@ def cmd_devices_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices_set_active(args: argparse.Namespace) -> int:
+    """Deactivate a device (it can no longer connect) or activate it again."""
+    from pisman import db, devices
+
+    s = _settings()
+    active = args.devices_command == "activate"
+    with db.connect(s.DATABASE_URL) as conn:
+        device = devices.set_active(conn, device_id=args.device_id, active=active)
+        conn.commit()  # the broker files are written from what is committed
+        broker = _sync_broker_if_configured(conn, s)
+    if active:
+        print(f"device {device.device_id} activated: it may connect and its readings are stored")
+    else:
+        print(
+            f"device {device.device_id} deactivated: it can no longer connect, and readings still"
+            " arriving on its topics are quarantined"
+        )
+    print(broker)
+    return 0
+
+
 def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
     """Regenerate the broker's password and ACL files and reload it."""
     from pisman import db, devices
@@ -141,16 +162,26 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sync_broker_if_configured(conn: object, s: Settings) -> None:
+def _sync_broker_if_configured(conn: object, s: Settings) -> str:
+    """Regenerate the broker files when configured; say what was done (or what to do)."""
     from pisman import devices
 
-    if s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE:
-        devices.write_broker_files(
-            conn,  # type: ignore[arg-type]
-            password_file=s.MOSQUITTO_PASSWORD_FILE,
-            acl_file=s.MOSQUITTO_ACL_FILE,
-            pid_file=s.MOSQUITTO_PID_FILE,
+    if not (s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE):
+        return (
+            "broker files not configured (MOSQUITTO_PASSWORD_FILE, MOSQUITTO_ACL_FILE): run "
+            "`pisman devices sync-broker` where they live and reload the broker"
         )
+    signalled = devices.write_broker_files(
+        conn,  # type: ignore[arg-type]
+        password_file=s.MOSQUITTO_PASSWORD_FILE,
+        acl_file=s.MOSQUITTO_ACL_FILE,
+        pid_file=s.MOSQUITTO_PID_FILE,
+    )
+    return f"wrote {s.MOSQUITTO_PASSWORD_FILE} and {s.MOSQUITTO_ACL_FILE}; " + (
+        "broker reloaded"
+        if signalled
+        else "no broker signalled (set MOSQUITTO_PID_FILE, or send the broker SIGHUP)"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -195,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = dev_sub.add_parser("rotate", help="give a device a new password")
     p.add_argument("device_id")
     p.set_defaults(func=cmd_devices_rotate)
+    p = dev_sub.add_parser(
+        "deactivate",
+        help="take a device out of service: it can no longer connect; its readings are quarantined",
+    )
+    p.add_argument("device_id")
+    p.set_defaults(func=cmd_devices_set_active)
+    p = dev_sub.add_parser("activate", help="put a deactivated device back in service")
+    p.add_argument("device_id")
+    p.set_defaults(func=cmd_devices_set_active)
     p = dev_sub.add_parser("sync-broker", help="regenerate Mosquitto password and ACL files")
     p.add_argument("--password-file", default=None)
     p.add_argument("--acl-file", default=None)

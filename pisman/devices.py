@@ -150,6 +150,16 @@ def rotate_password(
     return password
 
 
+def set_active(conn: psycopg.Connection, *, device_id: str, active: bool) -> Device:
+    """Deactivate a device (out of the broker files, readings quarantined) or reactivate it."""
+    cur = conn.execute("UPDATE device SET active = %s WHERE device_id = %s", (active, device_id))
+    if cur.rowcount == 0:
+        raise RegistryError(f"no device {device_id!r}")
+    device = get_device(conn, device_id=device_id)
+    assert device is not None
+    return device
+
+
 def set_service_account(
     conn: psycopg.Connection, *, username: str, role: str, password: str, city_id: str | None = None
 ) -> None:
