@@ -1,15 +1,17 @@
-"""The FastAPI application: lifespan (async pool), error shapes, metrics and the v1 routers."""
+"""The FastAPI application: lifespan (pools, heavy gate), error answers, headers, limits, routers."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from api import errors
+from api.deps import RateLimited
+from api.limits import HeavyGate, RateLimiter
 from api.metrics import ApiMetrics
 from api.routes import (
     admin,
@@ -24,12 +26,15 @@ from api.routes import (
     sites,
     tonnage,
 )
+from api.security import SecurityHeaders
 from pisman import __version__
 from pisman.db import make_async_pool
 from pisman.logs import log_event
 from pisman.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+# Connections beyond the heavy-query bound, for every other request.
+SPARE_CONNECTIONS = 4
 
 DESCRIPTION = """
 Tonnage for the Kang PisMan categories (reduce, separate, utilize, residual), progress
@@ -42,29 +47,37 @@ devices, bins and alerts.
 * Dates are local dates of the city's zone (Asia/Jakarta); `from` is inclusive, `to` exclusive.
 * Masses are tonnes rounded to 3 decimals. `separate` overlaps the fates and is never added into totals.
 * Bad input gets a 422 whose `detail` says what to fix.
+* 429 (with `Retry-After`): too many requests for the key, or too many heavy queries at once.
+* 503 (with `Retry-After`): the database cannot be reached, or a query ran past the statement timeout.
 """
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
-        where = ".".join(loc) or "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the async connection pool for the app's life."""
+    """Open the connection pools and the heavy-query gate for the app's life."""
     settings: Settings = app.state.settings
-    pool = make_async_pool(settings.DATABASE_URL, min_size=1, max_size=8)
+    timeouts = functools.partial(
+        make_async_pool,
+        timeout_s=settings.API_POOL_TIMEOUT_S,
+        statement_timeout_s=settings.API_STATEMENT_TIMEOUT_S,
+    )
+    # Heavy requests can hold at most API_MAX_HEAVY_QUERIES connections: the rest stay free.
+    pool = timeouts(
+        settings.DATABASE_URL,
+        min_size=1,
+        max_size=settings.API_MAX_HEAVY_QUERIES + SPARE_CONNECTIONS,
+    )
+    light_pool = timeouts(settings.DATABASE_URL, min_size=1, max_size=2, name="pisman-api-light")
     await pool.open(wait=False)
+    await light_pool.open(wait=False)
     app.state.pool = pool
+    app.state.light_pool = light_pool
+    app.state.heavy_gate = HeavyGate(settings.API_MAX_HEAVY_QUERIES, settings.API_HEAVY_QUEUE_S)
     log_event(log, logging.INFO, "api_started", version=__version__)
     try:
         yield
     finally:
+        await light_pool.close()
         await pool.close()
 
 
@@ -76,16 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings = settings or get_settings()
+    app.state.rate_limiter = RateLimiter(settings.API_RATE_LIMIT_PER_MIN)
     metrics = ApiMetrics()
     app.state.metrics = metrics
     app.middleware("http")(metrics.middleware)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _describe_validation(exc)})
+    app.add_middleware(SecurityHeaders)
+    errors.install(app)
 
     app.include_router(health.router)
     for module in (tonnage, progress, meta, sites, devices, bins, alerts, exports, reports, admin):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[RateLimited])
     return app

@@ -23,14 +23,20 @@ def cmd_api(args: argparse.Namespace) -> int:
     db.require_current_schema(s.DATABASE_URL, s.PISMAN_SQL_DIR)
     host = args.host or s.API_HOST
     port = args.port or s.API_PORT
-    print(f"pisman api on http://{host}:{port} (docs at /docs)", file=sys.stderr)
+    workers = args.workers or s.API_WORKERS
+    print(
+        f"pisman api on http://{host}:{port} (docs at /docs), {workers} worker(s)", file=sys.stderr
+    )
+    # Several processes: one slow request's Python work cannot stall every other request. Each
+    # worker builds its own app (pools, limits) from the same environment.
     uvicorn.run(
-        create_app(),
+        f"{create_app.__module__}:{create_app.__name__}",
+        factory=True,
         host=host,
         port=port,
         log_level=s.LOG_LEVEL.lower(),
         access_log=False,
-        workers=1,
+        workers=workers,
     )
     return 0
 
@@ -100,6 +106,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p = sub.add_parser("api", help="serve the HTTP API (uvicorn on API_HOST:API_PORT)")
     p.add_argument("--host", default=None, help="override API_HOST")
     p.add_argument("--port", type=int, default=None, help="override API_PORT")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        choices=range(1, 65),
+        metavar="N",
+        help="worker processes (override API_WORKERS; 2-4 in production)",
+    )
     p.set_defaults(func=cmd_api)
 
     k = sub.add_parser("keys", help="API keys: add, list, revoke")

@@ -13,18 +13,81 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 
 from api import keys
 from api.keys import ApiKey
+from api.limits import retry_after
 from api.params import CITY_PATTERN
 from pisman.domain import Role
 from pisman.settings import Settings
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    """One pooled connection for the request (shared by its dependencies)."""
-    async with request.app.state.pool.connection() as conn:
+    """One pooled connection for the request (shared by its dependencies), from its lane's pool."""
+    pool = getattr(request.state, "pool", None) or request.app.state.pool
+    async with pool.connection() as conn:
         yield conn
 
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+
+
+def _presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return None
+
+
+async def rate_limit(request: Request) -> None:
+    """429 with Retry-After when the caller has used up its requests per minute.
+
+    The caller is the key as presented (its hash: guessing a key id cannot drain another key's
+    bucket), or the client address when no key-shaped credential is sent. Checked before a
+    connection or a heavy slot is taken, so a throttled caller costs nothing else.
+    """
+    plain = _presented_key(request.headers.get("x-api-key"), request.headers.get("authorization"))
+    if plain is not None and keys.split_key(plain) is not None:
+        caller = "key:" + keys.hash_secret(plain)
+    else:
+        caller = "addr:" + (request.client.host if request.client else "unknown")
+    wait = request.app.state.rate_limiter.wait_s(caller)
+    if wait > 0:
+        limit = request.app.state.rate_limiter.per_min
+        raise HTTPException(
+            429,
+            detail=(
+                f"Terlalu banyak permintaan / too many requests: at most {limit} a minute per "
+                f"API key; retry in {retry_after(wait)} s"
+            ),
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+
+async def heavy_lane(request: Request) -> AsyncIterator[None]:
+    """A slot among the process's few heavy requests (429 when none comes free in time)."""
+    gate = request.app.state.heavy_gate
+    if not await gate.acquire():
+        raise HTTPException(
+            429,
+            detail=(
+                f"Server sedang sibuk / busy: {gate.limit} heavy queries (tonnage, progress, "
+                "reports, exports) are already running; retry shortly"
+            ),
+            headers={"Retry-After": retry_after(max(1.0, gate.queue_s))},
+        )
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+async def light_lane(request: Request) -> None:
+    """Use the small pool that heavy requests never touch (labels, readiness)."""
+    request.state.pool = request.app.state.light_pool
+
+
+HeavyLane = Depends(heavy_lane)
+LightLane = Depends(light_lane)
+RateLimited = Depends(rate_limit)
 
 
 def app_settings(request: Request) -> Settings:
@@ -44,9 +107,7 @@ async def get_key(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> ApiKey:
     """The caller's key; 401 when missing or unknown."""
-    plain = x_api_key
-    if not plain and authorization and authorization.lower().startswith("bearer "):
-        plain = authorization[7:].strip()
+    plain = _presented_key(x_api_key, authorization)
     if not plain:
         raise HTTPException(
             401,

@@ -11,6 +11,10 @@ from fastapi import HTTPException
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 CITY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+# Dates outside these years are refused with a 422: far enough for any real question, and
+# arithmetic on them (a week before, a day after, a zone shift) can never leave datetime's range.
+MIN_YEAR = 1970
+MAX_YEAR = 2200
 
 
 def bad_request(message: str) -> HTTPException:
@@ -18,12 +22,22 @@ def bad_request(message: str) -> HTTPException:
     return HTTPException(status_code=422, detail=message)
 
 
+def check_year(name: str, year: int, value: str) -> None:
+    """422 unless the year is one the API answers for (every date form passes here)."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise bad_request(
+            f"'{name}' must be between the years {MIN_YEAR} and {MAX_YEAR}; got {value[:40]!r}"
+        )
+
+
 def parse_instant(name: str, value: str, tz: ZoneInfo) -> datetime:
     """A `YYYY-MM-DD` local date (local midnight) or an ISO-8601 datetime (naive = local)."""
     text = value.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=tz)
+            day = date.fromisoformat(text)
+            check_year(name, day.year, value)
+            return datetime.combine(day, time(0), tzinfo=tz)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise bad_request(
@@ -32,8 +46,7 @@ def parse_instant(name: str, value: str, tz: ZoneInfo) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    if not 1970 <= parsed.year <= 2200:
-        raise bad_request(f"'{name}' must be between the years 1970 and 2200; got {value[:40]!r}")
+    check_year(name, parsed.year, value)
     return parsed
 
 
@@ -62,17 +75,18 @@ def parse_local_date(name: str, value: str | None, tz: ZoneInfo) -> date:
         parsed = date.fromisoformat(value.strip())
     except ValueError:
         raise bad_request(f"'{name}' must be a date YYYY-MM-DD; got {value[:40]!r}") from None
-    if not 1970 <= parsed.year <= 2200:
-        raise bad_request(f"'{name}' must be between the years 1970 and 2200; got {value[:40]!r}")
+    check_year(name, parsed.year, value)
     return parsed
 
 
 def parse_month(name: str, value: str) -> date:
     """A month `YYYY-MM` as the date of its first day."""
     match = MONTH_PATTERN.match(value.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12 or not 1970 <= int(match.group(1)) <= 2200:
+    if not match or not 1 <= int(match.group(2)) <= 12:
         raise bad_request(f"'{name}' must be a month YYYY-MM such as 2026-10; got {value[:40]!r}")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    year = int(match.group(1))
+    check_year(name, year, value)
+    return date(year, int(match.group(2)), 1)
 
 
 def next_month(first: date) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -96,17 +97,50 @@ def make_pool(
 
 
 def make_async_pool(
-    url: str, *, min_size: int = 1, max_size: int = 8, name: str = "pisman-api"
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 8,
+    name: str = "pisman-api",
+    timeout_s: float = 30.0,
+    statement_timeout_s: float | None = None,
 ) -> AsyncConnectionPool:
-    """An async pool, not yet opened: open it in the application's lifespan."""
-    return AsyncConnectionPool(
+    """An async pool, not yet opened: open it in the application's lifespan.
+
+    A connection is checked before it is handed out; the first dead one found (the server
+    restarted) makes the pool check all its idle ones at once, so a request waits for one fresh
+    connection instead of failing, with growing pauses, on each dead one in turn. Reconnection
+    gives up (and starts afresh with the next request) well within `timeout_s`, so the first
+    request after an outage is not kept waiting behind a long backoff. `statement_timeout_s`
+    applies to every statement.
+    """
+    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if statement_timeout_s is not None:
+        kwargs["options"] = f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
+    sweeps: set[asyncio.Task[None]] = set()
+
+    async def check(conn: psycopg.AsyncConnection) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            if not sweeps:
+                sweep = asyncio.get_running_loop().create_task(pool.check())
+                sweeps.add(sweep)
+                sweep.add_done_callback(sweeps.discard)
+            raise
+
+    pool: AsyncConnectionPool = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         name=name,
         open=False,
-        kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+        timeout=timeout_s,
+        reconnect_timeout=timeout_s / 2,
+        check=check,
+        kwargs=kwargs,
     )
+    return pool
 
 
 @dataclass(frozen=True, slots=True)

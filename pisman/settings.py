@@ -100,6 +100,26 @@ class Settings(BaseSettings):
     API_MAX_RANGE_DAYS: int = Field(
         1100, ge=1, description="Longest time range one tonnage request may ask for."
     )
+    API_WORKERS: int = Field(
+        1, ge=1, le=64, description="Worker processes of `pisman api` (2-4 in production)."
+    )
+    API_STATEMENT_TIMEOUT_S: float = Field(
+        15, gt=0, description="SQL statements of a request running longer are cancelled (503)."
+    )
+    API_POOL_TIMEOUT_S: float = Field(
+        3, gt=0, description="Longest wait for a database connection before answering 503."
+    )
+    API_MAX_HEAVY_QUERIES: int = Field(
+        4,
+        ge=1,
+        description="Tonnage, progress, report and export requests running at once, per process.",
+    )
+    API_HEAVY_QUEUE_S: float = Field(
+        2, ge=0, description="How long a heavy request waits for a free slot before 429."
+    )
+    API_RATE_LIMIT_PER_MIN: int = Field(
+        600, ge=0, description="Requests per minute per API key and process (burst too); 0: off."
+    )
     DASHBOARD_HOST: str = Field("127.0.0.1", description="Address the dashboard listens on.")
     DASHBOARD_PORT: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")
     DASHBOARD_REFRESH_S: int = Field(10, ge=1, description="Live refresh period of the dashboard.")

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AdminKey, CityDep, Conn, SettingsDep
-from api.params import ID_PATTERN
+from api.params import ID_PATTERN, MAX_YEAR, MIN_YEAR
 from pisman import db, devices
 from pisman.domain import TargetMetric
 from pisman.settings import Settings
@@ -20,7 +20,13 @@ from pisman.settings import Settings
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-class DeviceIn(BaseModel):
+class Body(BaseModel):
+    """A request body: a field we do not know is a mistake to report (422), not to ignore."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceIn(Body):
     """A device to provision."""
 
     device_id: str = Field(pattern=ID_PATTERN, examples=["bin-cicendo-001"])
@@ -77,7 +83,7 @@ async def provision_device(
     }
 
 
-class SitePatch(BaseModel):
+class SitePatch(Body):
     """Fields of a site that may be edited (absent fields are left alone)."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -140,7 +146,7 @@ async def patch_site(
     return out
 
 
-class TargetIn(BaseModel):
+class TargetIn(Body):
     """A target value over a period, valid from a date, with the document it comes from."""
 
     value: Decimal = Field(ge=0, le=Decimal("1e12"), examples=[1500])
@@ -149,6 +155,13 @@ class TargetIn(BaseModel):
     )
     valid_from: date = Field(date(2000, 1, 1))
     source: str = Field(min_length=1, max_length=500, examples=["Perda 9/2018"])
+
+    @field_validator("valid_from")
+    @classmethod
+    def _valid_from_in_range(cls, value: date) -> date:
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+        return value
 
 
 UPSERT_TARGET = """

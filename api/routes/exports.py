@@ -14,12 +14,12 @@ import xlsxwriter
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from api.deps import City, CityDep, Conn, PlannerKey
+from api.deps import City, CityDep, Conn, HeavyLane, PlannerKey
 from api.params import local_midnight, next_month, parse_month_range
 from api.queries.monthly_report import MonthReport, month_report
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
-router = APIRouter(prefix="/v1", tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
 ExportGroup = Literal["category", "district", "site", "material"]
 EXPORT_GROUPS: tuple[ExportGroup, ...] = ("category", "district", "site", "material")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

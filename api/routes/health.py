@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 async def _database_ok(request: Request) -> str | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            async with request.app.state.pool.connection() as conn:
+            async with request.app.state.light_pool.connection() as conn:
                 await conn.execute("SELECT 1")
         return None
     except Exception as exc:  # any failure means "not ready"; the reason is reported

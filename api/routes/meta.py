@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CityDep, Conn, ViewerKey
+from api.deps import CityDep, Conn, LightLane, ViewerKey
 
-router = APIRouter(prefix="/v1", tags=["meta"])
+router = APIRouter(prefix="/v1", tags=["meta"], dependencies=[LightLane])
 
 LABELS = {
     "categories": "SELECT code, label_id, label_en FROM category ORDER BY code",

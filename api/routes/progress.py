@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CityDep, Conn, ViewerKey
+from api.deps import CityDep, Conn, HeavyLane, ViewerKey
 from api.params import local_midnight, parse_local_date
 from api.queries.targets import Target, targets_on
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
-router = APIRouter(prefix="/v1", tags=["progress"])
+router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[HeavyLane])
 FATES = ("reduce", "utilize", "residual")
 TARGET_METRIC = {"reduce": "reduce_t", "utilize": "utilize_t", "residual": "residual_t"}
 ORGANIC = ["food", "wood"]

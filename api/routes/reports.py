@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CityDep, Conn, PlannerKey
+from api.deps import CityDep, Conn, HeavyLane, PlannerKey
 from api.params import parse_month
 from api.queries.monthly_report import month_report
 
-router = APIRouter(prefix="/v1", tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import CityDep, Conn, SettingsDep, ViewerKey
+from api.deps import CityDep, Conn, HeavyLane, SettingsDep, ViewerKey
 from api.params import bad_request, parse_group_by, parse_range
 from api.queries.tonnage import (
     PUBLIC_GROUPS,
@@ -19,7 +19,7 @@ from api.queries.tonnage import (
     totals_by_group,
 )
 
-router = APIRouter(prefix="/v1", tags=["tonnage"])
+router = APIRouter(prefix="/v1", tags=["tonnage"], dependencies=[HeavyLane])
 MAX_HOUR_RANGE = timedelta(days=31)
 
 EXAMPLE = {
