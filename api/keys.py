@@ -101,7 +101,11 @@ FIND_KEY = """
 SELECT key_id, name, role, city_id, secret_hash, last_used_at < now() - interval '1 minute'
 FROM api_key WHERE key_id = %s AND revoked_at IS NULL
 """
-TOUCH_KEY = "UPDATE api_key SET last_used_at = now() WHERE key_id = %s"
+# Another request of the same key touching it right now is as good: skip, never wait for it.
+TOUCH_KEY = """
+UPDATE api_key SET last_used_at = now()
+WHERE key_id = (SELECT key_id FROM api_key WHERE key_id = %s FOR UPDATE SKIP LOCKED)
+"""
 
 
 async def verify(conn: psycopg.AsyncConnection, plain_key: str) -> ApiKey | None:
@@ -114,4 +118,7 @@ async def verify(conn: psycopg.AsyncConnection, plain_key: str) -> ApiKey | None
         return None
     if row[5] is None or row[5]:
         await conn.execute(TOUCH_KEY, (key_id,))
+        # Release the row lock now: held to the end of a long request, it would stall every
+        # other request of this key behind it.
+        await conn.commit()
     return ApiKey(row[0], row[1], Role(row[2]), row[3])
