@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from ingest.validate import BinPayload, StatusPayload, WeighingPayload
 from pisman.settings import PROJECT_ROOT
@@ -19,9 +21,18 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+class _NumbersAreNumbers(GenerateJsonSchema):
+    """Decimal fields are JSON numbers on the wire: validation refuses "12.5" (a string)."""
+
+    def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
+        """The number alternative of pydantic's number-or-string schema."""
+        generated = super().decimal_schema(schema)
+        return dict(generated["anyOf"][0]) if "anyOf" in generated else generated
+
+
 def schema_for(kind: str) -> dict[str, Any]:
     """The JSON Schema of one message kind (a single reading; a payload may also be an array of them)."""
-    schema = MODELS[kind].model_json_schema(mode="validation")
+    schema = MODELS[kind].model_json_schema(mode="validation", schema_generator=_NumbersAreNumbers)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://pisman.example/schemas/v1/{kind}.json"
     return schema

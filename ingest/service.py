@@ -12,7 +12,7 @@ import psycopg
 
 from ingest.client import Delivery, IngestClient
 from ingest.metrics import IngestMetrics
-from ingest.registry import Registry
+from ingest.registry import Registry, RegistrySnapshot
 from ingest.topics import subscription
 from ingest.validate import Validated, now_utc, validate_message
 from ingest.writer import Incoming, Writer
@@ -38,6 +38,8 @@ class IngestOptions:
     session_expiry_s: int
     metrics_port: int
     max_future_s: int
+    max_message_bytes: int
+    max_readings: int
 
     @classmethod
     def from_settings(cls, s: Settings, **overrides: object) -> IngestOptions:
@@ -50,6 +52,8 @@ class IngestOptions:
             "session_expiry_s": s.INGEST_SESSION_EXPIRY_S,
             "metrics_port": s.INGEST_METRICS_PORT,
             "max_future_s": s.INGEST_MAX_FUTURE_S,
+            "max_message_bytes": s.INGEST_MAX_MESSAGE_BYTES,
+            "max_readings": s.INGEST_MAX_READINGS,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -231,22 +235,27 @@ class IngestService:
         return batch
 
     def _validate(self, d: Delivery) -> Validated:
+        """Rows and rejections of one message (validate_message never raises on its content)."""
         snapshot = self.writer.registry.snapshot
-        validated = validate_message(
-            d.topic, d.payload, snapshot, now_utc(), max_future_s=self.options.max_future_s
-        )
-        if validated.rejections and validated.rejections[0].device_id not in snapshot.devices:
+        validated = self._validate_with(d, snapshot)
+        missing = validated.rejections[0].device_id if validated.rejections else None
+        if missing is not None and missing not in snapshot.devices:
             # Perhaps provisioned a moment ago: look again (rate-limited) before quarantining.
             self.lookup.refresh_registry(missed=True)
             if self.lookup.registry.snapshot is not snapshot:
-                validated = validate_message(
-                    d.topic,
-                    d.payload,
-                    self.lookup.registry.snapshot,
-                    now_utc(),
-                    max_future_s=self.options.max_future_s,
-                )
+                validated = self._validate_with(d, self.lookup.registry.snapshot)
         return validated
+
+    def _validate_with(self, d: Delivery, snapshot: RegistrySnapshot) -> Validated:
+        return validate_message(
+            d.topic,
+            d.payload,
+            snapshot,
+            now_utc(),
+            max_future_s=self.options.max_future_s,
+            max_message_bytes=self.options.max_message_bytes,
+            max_readings=self.options.max_readings,
+        )
 
     def _commit(self, batch: list[tuple[Delivery, Validated]], *, stopping: bool = False) -> bool:
         incoming = [Incoming(d.topic, d.payload, d.retained, v) for d, v in batch]
@@ -295,7 +304,11 @@ class IngestService:
 
     def _reprocess_quarantine(self) -> None:
         try:
-            outcome = self.writer.reprocess_quarantine(max_future_s=self.options.max_future_s)
+            outcome = self.writer.reprocess_quarantine(
+                max_future_s=self.options.max_future_s,
+                max_message_bytes=self.options.max_message_bytes,
+                max_readings=self.options.max_readings,
+            )
         except (psycopg.Error, db.DatabaseUnavailable) as exc:
             log_event(
                 log,

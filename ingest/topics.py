@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.reasons import quoted
 from pisman.domain import ReadingKind
 
 TOPIC_PREFIX = "pisman/v1/"
-SUBSCRIPTION = "pisman/v1/+/+/+"
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Everything under the prefix, whatever its depth: a device's ACL lets it publish to
+# pisman/v1/<site>/<device>/#, and a topic of the wrong depth must reach quarantine with a
+# reason rather than be acknowledged by the broker and never seen.
+SUBSCRIPTION = "pisman/v1/#"
+TOPIC_SHAPE = "pisman/v1/<site_id>/<device_id>/<kind>"
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _KINDS = {k.value: k for k in ReadingKind}
 
 
@@ -32,15 +37,17 @@ def parse_topic(topic: str) -> DeviceTopic:
         raise TopicError(f"topic does not start with {TOPIC_PREFIX!r}")
     parts = topic[len(TOPIC_PREFIX) :].split("/")
     if len(parts) != 3:
-        raise TopicError("topic must be pisman/v1/<site_id>/<device_id>/<kind>")
+        raise TopicError(
+            f"topic must be {TOPIC_SHAPE}: it has {len(parts)} levels after {TOPIC_PREFIX!r}, not 3"
+        )
     site_id, device_id, kind = parts
-    if not _ID.match(site_id):
-        raise TopicError(f"site id {site_id!r} is not a valid id")
-    if not _ID.match(device_id):
-        raise TopicError(f"device id {device_id!r} is not a valid id")
+    if not _ID.fullmatch(site_id):
+        raise TopicError(f"site id {quoted(site_id)} is not a valid id")
+    if not _ID.fullmatch(device_id):
+        raise TopicError(f"device id {quoted(device_id)} is not a valid id")
     reading_kind = _KINDS.get(kind)
     if reading_kind is None:
-        raise TopicError(f"unknown message kind {kind!r} (use weighing, bin or status)")
+        raise TopicError(f"unknown message kind {quoted(kind)} (use weighing, bin or status)")
     return DeviceTopic(site_id, device_id, reading_kind)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -17,7 +18,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from ingest.reasons import MAX_QUOTED_CHARS, bounded, quoted
 from ingest.registry import KnownDevice, RegistrySnapshot
 from ingest.topics import DeviceTopic, TopicError, parse_topic
 from pisman.domain import MAX_WEIGHING_KG, DeviceKind, Material, ReadingKind, Stream
@@ -27,17 +30,61 @@ EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
 # A net mass may differ from gross - tare by rounding on the scale's display, not more.
 NET_TOLERANCE_KG = Decimal("1")
 SEQ_MAX = 2**63 - 1
+# A message larger than this is quarantined whole, unread (the broker's message_size_limit,
+# 262144 in every config we ship, normally refuses it first).
+MAX_MESSAGE_BYTES = 262_144
+# A batch (JSON array) holding more readings than this is quarantined whole, as one row.
+MAX_READINGS = 1000
+# Free text from a device: printable characters only (a NUL would be refused by PostgreSQL).
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 KINDS_BY_DEVICE: dict[str, frozenset[ReadingKind]] = {
     DeviceKind.WEIGHBRIDGE: frozenset({ReadingKind.WEIGHING, ReadingKind.STATUS}),
     DeviceKind.PLATFORM_SCALE: frozenset({ReadingKind.WEIGHING, ReadingKind.STATUS}),
     DeviceKind.BIN_SENSOR: frozenset({ReadingKind.BIN, ReadingKind.STATUS}),
 }
 
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+PATTERN_MEANING = {
+    PRINTABLE: "must not contain control characters",
+    ID_PATTERN: "is not a valid id (lowercase letters, digits, - and _)",
+}
+
+
+def _json_number(value: Any) -> Any:
+    """Numbers must be JSON numbers: pydantic would otherwise turn "12.5" into 12.5."""
+    if value.__class__ is str:
+        raise PydanticCustomError("json_number", "must be a JSON number, not a string")
+    return value
+
+
+def _iso_timestamp(value: Any) -> Any:
+    """Timestamps must be ISO-8601 text: pydantic would otherwise read 1748779140 or "1748779140"
+    as seconds since 1970."""
+    if value.__class__ is not str or value[4:5] != "-":
+        raise PydanticCustomError(
+            "iso_timestamp",
+            "must be an ISO-8601 string with a UTC offset, e.g. 2025-01-31T08:00:00Z",
+        )
+    return value
+
+
 Seq = Annotated[
     int, Field(ge=0, le=SEQ_MAX, strict=True, description="Per-device sequence number.")
 ]
 Flag = Annotated[bool, Field(strict=True)]
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
+# The constraints come before the number check in each Annotated: pydantic then checks the
+# string case once around the whole field, the cheaper arrangement (about 0.25 µs a field).
+NetKg = Annotated[Decimal | None, Field(ge=0, le=MAX_WEIGHING_KG), BeforeValidator(_json_number)]
+Kg = Annotated[Decimal | None, Field(ge=0, le=1_000_000), BeforeValidator(_json_number)]
+Price = Annotated[Decimal | None, Field(ge=0, le=10_000_000), BeforeValidator(_json_number)]
+Percent = Annotated[Decimal | None, Field(ge=0, le=100), BeforeValidator(_json_number)]
+Ratio = Annotated[Decimal | None, Field(ge=0, le=1), BeforeValidator(_json_number)]
+Celsius = Annotated[Decimal | None, Field(ge=-50, le=200), BeforeValidator(_json_number)]
+Plate = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=PRINTABLE)
+]
 
 
 class WeighingPayload(BaseModel):
@@ -45,18 +92,16 @@ class WeighingPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Weighing")
 
-    ts: AwareDatetime = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
+    ts: Timestamp = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
     seq: Seq
-    net_kg: Decimal | None = Field(None, ge=0, le=MAX_WEIGHING_KG, description="Net mass in kg.")
-    gross_kg: Decimal | None = Field(None, ge=0, le=1_000_000, description="Gross mass in kg.")
-    tare_kg: Decimal | None = Field(None, ge=0, le=1_000_000, description="Tare mass in kg.")
+    net_kg: NetKg = Field(None, description="Net mass in kg.")
+    gross_kg: Kg = Field(None, description="Gross mass in kg.")
+    tare_kg: Kg = Field(None, description="Tare mass in kg.")
     material: Material
     stream: Stream
-    vehicle_plate: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None
-    ) = None
+    vehicle_plate: Plate | None = None
     origin_site_id: Id | None = Field(None, description="Site the load came from, if known.")
-    price_per_kg: Decimal | None = Field(None, ge=0, le=10_000_000, description="Rupiah per kg.")
+    price_per_kg: Price = Field(None, description="Rupiah per kg.")
     manual: Flag = Field(False, description="Hand-typed ticket (the scale failed).")
 
     @model_validator(mode="after")
@@ -90,12 +135,12 @@ class BinPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Bin reading")
 
-    ts: AwareDatetime = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
+    ts: Timestamp = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
     seq: Seq
-    fill_pct: Decimal | None = Field(None, ge=0, le=100, description="Fill level, percent.")
-    fill_ratio: Decimal | None = Field(None, ge=0, le=1, description="Fill level, 0..1.")
-    battery_pct: Decimal | None = Field(None, ge=0, le=100)
-    temperature_c: Decimal | None = Field(None, ge=-50, le=200)
+    fill_pct: Percent = Field(None, description="Fill level, percent.")
+    fill_ratio: Ratio = Field(None, description="Fill level, 0..1.")
+    battery_pct: Percent = None
+    temperature_c: Celsius = None
     tilt: Flag = False
     fire: Flag = False
     lid_open: Flag = False
@@ -121,7 +166,7 @@ class StatusPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Status")
 
     status: Literal["online", "offline"]
-    ts: AwareDatetime | None = None
+    ts: Timestamp | None = None
 
 
 class WeighingRow(NamedTuple):
@@ -212,9 +257,9 @@ def describe_errors(exc: ValidationError) -> str:
         if kind == "missing":
             parts.append(f"{field} is missing")
         elif kind == "extra_forbidden":
-            parts.append(f"unexpected field {field!r}")
+            parts.append(f"unexpected field {quoted(field)}")
         elif kind == "enum":
-            parts.append(f"unknown {field} {got!r} (expected {ctx.get('expected', '')})")
+            parts.append(f"unknown {field} {quoted(got)} (expected {ctx.get('expected', '')})")
         elif kind in ("greater_than_equal", "less_than_equal"):
             limit = ctx.get("ge", ctx.get("le"))
             word = "at least" if kind == "greater_than_equal" else "at most"
@@ -223,18 +268,25 @@ def describe_errors(exc: ValidationError) -> str:
             )
             if field == "net_kg" and kind == "less_than_equal":
                 what = "impossible mass: "
-            parts.append(f"{what}{field} must be {word} {limit} (got {got})")
+            parts.append(
+                f"{what}{field} must be {word} {limit} (got {bounded(str(got), MAX_QUOTED_CHARS)})"
+            )
         elif kind == "timezone_aware":
             parts.append(
-                f"{field} must carry a UTC offset, e.g. 2025-01-31T08:00:00Z (got {got!r})"
+                f"{field} must carry a UTC offset, e.g. 2025-01-31T08:00:00Z (got {quoted(got)})"
             )
+        elif kind in ("json_number", "iso_timestamp"):
+            parts.append(f"{field} {err['msg']} (got {quoted(got)})")
+        elif kind == "string_pattern_mismatch":
+            meaning = PATTERN_MEANING.get(str(ctx.get("pattern")), "has an invalid format")
+            parts.append(f"{field} {meaning} (got {quoted(got)})")
         elif kind == "value_error":
             parts.append(str(ctx.get("error", err["msg"])))
         elif kind == "json_invalid":
             parts.append(f"not valid JSON: {ctx.get('error', err['msg'])}")
         else:
             shown = (
-                f" (got {got!r})"
+                f" (got {quoted(got)})"
                 if isinstance(got, str | int | float | bool) or got is None
                 else ""
             )
@@ -269,6 +321,10 @@ def _render(item: Any) -> bytes:
     return json.dumps(item, separators=(",", ":"), default=str).encode()
 
 
+def _too_many(count: int, max_readings: int) -> str:
+    return f"{count} readings in one message: the limit is {max_readings} per message"
+
+
 def validate_message(
     topic: str,
     payload: bytes,
@@ -276,8 +332,46 @@ def validate_message(
     now: datetime,
     *,
     max_future_s: int = 300,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_readings: int = MAX_READINGS,
 ) -> Validated:
-    """Turn one MQTT message into rows and rejections; never raises on bad input."""
+    """Turn one MQTT message into rows and rejections; never raises on bad input.
+
+    Whatever one payload makes the parsers raise (a bug, or a shape nobody foresaw) quarantines
+    that message with the error as its reason: a message that crashed ingest would never be
+    acknowledged, so the broker would deliver it again after every restart.
+    """
+    try:
+        return _validate(
+            topic, payload, registry, now, max_future_s, max_message_bytes, max_readings
+        )
+    except Exception as exc:
+        reason = f"could not validate the message: {type(exc).__name__}: {bounded(str(exc), 200)}"
+        return Validated([], [], [], [Rejection(reason, payload, *_origin(topic, registry))])
+
+
+def _origin(
+    topic: str, registry: RegistrySnapshot
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """City, site, device and kind a topic names, as far as it names them (never raises)."""
+    try:
+        where = parse_topic(topic)
+    except Exception:
+        return None, None, None, None
+    device = registry.devices.get(where.device_id)
+    city_id = device.city_id if device else registry.site_city.get(where.site_id)
+    return city_id, where.site_id, where.device_id, where.kind.value
+
+
+def _validate(
+    topic: str,
+    payload: bytes,
+    registry: RegistrySnapshot,
+    now: datetime,
+    max_future_s: int,
+    max_message_bytes: int,
+    max_readings: int,
+) -> Validated:
     out = Validated([], [], [], [])
     try:
         where = parse_topic(topic)
@@ -292,6 +386,11 @@ def validate_message(
             Rejection(reason, raw, city_id, where.site_id, where.device_id, where.kind.value)
         )
 
+    if len(payload) > max_message_bytes:
+        reject(
+            f"message of {len(payload)} bytes: the limit is {max_message_bytes} bytes per message"
+        )
+        return out
     problem = _device_problem(where, device)
     if problem:
         reject(problem)
@@ -316,8 +415,20 @@ def validate_message(
             items = [model.model_validate_json(payload)]
         # A single reading keeps its exact bytes; a batch's readings are rendered one by one if needed.
         raws: list[bytes] | None = None if body.startswith(b"[") else [payload]
-    except ValidationError:
-        items, raws = _item_by_item(payload, model, reject)
+    except ValidationError as exc:
+        if exc.errors(include_url=False)[0]["type"] == "json_invalid":
+            # Not JSON at all (or too deep, or a number too long for any parser): say so once,
+            # without handing the bytes to a second parser.
+            reject(describe_errors(exc))
+            return out
+        items, raws = _item_by_item(payload, model, reject, max_readings)
+    else:
+        if not items:
+            reject("empty array: a batch must hold at least one reading")
+            return out
+        if len(items) > max_readings:
+            reject(_too_many(len(items), max_readings))
+            return out
     latest = now + max_future
     for index, item in enumerate(items):
         # The common case costs two comparisons; only a bad timestamp builds a reason.
@@ -379,16 +490,20 @@ def _item_by_item(
     payload: bytes,
     model: type[WeighingPayload] | type[BinPayload],
     reject: Any,
+    max_readings: int,
 ) -> tuple[list[Any], list[bytes]]:
     """Slow path for a message with a problem: keep the good readings, reject each bad one."""
     try:
         decoded = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reject(f"not valid JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        reject(f"not valid JSON: {bounded(str(exc), 200)}")
         return [], []
     if isinstance(decoded, list):
         if not decoded:
-            reject("empty batch: a JSON array must hold at least one reading")
+            reject("empty array: a batch must hold at least one reading")
+            return [], []
+        if len(decoded) > max_readings:
+            reject(_too_many(len(decoded), max_readings))
             return [], []
         batch = True
         elements = decoded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -11,8 +12,18 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from ingest.reasons import bounded
 from ingest.registry import Registry
-from ingest.validate import BinRow, Rejection, Validated, WeighingRow, now_utc, validate_message
+from ingest.validate import (
+    MAX_MESSAGE_BYTES,
+    MAX_READINGS,
+    BinRow,
+    Rejection,
+    Validated,
+    WeighingRow,
+    now_utc,
+    validate_message,
+)
 from pisman import db
 from pisman.logs import log_event
 
@@ -50,14 +61,47 @@ BIN_TYPES = [
     "bool",
     "bool",
 ]
-QUARANTINE_COLUMNS = ("city_id", "topic", "payload", "reason", "site_id", "device_id", "kind")
-QUARANTINE_TYPES = ["text", "text", "bytea", "text", "text", "text", "text"]
+# A quarantine row keeps this much of the payload (every message of a realistic device fits:
+# a 500-reading batch is about 60 KB), with the original size and a hash of all of it. A row
+# whose payload was cut cannot be reprocessed.
+QUARANTINE_KEEP_BYTES = 65_536
+# Topics are bounded by MQTT only (64 KiB); a valid one is under 220 characters.
+MAX_TOPIC_CHARS = 1000
+MAX_ID_CHARS = 200
+STAGE_QUARANTINE_COLUMNS = (
+    "arrival",
+    "city_id",
+    "topic",
+    "payload",
+    "payload_size",
+    "payload_sha256",
+    "reason",
+    "site_id",
+    "device_id",
+    "kind",
+)
+STAGE_QUARANTINE_TYPES = [
+    "int4",
+    "text",
+    "text",
+    "bytea",
+    "int4",
+    "bytea",
+    "text",
+    "text",
+    "text",
+    "text",
+]
 
 # Staging tables live as long as the connection and empty themselves at each commit: the same
 # effect as a temp table per batch (ON COMMIT DROP) without catalog churn on every batch.
 CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_weighing (LIKE weighing INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_bin_reading (LIKE bin_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_quarantine (
+  arrival int4, city_id text, topic text, payload bytea, payload_size int4, payload_sha256 bytea,
+  reason text, site_id text, device_id text, kind text
+) ON COMMIT DELETE ROWS;
 """
 
 
@@ -141,9 +185,27 @@ def _store_staged(weighings: bool, bins: bool) -> str:
 STORE_STAGED_BY_KINDS = {
     (w, b): _store_staged(w, b) for w in (False, True) for b in (False, True) if w or b
 }
-COPY_QUARANTINE = sql.SQL("COPY quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
-    _columns(QUARANTINE_COLUMNS)
+COPY_STAGE_QUARANTINE = sql.SQL("COPY stage_quarantine ({}) FROM STDIN (FORMAT BINARY)").format(
+    _columns(STAGE_QUARANTINE_COLUMNS)
 )
+# One row per message (topic + bytes, sql/022_quarantine_bounded.sql): a repeat within the batch
+# or of an earlier batch adds to times_seen. Repeats within the batch are folded here because
+# ON CONFLICT DO UPDATE may touch a row only once per statement; the first arrival's row wins.
+# The latest reason replaces the old one (a device deactivated since says so); the status stays.
+INSERT_QUARANTINE = """
+INSERT INTO quarantine AS q (city_id, topic, payload, payload_size, payload_sha256, reason,
+                             site_id, device_id, kind, times_seen)
+SELECT DISTINCT ON (md5(s.topic), s.payload_sha256)
+       s.city_id, s.topic, s.payload, s.payload_size, s.payload_sha256, s.reason,
+       s.site_id, s.device_id, s.kind,
+       count(*) OVER (PARTITION BY md5(s.topic), s.payload_sha256)
+FROM stage_quarantine AS s
+ORDER BY md5(s.topic), s.payload_sha256, s.arrival  -- also one lock order for every writer
+ON CONFLICT (md5(topic), payload_sha256) DO UPDATE SET
+  times_seen = q.times_seen + EXCLUDED.times_seen,
+  last_seen_at = EXCLUDED.last_seen_at,
+  reason = EXCLUDED.reason
+"""
 
 # A retained status replayed by the broker says nothing about when the device was last seen.
 UPSERT_DEVICE_STATUS = """
@@ -160,8 +222,13 @@ ON CONFLICT (device_id) DO UPDATE SET
 """
 
 CLAIM_RETRIES = """
-SELECT quarantine_id, topic, payload FROM quarantine
+SELECT quarantine_id, topic, payload, payload_size FROM quarantine
 WHERE status = 'retry' ORDER BY quarantine_id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+# Only the first bytes were kept: validating them would quarantine a fragment under a new reason.
+MARK_CANNOT_REPROCESS = """
+UPDATE quarantine SET status = 'discarded', resolved_at = now(), resolution = %s
+WHERE quarantine_id = %s
 """
 MARK_REPROCESSED = """
 UPDATE quarantine SET status = 'reprocessed', resolved_at = now(), resolution = %s
@@ -323,8 +390,18 @@ class Writer:
         return outcome
 
     # --- quarantine reprocessing ------------------------------------------------------------
-    def reprocess_quarantine(self, *, max_future_s: int, limit: int = 500) -> BatchOutcome:
-        """Re-validate quarantine rows marked 'retry': store them, or put them back with the new reason."""
+    def reprocess_quarantine(
+        self,
+        *,
+        max_future_s: int,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_readings: int = MAX_READINGS,
+        limit: int = 500,
+    ) -> BatchOutcome:
+        """Re-validate quarantine rows marked 'retry': store them, or put them back with the new reason.
+
+        A row that kept only the start of its payload is discarded with a resolution saying so.
+        """
         conn = self.connect()
         self.registry.refresh(conn)  # a retry usually follows a registry fix
         started = time.monotonic()
@@ -336,13 +413,26 @@ class Writer:
                 return outcome
             now = now_utc()
             good: list[Incoming] = []
-            for quarantine_id, topic, payload in claimed:
+            for quarantine_id, topic, payload, payload_size in claimed:
                 payload = bytes(payload)
+                if payload_size > len(payload):
+                    resolution = (
+                        f"cannot reprocess: only the first {len(payload)} of {payload_size}"
+                        " bytes were kept"
+                    )
+                    cur.execute(MARK_CANNOT_REPROCESS, (resolution, quarantine_id))
+                    continue
                 validated = validate_message(
-                    topic, payload, self.registry.snapshot, now, max_future_s=max_future_s
+                    topic,
+                    payload,
+                    self.registry.snapshot,
+                    now,
+                    max_future_s=max_future_s,
+                    max_message_bytes=max_message_bytes,
+                    max_readings=max_readings,
                 )
                 if validated.rejections:
-                    reasons = "; ".join(r.reason for r in validated.rejections)
+                    reasons = bounded("; ".join(r.reason for r in validated.rejections))
                     cur.execute(MARK_STILL_BAD, (reasons, quarantine_id))
                 else:
                     cur.execute(MARK_REPROCESSED, ("stored by ingest", quarantine_id))
@@ -392,14 +482,33 @@ def write_rows(cur: psycopg.Cursor, batch: Sequence[Incoming]) -> BatchOutcome:
         outcome.statuses = len(statuses)
 
     if rejections:
-        with cur.copy(COPY_QUARANTINE) as copy:
-            copy.set_types(QUARANTINE_TYPES)
-            for topic, r in rejections:
-                copy.write_row(
-                    (r.city_id, topic, r.payload, r.reason, r.site_id, r.device_id, r.kind)
-                )
+        with cur.copy(COPY_STAGE_QUARANTINE) as copy:
+            copy.set_types(STAGE_QUARANTINE_TYPES)
+            for arrival, (topic, r) in enumerate(rejections):
+                copy.write_row(_quarantine_row(arrival, topic, r))
+        cur.execute(INSERT_QUARANTINE)
         outcome.quarantined = len(rejections)
     return outcome
+
+
+def _quarantine_row(arrival: int, topic: str, r: Rejection) -> tuple[object, ...]:
+    """A staged quarantine row: bounded, storable text; the payload cut, its size and hash kept."""
+    return (
+        arrival,
+        _id_text(r.city_id),
+        bounded(topic, MAX_TOPIC_CHARS),
+        r.payload[:QUARANTINE_KEEP_BYTES],
+        len(r.payload),
+        hashlib.sha256(r.payload).digest(),
+        bounded(r.reason),
+        _id_text(r.site_id),
+        _id_text(r.device_id),
+        _id_text(r.kind),
+    )
+
+
+def _id_text(value: str | None) -> str | None:
+    return None if value is None else bounded(value, MAX_ID_CHARS)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     INGEST_MAX_FUTURE_S: int = Field(
         300, ge=0, description="Readings stamped further in the future are quarantined."
     )
+    INGEST_MAX_MESSAGE_BYTES: int = Field(
+        262144,
+        ge=1024,
+        description="Larger messages are quarantined unread (keep it at the broker's message_size_limit).",
+    )
+    INGEST_MAX_READINGS: int = Field(
+        1000, ge=1, description="A batch holding more readings is quarantined whole."
+    )
 
     MOSQUITTO_PASSWORD_FILE: Path | None = Field(
         None, description="Broker password file generated from the device registry."
