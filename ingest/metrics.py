@@ -75,6 +75,17 @@ class IngestMetrics:
             "Messages received but not yet committed and acknowledged.",
             registry=r,
         )
+        # For alerting: a stalled commit shows nowhere else while the outage lasts.
+        self.broker_connected = Gauge(
+            "pisman_ingest_broker_connected",
+            "1 while ingest is connected to the broker, else 0.",
+            registry=r,
+        )
+        self.database_connected = Gauge(
+            "pisman_ingest_database_connected",
+            "1 while ingest holds a working database connection (tried every few seconds), else 0.",
+            registry=r,
+        )
 
     def observe_batch(
         self, outcome: BatchOutcome, *, readings: int, lag_s: float, now: float
@@ -94,6 +105,13 @@ class IngestMetrics:
     def track_pending(self, depth: Callable[[], float]) -> None:
         """Report the queue depth from a callable at scrape time."""
         self.pending.set_function(depth)
+
+    def track_connections(
+        self, *, broker: Callable[[], bool], database: Callable[[], bool]
+    ) -> None:
+        """Report broker and database reachability from callables at scrape time."""
+        self.broker_connected.set_function(lambda: float(broker()))
+        self.database_connected.set_function(lambda: float(database()))
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose /metrics on addr:port (0: do not serve); loopback unless told otherwise."""
