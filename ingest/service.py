@@ -112,6 +112,14 @@ class IngestService:
             ca_file=settings.MQTT_CA_FILE,
         )
         self.metrics.track_pending(self.inbox.qsize)
+        self.metrics.track_connections(
+            broker=self.client.client.is_connected, database=self._database_connected
+        )
+
+    def _database_connected(self) -> bool:
+        """Whether the writer holds a working connection (closed on failure, retried every few s)."""
+        conn = self.writer.conn
+        return conn is not None and not conn.closed and not conn.broken
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
