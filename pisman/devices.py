@@ -119,6 +119,10 @@ def add_device(
         raise RegistryError(f"no site {site_id!r}; load the city file or add the site first")
     if get_device(conn, device_id=device_id) is not None:
         raise RegistryError(f"device {device_id!r} already exists; rotate its password instead")
+    if _is_service_account(conn, device_id):
+        # One broker account per username: the password file would hold it twice, and the
+        # client id (bound to the username) would be a service's.
+        raise RegistryError(f"{device_id!r} is a service account's name; choose another device id")
     interval = reporting_interval_s or DEFAULT_REPORTING_INTERVAL_S[kind]
     password = password or new_password()
     try:
@@ -160,10 +164,17 @@ def set_active(conn: psycopg.Connection, *, device_id: str, active: bool) -> Dev
     return device
 
 
+def _is_service_account(conn: psycopg.Connection, username: str) -> bool:
+    row = conn.execute("SELECT 1 FROM service_account WHERE username = %s", (username,)).fetchone()
+    return row is not None
+
+
 def set_service_account(
     conn: psycopg.Connection, *, username: str, role: str, password: str, city_id: str | None = None
 ) -> None:
     """Create or update a broker account for a service (ingest, gateway, monitor)."""
+    if get_device(conn, device_id=username) is not None:
+        raise RegistryError(f"{username!r} is a device id; choose another account name")
     conn.execute(
         "INSERT INTO service_account (username, city_id, role, password_hash) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (username) DO UPDATE SET role = EXCLUDED.role, city_id = EXCLUDED.city_id,"
@@ -204,6 +215,10 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o600)
+    if path.exists() and os.geteuid() == 0:
+        # Run as root (compose's init): keep the owner the broker reads it as (mosquitto, 1883).
+        st = path.stat()
+        os.chown(tmp, st.st_uid, st.st_gid)
     os.replace(tmp, path)
 
 

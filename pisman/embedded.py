@@ -8,8 +8,16 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pisman.certs import BrokerCertificates, ensure_broker_certificates
+
+# Payloads above this are refused by the broker (MQTT 5 PUBACK 0x95 "packet too large"); the
+# protocol's largest batch is far below it. deploy/mosquitto.conf says the same.
+MESSAGE_SIZE_LIMIT = 262144
+# A client sending a larger packet is disconnected before the broker reads it into memory.
+MAX_PACKET_SIZE = 1048576
 
 
 class EmbeddedError(Exception):
@@ -23,6 +31,36 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def broker_limits() -> list[str]:
+    """Mosquitto lines every broker we configure carries: bounded sizes, room for delayed acks."""
+    return [
+        f"message_size_limit {MESSAGE_SIZE_LIMIT}",
+        f"max_packet_size {MAX_PACKET_SIZE}",
+        # Ingest acknowledges only after commit: let many messages wait per client.
+        "max_inflight_messages 1000",
+        # Devices offline for hours flush backlogs and ingest may restart: queue, never drop.
+        "max_queued_messages 1000000",
+        "set_tcp_nodelay true",
+    ]
+
+
+def listener_lines(
+    port: int, host: str, *, certs: BrokerCertificates | None = None, bind_client_ids: bool = True
+) -> list[str]:
+    """One Mosquitto listener; TLS when certs are given.
+
+    bind_client_ids: the client id is the account's username, so no account can connect under
+    another's id and take over its persistent session (ingest's above all). A listener option in
+    Mosquitto, so every listener says it.
+    """
+    lines = [f"listener {port} {host}", "protocol mqtt"]
+    if bind_client_ids:
+        lines.append("use_username_as_clientid true")
+    if certs is not None:
+        lines += [f"certfile {certs.cert_file}", f"keyfile {certs.key_file}"]
+    return lines
 
 
 def start_embedded_postgres(data_dir: Path) -> str:
@@ -65,6 +103,9 @@ class EmbeddedBroker:
 
     folder: Path
     port: int
+    tls_port: int | None = None  # a TLS listener for devices as well, when set
+    tls_host: str = "127.0.0.1"
+    cert_hosts: list[str] = field(default_factory=list)  # names devices reach the broker by
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,11 +123,16 @@ class EmbeddedBroker:
         """The broker's pid file (signalled to reload)."""
         return self.folder / "mosquitto.pid"
 
+    @property
+    def certs(self) -> BrokerCertificates:
+        """The TLS files (a CA made on first run; devices trust certs.ca_file)."""
+        return BrokerCertificates(self.folder / "tls")
+
     def config_text(self) -> str:
-        """Mosquitto configuration: authenticated, persistent, sized for delayed acks."""
+        """Mosquitto configuration: authenticated, persistent, bounded, sized for delayed acks;
+        plain MQTT on 127.0.0.1 for local services, TLS for devices when tls_port is set."""
         lines = [
-            f"listener {self.port} 127.0.0.1",
-            "protocol mqtt",
+            "per_listener_settings false",
             "allow_anonymous false",
             f"password_file {self.password_file}",
             f"acl_file {self.acl_file}",
@@ -94,11 +140,11 @@ class EmbeddedBroker:
             "persistence true",
             f"persistence_location {self.folder}/",
             f"log_dest file {self.folder / 'mosquitto.log'}",
-            # Ingest acknowledges only after commit: let many messages wait per client.
-            "max_inflight_messages 1000",
-            "max_queued_messages 1000000",
-            "set_tcp_nodelay true",
+            *broker_limits(),
+            *listener_lines(self.port, "127.0.0.1"),
         ]
+        if self.tls_port is not None:
+            lines += listener_lines(self.tls_port, self.tls_host, certs=self.certs)
         if os.geteuid() == 0:
             lines.append("user root")  # keep read access to our 0600 password file
         return "\n".join(lines) + "\n"
@@ -118,11 +164,19 @@ class EmbeddedBroker:
             if not path.exists():
                 path.write_text("")
                 path.chmod(0o600)
+        if self.tls_port is not None:
+            ensure_broker_certificates(self.certs.folder, self.cert_hosts)
         conf = self.folder / "mosquitto.conf"
         conf.write_text(self.config_text())
         if port_open("127.0.0.1", self.port):
             raise EmbeddedError(
                 f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port"
+            )
+        if self.tls_port is not None and port_open(
+            "127.0.0.1" if self.tls_host in ("0.0.0.0", "::") else self.tls_host, self.tls_port
+        ):
+            raise EmbeddedError(
+                f"port {self.tls_port} is taken; set PISMAN_UP_MQTTS_PORT to a free port"
             )
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)],

@@ -13,8 +13,6 @@ from pathlib import Path
 from pisman.citydata import City
 from pisman.settings import Settings, get_settings
 
-DEFAULT_GATEWAY_CONNECTIONS = 2
-
 
 class SimulateUsageError(Exception):
     """Bad simulator options; the CLI prints the message and exits 2."""
@@ -113,20 +111,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise SimulateUsageError(
                     "--gateway needs a gateway account: provision with --gateway-user NAME"
                 )
-            n = max(1, min(args.connections, len(devs)))
-            groups = [[d.device_id for d in devs[i::n]] for i in range(n)]
+            # One connection: the broker binds client ids to usernames, so a second connection
+            # of the same account would take over the first one's session.
+            account = Account(
+                creds.gateway.username, creds.gateway.username, creds.gateway.password
+            )
+            # The same number in flight as the two connections it had before.
             publisher.connect(
-                [
-                    (
-                        Account(
-                            f"sim-{city.city.id}-gw{i}",
-                            creds.gateway.username,
-                            creds.gateway.password,
-                        ),
-                        group,
-                    )
-                    for i, group in enumerate(groups)
-                ]
+                [(account, [d.device_id for d in devs])], per_connection_inflight=2000
             )
         else:
             missing = [d.device_id for d in devs if d.device_id not in creds.devices]
@@ -138,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 [
                     (
                         Account(
-                            f"sim-{d.device_id}",
+                            d.device_id,  # the broker uses the username as client id anyway
                             d.device_id,
                             creds.devices[d.device_id],
                             will_topic=None,
@@ -239,9 +231,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         "--gateway",
         action="store_true",
         help="publish through the gateway account (thousands of devices)",
-    )
-    p.add_argument(
-        "--connections", type=int, default=DEFAULT_GATEWAY_CONNECTIONS, help="gateway connections"
     )
     p.add_argument(
         "--batch", type=int, default=None, help="backfill: most readings per message (default 100)"

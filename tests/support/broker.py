@@ -10,6 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from pisman.certs import BrokerCertificates
+from pisman.embedded import broker_limits, listener_lines
+
 
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now."""
@@ -29,9 +32,13 @@ class Mosquitto:
         password_file: Path | None = None,
         acl_file: Path | None = None,
         extra: str = "",
+        tls_port: int | None = None,
+        certs: BrokerCertificates | None = None,
     ) -> None:
         self.folder = folder
         self.port = port
+        self.tls_port = tls_port  # a TLS listener too (needs certs)
+        self.certs = certs
         self.password_file = password_file
         self.acl_file = acl_file
         self.extra = extra
@@ -41,9 +48,10 @@ class Mosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> None:
-        """Write the config file for the current options."""
+        """Write the config file for the current options (the limits every broker we ship has;
+        client ids bound to usernames when clients authenticate)."""
+        bind = self.password_file is not None  # anonymous clients have no username to bind to
         lines = [
-            f"listener {self.port} 127.0.0.1",
             f"pid_file {self.pid_file}",
             "persistence true",
             f"persistence_location {self.folder}/",
@@ -51,10 +59,14 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            "max_inflight_messages 1000",
-            "max_queued_messages 1000000",
-            "set_tcp_nodelay true",
+            *broker_limits(),
+            *listener_lines(self.port, "127.0.0.1", bind_client_ids=bind),
         ]
+        if self.tls_port is not None:
+            assert self.certs is not None, "a TLS listener needs certs"
+            lines += listener_lines(
+                self.tls_port, "127.0.0.1", certs=self.certs, bind_client_ids=bind
+            )
         if os.geteuid() == 0:
             # Otherwise mosquitto drops to its own user and cannot read our 0600 files.
             lines.append("user root")
@@ -81,8 +93,11 @@ class Mosquitto:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"mosquitto exited: {err} {self.log_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                for port in (self.port, self.tls_port):
+                    if port is not None:
+                        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                            pass
+                return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log_text()}")
