@@ -358,8 +358,11 @@ def _origin(
         where = parse_topic(topic)
     except Exception:
         return None, None, None, None
-    device = registry.devices.get(where.device_id)
-    city_id = device.city_id if device else registry.site_city.get(where.site_id)
+    try:
+        device = registry.devices.get(where.device_id)
+        city_id = device.city_id if device else registry.site_city.get(where.site_id)
+    except Exception:
+        city_id = None
     return city_id, where.site_id, where.device_id, where.kind.value
 
 

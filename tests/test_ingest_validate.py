@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest.reasons import MAX_QUOTED_CHARS
 from ingest.registry import KnownDevice, RegistrySnapshot
 from ingest.topics import TopicError, parse_topic
-from ingest.validate import validate_message
+from ingest.validate import MAX_READINGS, validate_message
 from pisman.domain import Material, Stream
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -161,6 +162,8 @@ def test_topic_parsing_names_the_problem() -> None:
         ("pisman/v1/a/b", "must be"),
         ("pisman/v1/A/b/bin", "site id"),
         ("pisman/v1/a/b/c/bin", "must be"),
+        ("pisman/v1/a/b/bin/", "4 levels"),
+        ("pisman/v1/a\n/b/bin", "site id"),
     ]:
         try:
             parse_topic(bad)
@@ -230,12 +233,206 @@ def test_arbitrary_bytes_never_raise_and_are_quarantined_unless_valid(
     payload: bytes, topic: str
 ) -> None:
     result = check(topic, payload)
-    assert (
-        len(result.weighings) + len(result.bins) + len(result.statuses) + len(result.rejections)
-        >= 0
-    )
+    stored = len(result.weighings) + len(result.bins) + len(result.statuses)
+    assert stored or result.rejections or (topic.endswith("/status") and not payload.strip())
     for rejection in result.rejections:
         assert rejection.reason
+
+
+# JSON of any shape and depth, with the numbers devices get wrong.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and ±Infinity included
+    | st.text(max_size=8)
+    | st.sampled_from(["12.5", "1748779140", "2025-06-01T11:59:00Z", "a\x00b"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+reading_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "ts": json_values,
+        "seq": json_values,
+        "net_kg": json_values,
+        "material": st.sampled_from(["plastic", "kaca"]) | json_values,
+        "stream": st.sampled_from(["deposit"]) | json_values,
+        "vehicle_plate": json_values,
+        "fill_pct": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(json_values, reading_like, st.lists(reading_like | json_values, max_size=5)),
+    st.sampled_from([W_TOPIC, B_TOPIC]),
+)
+def test_json_of_any_shape_never_raises_and_every_reading_is_stored_or_quarantined(
+    value: Any, topic: str
+) -> None:
+    result = check(topic, json.dumps(value).encode())
+    readings = len(value) if isinstance(value, list) and value else 1
+    assert len(result.weighings) + len(result.bins) + len(result.rejections) == readings
+    for row in result.weighings:  # what is stored came as JSON numbers and ISO text
+        assert row.vehicle_plate is None or row.vehicle_plate.isprintable()
+
+
+def test_poison_integer_of_more_than_4300_digits_is_quarantined_and_does_not_raise() -> None:
+    """Regression: Python refuses int('1' * 4301); json.loads raised ValueError and ingest died."""
+    poison = "1" * 5000
+    for raw in (
+        f'{{"ts": "2025-06-01T11:59:00Z", "seq": {poison}, "net_kg": 1, "material": "food", "stream": "mixed"}}',
+        f"[{json.dumps(w(1))}, {poison}]",
+        f'{{"status": "online", "ts": {poison}}}',
+        f"{poison}",
+    ):
+        for topic in (W_TOPIC, "pisman/v1/bank-1/scale-1/status"):
+            result = check(topic, raw.encode())
+            assert not result.weighings and not result.statuses
+            assert result.rejections, raw[:40]
+    assert "not valid JSON: number out of range" in only_reason(check(W_TOPIC, poison.encode()))
+
+
+def test_an_empty_array_is_quarantined_with_a_reason() -> None:
+    for raw in (b"[]", b" [ ] "):
+        assert "empty array" in only_reason(check(W_TOPIC, raw))
+        assert "empty array" in only_reason(check(B_TOPIC, raw))
+
+
+def test_numbers_as_strings_and_epoch_timestamps_are_refused() -> None:
+    cases = {
+        "seq": (w(seq="7"), "seq"),
+        "net_kg": (w(net_kg="12.5"), "net_kg must be a JSON number, not a string"),
+        "gross": (
+            w(net_kg=None, gross_kg="9000", tare_kg=6500),
+            "gross_kg must be a JSON number",
+        ),
+        "price": (w(price_per_kg="3500"), "price_per_kg must be a JSON number"),
+        "epoch string": (w(ts="1748779140"), "ts must be an ISO-8601 string with a UTC offset"),
+        "epoch number": (w(ts=1748779140), "ts must be an ISO-8601 string"),
+        "epoch ms": (w(ts=1748779140000), "ts must be an ISO-8601 string"),
+        "no offset": (w(ts="2025-06-01T11:00:00"), "must carry a UTC offset"),
+    }
+    for name, (payload, expected) in cases.items():
+        for raw in (payload, [payload], [w(99), payload]):  # fast path and item-by-item path
+            result = check(W_TOPIC, raw)
+            assert len(result.rejections) == 1, (name, result)
+            assert expected in result.rejections[0].reason, (name, result.rejections[0].reason)
+    bin_cases = [
+        {"ts": "2025-06-01T11:00:00Z", "seq": 1, "fill_pct": "50"},
+        {"ts": "2025-06-01T11:00:00Z", "seq": 1, "fill_ratio": 0.5, "battery_pct": "80"},
+        {"ts": "1748779140", "seq": 1, "fill_pct": 50},
+    ]
+    for payload in bin_cases:
+        assert "must be" in only_reason(check(B_TOPIC, payload))
+    assert "ts must be" in only_reason(
+        check("pisman/v1/depot-1/bin-1/status", {"status": "online", "ts": 1748779140})
+    )
+    # JSON numbers of any form are still numbers.
+    (row,) = check(
+        W_TOPIC,
+        b'{"ts":"2025-06-01T11:59:00+07:00","seq":1,"net_kg":1.25e2,'
+        b'"material":"food","stream":"mixed"}',
+    ).weighings
+    assert row.net_kg == Decimal("125")
+
+
+def test_nul_and_control_characters_in_a_plate_are_quarantined_by_validation() -> None:
+    for plate in ("D 12\x00 AB", "\x00", "D\x1b[2J", "D\x7f1", "D\u00851"):
+        reason = only_reason(check(W_TOPIC, w(vehicle_plate=plate)))
+        assert "vehicle_plate must not contain control characters" in reason
+        assert "\x00" not in reason  # the reason itself is storable text
+    batch = [w(i) for i in range(50)] + [w(50, vehicle_plate="B\x00")]
+    result = check(W_TOPIC, batch)
+    assert len(result.weighings) == 50 and len(result.rejections) == 1
+    assert check(W_TOPIC, w(vehicle_plate="D 1234 ÄB")).weighings  # non-ASCII letters are fine
+
+
+def test_deep_nesting_non_finite_numbers_and_invalid_utf8_are_quarantined() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert "not valid JSON" in only_reason(check(W_TOPIC, deep))
+    deep_object = b'{"ts": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001
+    assert "not valid JSON" in only_reason(check(W_TOPIC, deep_object))
+    for literal in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
+        raw = b'{"ts": "2025-06-01T11:59:00Z", "seq": 1, "net_kg": ' + literal
+        raw += b', "material": "food", "stream": "mixed"}'
+        assert "net_kg" in only_reason(check(W_TOPIC, raw)), literal
+        assert only_reason(check(W_TOPIC, b"[" + raw + b"]"))
+    for raw in (b"\xff\xfe", b'{"material": "pl\xe4stic"}', b'"\xed\xa0\x80"'):
+        assert "not valid JSON" in only_reason(check(W_TOPIC, raw))
+    lone_surrogate = json.dumps(w(vehicle_plate="\ud800")).encode()
+    assert "not valid JSON" in only_reason(check(W_TOPIC, lone_surrogate))
+    assert only_reason(check(W_TOPIC, json.dumps([w(1, vehicle_plate="\udfff")]).encode()))
+
+
+def test_wrong_topic_depth_is_quarantined_with_the_reason() -> None:
+    for topic in (
+        "pisman/v1/bank-1/scale-1",
+        "pisman/v1/bank-1/scale-1/weighing/x",
+        "pisman/v1/bank-1",
+        "pisman/v1/",
+    ):
+        reason = only_reason(check(topic, w()))
+        assert "topic must be pisman/v1/<site_id>/<device_id>/<kind>" in reason, topic
+
+
+def test_a_message_over_the_byte_or_readings_limit_is_one_rejection() -> None:
+    big = json.dumps([w(i) for i in range(3000)]).encode()
+    result = validate_message(W_TOPIC, big, SNAPSHOT, NOW, max_message_bytes=len(big) - 1)
+    assert only_reason(result) == (
+        f"message of {len(big)} bytes: the limit is {len(big) - 1} bytes per message"
+    )
+    assert result.rejections[0].payload == big and result.rejections[0].device_id == "scale-1"
+    result = validate_message(W_TOPIC, big, SNAPSHOT, NOW, max_message_bytes=len(big))
+    assert only_reason(result) == "3000 readings in one message: the limit is 1000 per message"
+    mixed = json.dumps([w(i) for i in range(MAX_READINGS)] + ["bad"]).encode()
+    assert "1001 readings in one message" in only_reason(check(W_TOPIC, mixed))
+    ok = json.dumps([w(i) for i in range(MAX_READINGS)]).encode()
+    assert len(check(W_TOPIC, ok).weighings) == MAX_READINGS
+    assert "limit is 7 per message" in only_reason(
+        validate_message(
+            W_TOPIC, json.dumps([w(i) for i in range(8)]).encode(), SNAPSHOT, NOW, max_readings=7
+        )
+    )
+
+
+def test_reasons_quote_input_briefly() -> None:
+    huge = "x" * 1_000_000
+    for payload in (
+        w(material=huge),
+        w(stream=huge),
+        w(vehicle_plate=huge),
+        w(ts=huge),
+        w(net_kg=huge),
+        {**w(), huge: 1},
+        w(seq=huge),
+    ):
+        raw = json.dumps(payload).encode()  # 1 MB: over the byte limit, unless raised
+        result = validate_message(W_TOPIC, raw, SNAPSHOT, NOW, max_message_bytes=2_000_000)
+        reason = only_reason(result)
+        assert len(reason) < 400, reason[:100]
+        assert "…" in reason
+    topic_reason = only_reason(check(f"pisman/v1/{huge}/scale-1/weighing", w()))
+    assert len(topic_reason) < 2 * MAX_QUOTED_CHARS + 40
+
+
+class _BrokenDevices(dict):
+    def get(self, *args: Any) -> Any:
+        raise RuntimeError("registry lookup exploded")
+
+
+def test_an_unexpected_error_while_validating_quarantines_the_message_instead_of_raising() -> None:
+    broken = RegistrySnapshot(devices=_BrokenDevices(), site_city={"bank-1": "bandung"})
+    result = validate_message(W_TOPIC, json.dumps(w()).encode(), broken, NOW)
+    assert not result.weighings
+    assert only_reason(result).startswith(
+        "could not validate the message: RuntimeError: registry lookup exploded"
+    )
+    assert (result.rejections[0].site_id, result.rejections[0].kind) == ("bank-1", "weighing")
 
 
 @settings(max_examples=100, deadline=None)
