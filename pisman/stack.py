@@ -90,8 +90,11 @@ LONG_RUNNING = ("ingest", "api", "dashboard", "simulate")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-class StopRequested(Exception):
-    """SIGTERM or SIGINT reached `pisman up`: stop every child in order."""
+class StopRequested(KeyboardInterrupt):
+    """SIGTERM or SIGINT reached `pisman up`: stop every child in order.
+
+    A KeyboardInterrupt, so no `except Exception` on the way turns it into an error.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -409,7 +412,7 @@ def run_up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         say("duration reached; stopping")
         return 0
-    except (StopRequested, KeyboardInterrupt) as exc:
+    except KeyboardInterrupt as exc:
         say(f"{exc if isinstance(exc, StopRequested) else 'SIGINT'} received; stopping")
         return 0
     except (StackError, EmbeddedError) as exc:

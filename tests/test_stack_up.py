@@ -57,6 +57,7 @@ def _up_env(db_url: str, var: Path, **ports: int) -> dict[str, str]:
         DATABASE_URL=db_url,
         PISMAN_DATA_DIR=str(var),
         PISMAN_UP_MQTT_PORT=str(ports["mqtt"]),
+        PISMAN_UP_MQTTS_PORT=str(ports.get("mqtts") or free_port()),  # the devices' TLS listener
         API_PORT=str(ports["api"]),
         DASHBOARD_PORT=str(ports["dashboard"]),
         INGEST_METRICS_PORT=str(ports.get("metrics", 0)),
@@ -320,11 +321,13 @@ def test_up_stops_every_child_and_frees_every_port_on_sigterm_and_sigint(
         "mqtt": free_port(),
         "metrics": free_port(),
     }
-    up = _start_up_and_wait_until_live(db_url, var, ports)
+    tls_port = free_port()  # the broker's TLS listener, where `up` opens one
+    up = _start_up_and_wait_until_live(db_url, var, {**ports, "mqtts": tls_port})
     proc = up.proc
     children = _descendants(proc.pid)
     try:
         assert all(_port_in_use(p) for p in ports.values()), ports
+        ports["mqtts"] = tls_port
         if how.startswith("SIGTERM"):
             proc.send_signal(signal.SIGTERM)
         else:
@@ -371,5 +374,27 @@ def test_up_reports_a_child_that_dies_and_stops_the_rest(db_url: str, tmp_path: 
         assert (var / "simulate-report-testville-realtime.json").exists(), output
     finally:
         for pid in [proc.pid, *children]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_children_of_a_killed_up_get_sigterm_from_the_kernel(db_url: str, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    ports = {
+        "api": free_port(),
+        "dashboard": free_port(),
+        "mqtt": free_port(),
+        "metrics": free_port(),
+    }
+    up = _start_up_and_wait_until_live(db_url, var, ports)
+    children = _descendants(up.proc.pid)
+    services = {up.roles[role] for role in ("ingest", "api", "dashboard", "simulate")}
+    try:
+        os.kill(up.proc.pid, signal.SIGKILL)  # no chance to stop anything itself
+        up.proc.wait(30)
+        left = lambda: {p: _cmdline(p) for p in services if _running(p)}  # noqa: E731
+        assert _until(lambda: not left(), 40), f"still running after up was killed: {left()}"
+    finally:
+        for pid in children:  # the broker, documented as left running
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
