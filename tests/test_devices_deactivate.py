@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def registry_broker(
     with psycopg.connect(db_url) as conn:
         seed_city(conn)
         devices.set_service_account(conn, username=INGEST_ID, role="ingest", password="ingest-pw")
+        devices.set_service_account(conn, username="gateway", role="gateway", password="gw-pw")
         devices.write_broker_files(conn, password_file=folder / "passwd", acl_file=folder / "acl")
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("MOSQUITTO_PASSWORD_FILE", str(folder / "passwd"))
@@ -109,6 +111,31 @@ def test_deactivated_device_is_refused_by_the_broker_and_its_queued_readings_are
         wait_for(lambda: scalar(db_url, "SELECT count(*) FROM weighing") == 2, what="stored")
     back.loop_stop()
     back.disconnect()
+
+
+def test_a_running_ingest_quarantines_a_device_within_seconds_of_its_deactivation(
+    registry_broker: tuple[str, Mosquitto],
+) -> None:
+    db_url, broker = registry_broker
+    ingest_settings = settings_for(db_url, f"mqtt://{INGEST_ID}:ingest-pw@127.0.0.1:{broker.port}")
+    # A gateway account relays for the device, so its readings still reach the broker.
+    gateway = publisher(broker.port, username="gateway", password="gw-pw")
+    with running_ingest(ingest_settings, client_id=INGEST_ID):
+        publish_all(gateway, [(TOPIC, dumps(weighing(1, net_kg=10)))])
+        wait_for(lambda: scalar(db_url, "SELECT count(*) FROM weighing") == 1, what="stored")
+        assert main(["devices", "deactivate", DEVICE]) == 0
+        deactivated_at = time.monotonic()
+        publish_all(gateway, [(TOPIC, dumps(weighing(2, net_kg=10)))])
+        # Sent right away it may still be stored; keep sending until ingest has noticed.
+        seq = 3
+        while scalar(db_url, "SELECT count(*) FROM quarantine") == 0:
+            assert time.monotonic() - deactivated_at < 15, "still storing after 15 s"
+            publish_all(gateway, [(TOPIC, dumps(weighing(seq, net_kg=10)))])
+            seq += 1
+            time.sleep(0.5)
+    assert scalar(db_url, "SELECT reason FROM quarantine") == f"device {DEVICE!r} is deactivated"
+    gateway.loop_stop()
+    gateway.disconnect()
 
 
 def _try_publisher(port: int) -> Any:
