@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html
 
 from dashboard.i18n import LANGS, as_lang, t
@@ -40,6 +41,40 @@ INDEX_HTML = """<!DOCTYPE html>
         </footer>
     </body>
 </html>"""
+
+
+# Everything is served from this origin (serve_locally); the only inline scripts are Dash's own
+# (its renderer start and our clientside callbacks), admitted by hash. Plotly and Dash set inline
+# styles; MapLibre runs its workers from blob: URLs and draws images from data: and blob: URLs.
+CSP_TEMPLATE = (
+    "default-src 'self'; script-src 'self' {script_hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+# Callback answers carry the city's figures: no browser or proxy may keep them.
+NO_STORE_PATHS = ("/_dash-update-component", "/_dash-layout")
+
+
+def add_security_headers(app: dash.Dash) -> None:
+    """Send nosniff, DENY framing, no referrer and a Content-Security-Policy with every response."""
+    policy: list[str] = []
+
+    @app.server.after_request
+    def security_headers(response: flask.Response) -> flask.Response:
+        if not policy:  # after the first request every inline script is registered
+            policy.append(CSP_TEMPLATE.format(script_hashes=" ".join(app.csp_hashes())))
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Content-Security-Policy", policy[0])
+        if flask.request.path in NO_STORE_PATHS:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def _shell(refresh_s: int) -> html.Div:
@@ -116,4 +151,33 @@ def create_app() -> dash.Dash:
         Output("app-title", "title"),
         Input("lang", "data"),
     )
+    add_security_headers(app)
+
+    refuse_bad_page_location(app)
     return app
+
+
+def _bad_location(item: object) -> bool:
+    if not isinstance(item, dict) or item.get("id") != "_pages_location":
+        return False
+    value = item.get("value")
+    if item.get("property") == "pathname":
+        return value is not None and not (isinstance(value, str) and value.startswith("/"))
+    return value is not None and not isinstance(value, str)
+
+
+def refuse_bad_page_location(app: dash.Dash) -> None:
+    """400 for a page-router request whose location is no path (Dash's router raises: a 500).
+
+    Only a hand-made request sends one; our own callbacks check their values themselves.
+    """
+
+    @app.server.before_request
+    def check_location() -> tuple[str, int] | None:
+        if flask.request.path != "/_dash-update-component":
+            return None
+        body = flask.request.get_json(silent=True)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if isinstance(inputs, list) and any(_bad_location(item) for item in inputs):
+            return "pathname tidak valid / bad pathname", 400
+        return None

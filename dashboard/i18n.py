@@ -97,6 +97,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "The dashboard's API key may not download exports (it needs the planner role).",
     ),
     "report_title": ("Laporan bulanan", "Monthly report"),
+    "bad_report_choice": (
+        "Pilih bulan (TTTT-BB, misalnya 2026-10) dan pengelompokan dari daftar.",
+        "Choose a month (YYYY-MM, e.g. 2026-10) and a grouping from the lists.",
+    ),
     "fates_note": (
         "Pisahkan adalah ukuran proses dan tidak dijumlahkan ke total.",
         "Separate is a process measure and is not added into totals.",

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         2, ge=0, description="How long a heavy request waits for a free slot before 429."
     )
     API_RATE_LIMIT_PER_MIN: int = Field(
-        600, ge=0, description="Requests per minute per API key and process (burst too); 0: off."
+        1200, ge=0, description="Requests per minute per API key and process (burst too); 0: off."
     )
     DASHBOARD_HOST: str = Field("127.0.0.1", description="Address the dashboard listens on.")
     DASHBOARD_PORT: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")

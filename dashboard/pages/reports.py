@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -19,17 +20,32 @@ dash.register_page(__name__, path="/reports", name="Reports", order=3)
 
 GROUPINGS = ("category", "district", "site", "material")
 MONTHS_OFFERED = 24
+# The dropdowns offer only good values, but a callback request can carry anything.
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$", re.ASCII)
+MIN_YEAR, MAX_YEAR = 1970, 2200
 
 
 def _this_month() -> date:
     return datetime.now(get_settings().tz).date().replace(day=1)
 
 
-def month_bounds(month: str) -> tuple[date, date]:
-    """'2026-10' -> [2026-10-01, 2026-11-01)."""
-    start = date.fromisoformat(f"{month}-01")
+def month_bounds(month: object) -> tuple[date, date] | None:
+    """'2026-10' -> [2026-10-01, 2026-11-01); None for anything else a browser may send."""
+    match = MONTH.match(month) if isinstance(month, str) else None
+    if match is None or not MIN_YEAR <= int(match.group(1)) <= MAX_YEAR:
+        return None
+    start = date(int(match.group(1)), int(match.group(2)), 1)
     end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end
+
+
+def _bad_choice(lang: Lang) -> html.Div:
+    return html.Div(
+        t("bad_report_choice", lang),
+        id="report-bad-choice",
+        className="state state-error",
+        role="alert",
+    )
 
 
 def _months(latest: date) -> list[str]:
@@ -97,7 +113,7 @@ def _group_label(row: dict[str, Any], group: str, meta: Meta, lang: Lang) -> tup
     Input("report-month", "value"),
     Input("report-group", "value"),
 )
-def render_report(stored_lang: str | None, month: str, group: str) -> tuple[Any, ...]:
+def render_report(stored_lang: str | None, month: object, group: object) -> tuple[Any, ...]:
     """The month's tonnage per group, exactly as /v1/tonnage (bucket=month) gives it."""
     lang = as_lang(stored_lang)
     chrome = (
@@ -107,7 +123,10 @@ def render_report(stored_lang: str | None, month: str, group: str) -> tuple[Any,
         t("download_csv", lang),
         t("download_xlsx", lang),
     )
-    start, end = month_bounds(month)
+    bounds = month_bounds(month)
+    if bounds is None or group not in GROUPINGS:
+        return (_bad_choice(lang), *chrome)
+    start, end = bounds
     client = get_client()
     try:
         meta = client.meta()
@@ -153,13 +172,16 @@ def render_report(stored_lang: str | None, month: str, group: str) -> tuple[Any,
     prevent_initial_call=True,
 )
 def download_export(
-    _csv: int, _xlsx: int, month: str, group: str, stored_lang: str | None
+    _csv: int, _xlsx: int, month: object, group: object, stored_lang: str | None
 ) -> tuple[Any, Any]:
     """Fetch the export from the API (the dashboard's planner key) and hand it to the browser."""
     lang = as_lang(stored_lang)
+    bounds = month_bounds(month)
+    if bounds is None or group not in GROUPINGS:
+        return no_update, _bad_choice(lang)
     fmt_name = "xlsx" if dash.ctx.triggered_id == "download-xlsx" else "csv"
     try:
-        export = get_client().export(month=month, group_by=group, fmt=fmt_name)
+        export = get_client().export(month=f"{bounds[0]:%Y-%m}", group_by=group, fmt=fmt_name)
     except ApiRefused as exc:
         if exc.status in (401, 403):
             return no_update, html.Div(
