@@ -159,6 +159,13 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
             conn, password_file=password_file, acl_file=acl_file, pid_file=s.MOSQUITTO_PID_FILE
         )
     print(f"wrote {password_file} and {acl_file}" + ("; broker reloaded" if signalled else ""))
+    if args.tls_dir:
+        from pisman.certs import ensure_broker_certificates, split_hosts
+
+        made = ensure_broker_certificates(
+            Path(args.tls_dir), split_hosts(s.PISMAN_BROKER_CERT_HOSTS)
+        )
+        print(f"made {', '.join(made)}" if made else f"TLS files in {args.tls_dir} kept")
     return 0
 
 
@@ -242,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-ingest-account",
         action="store_true",
         help="first create/update the ingest service account from MQTT_URL's user and password",
+    )
+    p.add_argument(
+        "--tls-dir",
+        default=None,
+        help="also make the broker's CA and server certificate there if missing"
+        " (valid for PISMAN_BROKER_CERT_HOSTS, localhost and 127.0.0.1)",
     )
     p.set_defaults(func=cmd_devices_sync_broker)
 

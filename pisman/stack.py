@@ -20,6 +20,7 @@ import httpx
 import psycopg
 
 from pisman import db, devices
+from pisman.certs import split_hosts
 from pisman.embedded import (
     EmbeddedBroker,
     EmbeddedError,
@@ -295,7 +296,13 @@ def run_up(args: argparse.Namespace) -> int:
             )
             broker_host, broker_port = endpoint.host, endpoint.port
         else:
-            stack.broker = EmbeddedBroker(var / "mosquitto", s.PISMAN_UP_MQTT_PORT)
+            stack.broker = EmbeddedBroker(
+                var / "mosquitto",
+                s.PISMAN_UP_MQTT_PORT,
+                tls_port=s.PISMAN_UP_MQTTS_PORT,
+                tls_host=s.PISMAN_UP_MQTTS_HOST,
+                cert_hosts=split_hosts(s.PISMAN_BROKER_CERT_HOSTS),
+            )
             broker_host, broker_port = "127.0.0.1", s.PISMAN_UP_MQTT_PORT
             env["MOSQUITTO_PASSWORD_FILE"] = str(stack.broker.password_file)
             env["MOSQUITTO_ACL_FILE"] = str(stack.broker.acl_file)
@@ -335,6 +342,10 @@ def run_up(args: argparse.Namespace) -> int:
                 f"broker: started our own Mosquitto on 127.0.0.1:{broker_port} (devices authenticate; "
                 "set MQTT_URL to use another broker)"
             )
+            say(
+                f"devices over TLS: mqtts://{s.PISMAN_UP_MQTTS_HOST}:{s.PISMAN_UP_MQTTS_PORT} "
+                f"(trust {stack.broker.certs.ca_file}; PISMAN_UP_MQTTS_HOST=0.0.0.0 opens it)"
+            )
 
         key = state.get("dashboard_api_key")
         from api import keys as api_keys
@@ -349,6 +360,7 @@ def run_up(args: argparse.Namespace) -> int:
         ingest_env = {
             **env,
             "MQTT_URL": f"mqtt://{INGEST_ACCOUNT}:{ingest_password}@{broker_host}:{broker_port}",
+            "INGEST_CLIENT_ID": INGEST_ACCOUNT,  # the broker names the session after the user
         }
         stack.spawn("ingest", ["ingest"], ingest_env)
         stack.spawn("api", ["api"], env)

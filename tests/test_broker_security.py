@@ -349,3 +349,22 @@ def test_a_device_cannot_take_a_service_accounts_name_nor_the_reverse(db_url: st
             devices.add_device(conn, device_id=INGEST, site_id="bank-1", kind="platform_scale")
         with pytest.raises(devices.RegistryError, match="device id"):
             devices.set_service_account(conn, username="scale-bank-1", role="gateway", password="x")
+
+
+def test_sync_broker_makes_the_tls_files_once_for_the_names_devices_use(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pisman.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("PISMAN_BROKER_CERT_HOSTS", "broker mqtt.example.org")
+    args = ["devices", "sync-broker", "--password-file", str(tmp_path / "passwd")]
+    args += ["--acl-file", str(tmp_path / "acl"), "--tls-dir", str(tmp_path / "certs")]
+    assert main(args) == 0
+    certs = BrokerCertificates(tmp_path / "certs")
+    cert = x509.load_pem_x509_certificate(certs.cert_file.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"broker", "mqtt.example.org"} <= set(names.get_values_for_type(x509.DNSName))
+    made_once = certs.cert_file.read_bytes()
+    assert main(args) == 0
+    assert certs.cert_file.read_bytes() == made_once
