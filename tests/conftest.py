@@ -1,23 +1,23 @@
-"""Shared fixtures: real PostgreSQL databases and real Mosquitto brokers, one per test or module."""
+"""Shared fixtures: real PostgreSQL databases and real Mosquitto brokers, one per test or module.
+
+Every test that takes a database runs twice, once per backend (plain PostgreSQL and
+PostgreSQL with TimescaleDB), and its id names the backend: test_x[postgresql].
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from pisman import db
 from pisman.settings import PROJECT_ROOT, get_settings
 from tests.support.broker import Mosquitto, free_port
+from tests.support.databases import BACKENDS, Backend
 
 pytest_plugins: list[str] = []
 
-ADMIN_URL = os.environ.get("PISMAN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SQL_DIR = PROJECT_ROOT / "sql"
 # Variables our settings read: cleared for every test so results never depend on the shell.
 _SETTINGS_PREFIXES = (
@@ -30,34 +30,25 @@ _SETTINGS_PREFIXES = (
     "MOSQUITTO_",
     "LOG_LEVEL",
 )
+# CI must run every database test on both backends; elsewhere a missing TimescaleDB cluster
+# skips its half of the suite, each test saying why.
+_BACKENDS_REQUIRED = os.environ.get("CI") == "true"
+_TSDB_UNAVAILABLE = os.environ.get("PISMAN_TEST_TSDB_UNAVAILABLE")
 
 
-def _url_for(dbname: str) -> str:
-    """The admin URL pointed at another database (a URL, as DATABASE_URL must be)."""
-    parts = urlsplit(ADMIN_URL)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
-
-
-def create_database(*, template: str | None = None, prefix: str = "pisman_t") -> str:
-    """Create a uniquely named database (optionally from a template); return its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        conn.execute(stmt)
-    return _url_for(name)
-
-
-def drop_database(url: str) -> None:
-    """Drop a test database, disconnecting whoever is still on it."""
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
-        )
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked backend("x", reason=...) is skipped, with its reason, on the other backend."""
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason")
+        if not marker.args or not reason:
+            raise pytest.UsageError(f"{item.nodeid}: use @pytest.mark.backend(name, reason=...)")
+        callspec = getattr(item, "callspec", None)
+        current = callspec.params.get("backend") if callspec else None
+        if current is not None and current not in marker.args:
+            item.add_marker(pytest.mark.skip(reason=f"{'/'.join(marker.args)} only: {reason}"))
 
 
 @pytest.fixture(autouse=True)
@@ -74,48 +65,54 @@ def clean_environment(
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def pg_available() -> None:
-    """Fail clearly (not with a traceback per test) when PostgreSQL is down."""
-    try:
-        with psycopg.connect(ADMIN_URL, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}. Start it (see README).")
+@pytest.fixture(scope="session", params=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The database server this test runs on: every database test runs on each backend."""
+    chosen = next(b for b in BACKENDS if b.name == request.param)
+    problem = _TSDB_UNAVAILABLE if chosen.is_timescaledb and _TSDB_UNAVAILABLE else chosen.problem()
+    if problem is None:
+        return chosen
+    if chosen.is_timescaledb and not _BACKENDS_REQUIRED:
+        pytest.skip(f"{problem} (./run test as root builds and starts it)")
+    pytest.fail(f"{problem}. Start it (see README: ./run test does).")
 
 
 @pytest.fixture(scope="session")
-def migrated_template(pg_available: None) -> Iterator[str]:
+def pg_available(backend: Backend) -> None:
+    """Fail clearly (not with a traceback per test) when this backend's server is down."""
+
+
+@pytest.fixture(scope="session")
+def migrated_template(backend: Backend) -> Iterator[str]:
     """A database with every migration applied, copied for each test (fast CREATE ... TEMPLATE)."""
-    url = create_database(prefix="pisman_tpl")
+    url = backend.create_database(prefix="pisman_tpl")
     db.migrate(url, SQL_DIR)
-    name = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
-    yield name
-    drop_database(url)
+    yield backend.seal_template(url)
+    backend.drop_database(url)
 
 
 @pytest.fixture
-def db_url(migrated_template: str) -> Iterator[str]:
+def db_url(backend: Backend, migrated_template: str) -> Iterator[str]:
     """A fresh, migrated database of this test's own."""
-    url = create_database(template=migrated_template)
+    url = backend.create_database(template=migrated_template)
     yield url
-    drop_database(url)
+    backend.drop_database(url)
 
 
 @pytest.fixture(scope="module")
-def module_db_url(migrated_template: str) -> Iterator[str]:
+def module_db_url(backend: Backend, migrated_template: str) -> Iterator[str]:
     """A fresh, migrated database shared by one test module."""
-    url = create_database(template=migrated_template)
+    url = backend.create_database(template=migrated_template)
     yield url
-    drop_database(url)
+    backend.drop_database(url)
 
 
 @pytest.fixture
-def empty_db_url(pg_available: None) -> Iterator[str]:
+def empty_db_url(backend: Backend) -> Iterator[str]:
     """A fresh database with no schema at all."""
-    url = create_database()
+    url = backend.create_database()
     yield url
-    drop_database(url)
+    backend.drop_database(url)
 
 
 @pytest.fixture

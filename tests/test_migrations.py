@@ -11,6 +11,7 @@ import pytest
 
 from pisman import db
 from pisman.settings import PROJECT_ROOT
+from tests.support.databases import Backend
 
 SQL_DIR = PROJECT_ROOT / "sql"
 
@@ -118,10 +119,45 @@ def test_services_starting_together_apply_each_migration_once(empty_db_url: str)
     assert sorted(len(r) for r in results) == [0, 0, len(list(SQL_DIR.glob("*.sql")))]
 
 
-def test_plain_postgresql_path_is_recorded(db_url: str) -> None:
+def test_storage_path_is_recorded_and_built_for_the_backend(db_url: str, backend: Backend) -> None:
     with psycopg.connect(db_url) as conn:
-        assert db.storage_kind(conn) == "postgresql"
+        assert db.storage_kind(conn) == backend.name
         assert conn.execute("SELECT pisman_rollup_timezone()").fetchone() == ("Asia/Jakarta",)
+        rollup_kinds = dict(
+            conn.execute(
+                "SELECT c.relname, c.relkind FROM pg_class c"
+                " WHERE c.relname IN ('weighing_hourly', 'weighing_daily', 'bin_hourly')"
+                " AND c.relnamespace = 'public'::regnamespace"
+            ).fetchall()
+        )
+        if backend.is_timescaledb:
+            hypertables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT hypertable_name FROM timescaledb_information.hypertables"
+                    " WHERE hypertable_schema = 'public'"
+                )
+            }
+            live_aggregates = dict(
+                conn.execute(
+                    "SELECT view_name, materialized_only"
+                    " FROM timescaledb_information.continuous_aggregates"
+                ).fetchall()
+            )
+            assert {"weighing", "bin_reading"} <= hypertables
+            # Real-time: rows above the materialised range are read from the raw tables.
+            assert live_aggregates == {
+                "weighing_hourly": False,
+                "weighing_daily": False,
+                "bin_hourly": False,
+            }
+            assert set(rollup_kinds.values()) == {"v"}
+        else:
+            assert conn.execute(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+            ).fetchone() == (0,)
+            assert set(rollup_kinds.values()) == {"r"}
+        assert len(rollup_kinds) == 3
 
 
 def test_unknown_rollup_timezone_fails_the_migration(empty_db_url: str) -> None:
