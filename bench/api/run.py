@@ -19,6 +19,7 @@ from api.queries.tonnage_cache import CACHE
 from bench.api.load import CITY, TZ, Scale, load_bins, load_weighings, seed_city
 from pisman import db
 from pisman.settings import PROJECT_ROOT, Settings
+from tests.support.rollups import bring_rollups_up_to_date
 
 RAW_TONNAGE = """
 SELECT date_trunc('day', w.ts, %(tz)s) AS day, c.category, sum(c.kg)
@@ -91,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"loaded {n_b:,} bin readings ({args.bins} bins every 5 min) in {t2 - t1:.1f} s",
                 flush=True,
             )
-            conn.execute(
-                "SELECT pisman_rebuild_rollups(%s, %s)",
-                (_local_midnight(first_day), _local_midnight(end_day)),
-            )
+            bring_rollups_up_to_date(conn, _local_midnight(first_day), _local_midnight(end_day))
             conn.commit()
             t3 = time.perf_counter()
             print(f"rebuilt rollups in {t3 - t2:.1f} s", flush=True)

@@ -23,6 +23,7 @@ from psycopg import sql
 from bench.dashboard.servers import api_args, dashboard_args, serve
 from pisman import db
 from pisman.settings import PROJECT_ROOT
+from tests.support.rollups import bring_rollups_up_to_date
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -63,9 +64,7 @@ def _load_year(url: str, days: int) -> tuple[int, str]:
         rows = load.load_weighings(conn, sites, scale, first, days)
         rows += load.load_bins(conn, scale, today - timedelta(days=1), 2)
         start = datetime.combine(first, datetime.min.time(), load.TZ)
-        conn.execute(
-            "SELECT pisman_rebuild_rollups(%s, %s)", (start, start + timedelta(days=days + 1))
-        )
+        bring_rollups_up_to_date(conn, start, start + timedelta(days=days + 1))
         key = create_key(conn, role="planner", name="bench-dashboard")
         conn.commit()
     return rows, key

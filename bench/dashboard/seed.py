@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from tests.support.rollups import bring_rollups_up_to_date
+
 ZONE = ZoneInfo("Asia/Jakarta")
 
 INSERT_CITY = (
@@ -162,7 +164,8 @@ def seed_weighings(
     scale: float = 1.0,
     rng_seed: int = 7,
 ) -> int:
-    """Weighings for `days` local days from first_day at every site (COPY), then rebuild the rollups."""
+    """Weighings for `days` local days from first_day at every site (COPY), then bring the rollups up
+    to date (on TimescaleDB this commits)."""
     rng = random.Random(rng_seed)
     seqs: dict[str, int] = {}
     rows = 0
@@ -198,7 +201,7 @@ def seed_weighings(
                         )
                         rows += 1
     start = datetime.combine(first_day, time(0), ZONE)
-    conn.execute("SELECT pisman_rebuild_rollups(%s, %s)", (start, start + timedelta(days=days)))
+    bring_rollups_up_to_date(conn, start, start + timedelta(days=days))
     return rows
 
 
