@@ -246,6 +246,8 @@ def test_quarantine_listing_stays_small_after_a_megabyte_payload(
     rows = response.json()
     assert len(rows) == 3
     assert all(len(r["reason"]) <= 500 for r in rows)
+    assert all(r["payload_bytes"] > 1_000_000 and r["times_seen"] == 1 for r in rows)
+    assert all(len(r["payload"]) <= 4000 for r in rows)
     with psycopg.connect(db_url) as conn:
         sizes = conn.execute(
             "SELECT length(payload), payload_size FROM quarantine ORDER BY payload_size"

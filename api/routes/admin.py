@@ -219,7 +219,8 @@ async def put_target(
 
 
 QUARANTINE = """
-SELECT quarantine_id, received_at, topic, payload, reason, site_id, device_id, kind, status, resolved_at, resolution
+SELECT quarantine_id, received_at, topic, substring(payload FROM 1 FOR 4000), reason, site_id, device_id, kind,
+       status, resolved_at, resolution, payload_size, times_seen, last_seen_at
 FROM quarantine
 WHERE (city_id = %(city)s OR city_id IS NULL) AND (%(status)s::text IS NULL OR status = %(status)s)
 ORDER BY received_at DESC, quarantine_id DESC
@@ -234,7 +235,7 @@ def _quarantine_item(r: tuple[Any, ...], tz: Any) -> dict[str, Any]:
         "received_at": r[1].astimezone(tz).isoformat(),
         "topic": r[2],
         "payload": payload[:4000].decode("utf-8", errors="replace"),
-        "payload_bytes": len(payload),
+        "payload_bytes": r[11],  # of the original message; ingest keeps at most its first 64 KiB
         "reason": r[4],
         "site_id": r[5],
         "device_id": r[6],
@@ -242,6 +243,8 @@ def _quarantine_item(r: tuple[Any, ...], tz: Any) -> dict[str, Any]:
         "status": r[8],
         "resolved_at": r[9].astimezone(tz).isoformat() if r[9] else None,
         "resolution": r[10],
+        "times_seen": r[12],  # the same topic and bytes delivered again add to one row
+        "last_seen_at": r[13].astimezone(tz).isoformat(),
     }
 
 
@@ -263,7 +266,8 @@ async def get_quarantine(
 REPROCESS = """
 UPDATE quarantine SET status = 'retry', resolved_at = NULL, resolution = NULL
 WHERE quarantine_id = %(id)s AND (city_id = %(city)s OR city_id IS NULL) AND status IN ('new', 'retry')
-RETURNING quarantine_id, received_at, topic, payload, reason, site_id, device_id, kind, status, resolved_at, resolution
+RETURNING quarantine_id, received_at, topic, substring(payload FROM 1 FOR 4000), reason, site_id, device_id, kind,
+          status, resolved_at, resolution, payload_size, times_seen, last_seen_at
 """
 QUARANTINE_STATUS = "SELECT status FROM quarantine WHERE quarantine_id = %(id)s AND (city_id = %(city)s OR city_id IS NULL)"
 
