@@ -17,6 +17,7 @@ from api import keys
 from pisman import db
 from pisman.settings import PROJECT_ROOT, Settings
 from tests.support.api_server import running_api
+from tests.support.databases import Backend
 from tests.support.pgcluster import PG_BIN, PrivatePostgres
 from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
 
@@ -35,11 +36,12 @@ class OutageWorld:
 
 
 @pytest.fixture
-def outage_world() -> Iterator[OutageWorld]:
-    """A private PostgreSQL (ours to stop) with the schema, a seeded city, a week of weighings."""
+def outage_world(backend: Backend) -> Iterator[OutageWorld]:
+    """A private PostgreSQL (ours to stop; preloading TimescaleDB on that backend) with the
+    schema, a seeded city, a week of weighings."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 server binaries are not installed")
-    pg = PrivatePostgres()
+    pg = PrivatePostgres(timescaledb=backend.is_timescaledb)
     try:
         pg.init()
         db.ensure_database(pg.url)

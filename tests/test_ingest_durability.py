@@ -15,6 +15,7 @@ import pytest
 from pisman import db
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
+from tests.support.databases import Backend
 from tests.support.ingest_world import (
     IngestProcess,
     dumps,
@@ -35,11 +36,11 @@ OUTAGE_S = float(os.environ.get("PISMAN_TEST_DB_OUTAGE_S", "30"))
 
 
 @pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A private PostgreSQL with the migrated schema and a seeded city."""
+def private_pg(backend: Backend) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL (preloading TimescaleDB on that backend), migrated, with a seeded city."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 server binaries are not installed")
-    pg = PrivatePostgres()
+    pg = PrivatePostgres(timescaledb=backend.is_timescaledb)
     try:
         pg.init()
         db.ensure_database(pg.url)

@@ -17,7 +17,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster on a free port, run as the postgres user (it refuses root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, timescaledb: bool = False) -> None:
+        self.timescaledb = timescaledb  # preload TimescaleDB, as the suite's second backend does
         self.dir = Path(tempfile.mkdtemp(prefix="pisman-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -50,6 +51,11 @@ class PrivatePostgres:
     def start(self) -> None:
         """Start (or restart) the server and wait until it accepts connections."""
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        if self.timescaledb:
+            opts += (
+                " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+                " -c timescaledb.max_background_workers=2"
+            )
         self._as_postgres(
             str(PG_BIN / "pg_ctl"),
             "-D",
