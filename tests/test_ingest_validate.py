@@ -389,6 +389,13 @@ def test_a_message_over_the_byte_or_readings_limit_is_one_rejection() -> None:
     assert result.rejections[0].payload == big and result.rejections[0].device_id == "scale-1"
     result = validate_message(W_TOPIC, big, SNAPSHOT, NOW, max_message_bytes=len(big))
     assert only_reason(result) == "3000 readings in one message: the limit is 1000 per message"
+    # Within the byte limit, a flood of tiny bad readings is refused before each is validated.
+    empties = b"[" + b"{}," * 87_000 + b"{}]"
+    assert len(empties) < 262_144
+    for topic in (W_TOPIC, B_TOPIC):
+        assert only_reason(check(topic, empties)) == (
+            "87001 readings in one message: the limit is 1000 per message"
+        )
     mixed = json.dumps([w(i) for i in range(MAX_READINGS)] + ["bad"]).encode()
     assert "1001 readings in one message" in only_reason(check(W_TOPIC, mixed))
     ok = json.dumps([w(i) for i in range(MAX_READINGS)]).encode()
