@@ -4,6 +4,7 @@
 # local PostgreSQL, and served by a second cluster that preloads it.
 #
 #   timescaledb.sh cached   exit 0 if the build is cached (no build dependencies needed)
+#   timescaledb.sh can-build  exit 0 if this user can build and install it (else one line why)
 #   timescaledb.sh ensure   build (if not cached), install (if not installed), start the cluster
 #
 # Environment: PISMAN_TIMESCALEDB_TARBALL (default ../shared/vendor/timescaledb-2.28.3.tar.gz
@@ -125,6 +126,10 @@ case "${1:-ensure}" in
   cached)
     [ -f "$MARKER" ]
     ;;
+  can-build)
+    is_root || die "cannot build TimescaleDB for the second test backend: not root (needs to install Debian packages and write into PostgreSQL $PG_MAJOR's directories)"
+    command -v apt-get >/dev/null 2>&1 || die "cannot build TimescaleDB for the second test backend: no apt-get for postgresql-server-dev-$PG_MAJOR cmake libssl-dev"
+    ;;
   ensure)
     if is_root; then mkdir -p "$CACHE_ROOT"; exec 9>"$CACHE_ROOT/timescaledb.lock"; else exec 9>/dev/null; fi
     flock 9  # two test runs at once build once (the servers started below must not inherit fd 9)
@@ -135,7 +140,7 @@ case "${1:-ensure}" in
       "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'") on PostgreSQL $PG_MAJOR at 127.0.0.1:$PORT"
     ;;
   *)
-    echo "usage: $0 cached|ensure" >&2
+    echo "usage: $0 cached|can-build|ensure" >&2
     exit 2
     ;;
 esac
