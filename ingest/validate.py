@@ -36,6 +36,8 @@ SEQ_MAX = 2**63 - 1
 MAX_MESSAGE_BYTES = 262_144
 # A batch (JSON array) holding more readings than this is quarantined whole, as one row.
 MAX_READINGS = 1000
+# A reason lists this many problems of one reading at most (20,000 unknown keys fit in 256 KiB).
+MAX_DESCRIBED_ERRORS = 10
 # Free text from a device: printable characters only (a NUL would be refused by PostgreSQL).
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 KINDS_BY_DEVICE: dict[str, frozenset[ReadingKind]] = {
@@ -256,7 +258,8 @@ def _batch_adapter(kind: ReadingKind, max_readings: int) -> TypeAdapter[Any]:
 def describe_errors(exc: ValidationError) -> str:
     """One readable sentence per problem: 'material: unknown value 'x' (expected food, ...)'."""
     parts: list[str] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_DESCRIBED_ERRORS]:
         field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "payload"
         kind = err["type"]
         got = err.get("input")
@@ -298,6 +301,8 @@ def describe_errors(exc: ValidationError) -> str:
                 else ""
             )
             parts.append(f"{field}: {err['msg']}{shown}")
+    if len(errors) > MAX_DESCRIBED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_DESCRIBED_ERRORS} more problems")
     return "; ".join(parts)
 
 

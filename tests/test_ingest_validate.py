@@ -423,6 +423,8 @@ def test_reasons_quote_input_briefly() -> None:
         reason = only_reason(result)
         assert len(reason) < 400, reason[:100]
         assert "…" in reason
+    many = only_reason(check(W_TOPIC, {**w(), **{f"k{i}": 1 for i in range(20_000)}}))
+    assert many.endswith("; and 19990 more problems") and len(many) < 300
     topic_reason = only_reason(check(f"pisman/v1/{huge}/scale-1/weighing", w()))
     assert len(topic_reason) < 2 * MAX_QUOTED_CHARS + 40
 
