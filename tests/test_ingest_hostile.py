@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -254,3 +256,50 @@ def test_quarantine_listing_stays_small_after_a_megabyte_payload(
         ).fetchall()
     assert [kept for kept, _ in sizes] == [QUARANTINE_KEEP_BYTES] * 3
     assert all(size > 1_000_000 for _, size in sizes)
+
+
+def test_upgrading_folds_repeated_quarantine_rows_into_one_with_a_count(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """sql/022 on a database that already holds repeats (ingest restarts before the fix)."""
+    from pisman import db
+    from pisman.settings import PROJECT_ROOT
+
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    for path in sorted((PROJECT_ROOT / "sql").glob("*.sql")):
+        if path.name < "022":
+            shutil.copy(path, sql_dir)
+    db.migrate(empty_db_url, sql_dir)
+    with psycopg.connect(empty_db_url) as conn:
+        for topic, payload, at in (
+            ("t/a", b"bad", "2025-06-01T00:00:00Z"),
+            ("t/a", b"bad", "2025-06-01T00:05:00Z"),
+            ("t/a", b"bad", "2025-06-01T00:09:00Z"),
+            ("t/b", b"bad", "2025-06-01T00:01:00Z"),
+            ("t/a", b"other", "2025-06-01T00:02:00Z"),
+        ):
+            conn.execute(
+                "INSERT INTO quarantine (topic, payload, reason, received_at)"
+                " VALUES (%s, %s, 'r', %s)",
+                (topic, payload, at),
+            )
+    for path in sorted((PROJECT_ROOT / "sql").glob("*.sql")):
+        if path.name >= "022":
+            shutil.copy(path, sql_dir)
+    db.migrate(empty_db_url, sql_dir)
+    with psycopg.connect(empty_db_url) as conn:
+        rows = conn.execute(
+            "SELECT topic, payload, times_seen, received_at = '2025-06-01T00:00:00Z',"
+            " last_seen_at = '2025-06-01T00:09:00Z', payload_size, payload_sha256"
+            " FROM quarantine ORDER BY quarantine_id"
+        ).fetchall()
+    assert [(r[0], bytes(r[1]), r[2]) for r in rows] == [
+        ("t/a", b"bad", 3),
+        ("t/b", b"bad", 1),
+        ("t/a", b"other", 1),
+    ]
+    assert rows[0][3] and rows[0][4]
+    assert [(r[5], bytes(r[6])) for r in rows] == [
+        (len(p), hashlib.sha256(p).digest()) for p in (b"bad", b"bad", b"other")
+    ]
