@@ -16,6 +16,7 @@ from ingest.validate import validate_message
 from ingest.writer import QUARANTINE_KEEP_BYTES, Incoming, Writer
 from tests.support.broker import Mosquitto
 from tests.support.ingest_world import (
+    IngestProcess,
     dumps,
     publish_all,
     publisher,
@@ -76,6 +77,35 @@ def test_poison_integer_is_quarantined_once_and_ingest_goes_on(
         pub.loop_stop()
     reasons = [row[1] for row in _quarantine(db_url)]
     assert all(r.startswith("not valid JSON: number out of range") for r in reasons), reasons
+
+
+def test_poison_integer_leaves_the_ingest_process_running_and_acknowledged(
+    db_url: str, broker: Mosquitto
+) -> None:
+    """The same regression as `pisman ingest` runs it: the process neither exits nor sees the
+    message again after a restart (it was acknowledged once quarantined)."""
+    _seeded(db_url)
+    env = {"DATABASE_URL": db_url, "MQTT_URL": broker.url, "INGEST_CLIENT_ID": "ingest-poison"}
+    first = IngestProcess(env)
+    second: IngestProcess | None = None
+    try:
+        first.wait_ready()
+        pub = publisher(broker.port)
+        publish_all(pub, [(BANK, POISON), (BANK, dumps(weighing(1)))])
+        wait_for(lambda: _stored(db_url) == 1 and len(_quarantine(db_url)) == 1, timeout=30)
+        pub.loop_stop()
+        assert first.proc.poll() is None, first.tail()
+        assert first.terminate() == 0, first.tail()
+        second = IngestProcess(env)  # same session: nothing unacknowledged is waiting
+        second.wait_ready()
+        publish_all(publisher(broker.port), [(BANK, dumps(weighing(2)))])
+        wait_for(lambda: _stored(db_url) == 2, timeout=30)
+        assert [r[2] for r in _quarantine(db_url)] == [1], "the poison message came back"
+        assert second.terminate() == 0, second.tail()
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.proc.poll() is None:
+                proc.kill()
 
 
 def test_messages_on_topics_of_the_wrong_depth_reach_quarantine(
