@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         3, gt=0, description="Longest wait for a database connection before answering 503."
     )
     API_MAX_HEAVY_QUERIES: int = Field(
-        4,
+        1,
         ge=1,
         description="Tonnage, progress, report and export requests running at once, per process.",
     )

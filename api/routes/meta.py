@@ -10,15 +10,19 @@ from api.deps import CityDep, Conn, LightLane, ViewerKey
 
 router = APIRouter(prefix="/v1", tags=["meta"], dependencies=[LightLane])
 
-LABELS = {
-    "categories": "SELECT code, label_id, label_en FROM category ORDER BY code",
-    "materials": "SELECT code, label_id, label_en FROM material ORDER BY code",
-    "streams": "SELECT code, label_id, label_en FROM stream ORDER BY code",
-    "site_types": "SELECT code, label_id, label_en FROM site_type ORDER BY code",
-    "device_kinds": "SELECT code, label_id, label_en FROM device_kind ORDER BY code",
-    "target_metrics": "SELECT code, label_id, label_en FROM target_metric ORDER BY code",
-}
-DISTRICTS = "SELECT district_id, name FROM district WHERE city_id = %s ORDER BY name"
+# One statement for every list: each round trip is a wait for the database, and under load
+# the waits, not the work, make up a request's time.
+LABELS = """
+SELECT 'categories', code, label_id, label_en, code FROM category
+UNION ALL SELECT 'materials', code, label_id, label_en, code FROM material
+UNION ALL SELECT 'streams', code, label_id, label_en, code FROM stream
+UNION ALL SELECT 'site_types', code, label_id, label_en, code FROM site_type
+UNION ALL SELECT 'device_kinds', code, label_id, label_en, code FROM device_kind
+UNION ALL SELECT 'target_metrics', code, label_id, label_en, code FROM target_metric
+UNION ALL SELECT 'districts', district_id, name, NULL, name FROM district WHERE city_id = %s
+ORDER BY 1, 5, 2
+"""
+LISTS = ("categories", "materials", "streams", "site_types", "device_kinds", "target_metrics")
 
 
 @router.get("/meta", summary="Labels (Indonesian and English) and the city's districts")
@@ -32,10 +36,14 @@ async def get_meta(conn: Conn, key: ViewerKey, city: CityDep) -> dict[str, Any]:
             "timezone": city.tz.key,
             "bin_full_threshold": float(city.bin_full_threshold),
         },
+        **{name: [] for name in LISTS},
+        "districts": [],
     }
-    for name, statement in LABELS.items():
-        rows = await (await conn.execute(statement)).fetchall()
-        out[name] = [{"code": r[0], "label_id": r[1], "label_en": r[2]} for r in rows]
-    rows = await (await conn.execute(DISTRICTS, (city.city_id,))).fetchall()
-    out["districts"] = [{"district_id": r[0], "name": r[1]} for r in rows]
+    for kind, code, label_id, label_en, _sort_key in await (
+        await conn.execute(LABELS, (city.city_id,))
+    ).fetchall():
+        if kind == "districts":
+            out["districts"].append({"district_id": code, "name": label_id})
+        else:
+            out[kind].append({"code": code, "label_id": label_id, "label_en": label_en})
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import CityDep, Conn, HeavyLane, SettingsDep, ViewerKey
 from api.params import bad_request, parse_group_by, parse_range
@@ -13,6 +15,7 @@ from api.queries.tonnage import (
     PUBLIC_GROUPS,
     RangeNotAligned,
     TonnageQuery,
+    TonnageResult,
     as_tonnes,
     tonnage,
     tonnes_rows,
@@ -76,7 +79,7 @@ async def get_tonnage(
             examples=["category,district"],
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Tonnage of the Kang PisMan categories. Without `category` in `group_by`, rows count fate
     tonnage only (reduce + utilize + residual); `total_tonnes` is always fate tonnage."""
     start, end = parse_range(from_, to, city.tz, max_days=settings.API_MAX_RANGE_DAYS)
@@ -90,15 +93,50 @@ async def get_tonnage(
         result = await tonnage(conn, q)
     except RangeNotAligned as exc:
         raise bad_request(str(exc)) from None
-    return {
-        "city": city.city_id,
-        "timezone": city.tz.key,
-        "from": start.astimezone(city.tz).isoformat(),
-        "to": end.astimezone(city.tz).isoformat(),
-        "bucket": bucket,
-        "group_by": list(groups),
+    # Shaping and encoding three years of daily rows per site is most of a second of Python:
+    # off the event loop, like the sums.
+    body = await asyncio.to_thread(_render, result, city.city_id)
+    return Response(body, media_type="application/json")
+
+
+def _render(result: TonnageResult, city_id: str) -> bytes:
+    """The JSON answer: the query echoed, rows, per-group totals and the fate total."""
+    q = result.query
+    answer = {
+        "city": city_id,
+        "timezone": q.tz.key,
+        "from": q.start.astimezone(q.tz).isoformat(),
+        "to": q.end.astimezone(q.tz).isoformat(),
+        "bucket": q.bucket,
+        "group_by": list(q.group_by),
         "unit": "t",
         "rows": tonnes_rows(result),
         "totals": totals_by_group(result),
         "total_tonnes": as_tonnes(result.fate_kg()),
     }
+    return encode_json(answer)
+
+
+JSON_OPTIONS: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
+ROWS_PER_CHUNK = 2000
+
+
+def encode_json(answer: dict[str, Any]) -> bytes:
+    """JSON of an object whose long lists are encoded a slice at a time.
+
+    json's C encoder holds the interpreter lock for the whole call; a few milliseconds per slice
+    (instead of ~100 ms for 70,000 rows) lets the event loop thread in between.
+    """
+    parts: list[str] = []
+    for name, value in answer.items():
+        parts.append(json.dumps(name) + ":")
+        if isinstance(value, list) and len(value) > ROWS_PER_CHUNK:
+            slices = (
+                json.dumps(value[i : i + ROWS_PER_CHUNK], **JSON_OPTIONS)[1:-1]
+                for i in range(0, len(value), ROWS_PER_CHUNK)
+            )
+            parts.append("[" + ",".join(slices) + "]")
+        else:
+            parts.append(json.dumps(value, **JSON_OPTIONS))
+        parts.append(",")
+    return ("{" + "".join(parts[:-1]) + "}").encode()
