@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from pisman.logs import log_event
 from pisman.settings import MqttEndpoint
@@ -162,7 +163,10 @@ class IngestClient:
             session_present=bool(flags.session_present),
             generation=self.generation,
         )
-        client.subscribe(self.topic_filter, qos=1)
+        # No Local: the commit acks ingest publishes under the same prefix do not come back to
+        # it (MQTT 5 forbids the option on a shared subscription: workers there skip them).
+        shared = self.topic_filter.startswith("$share/")
+        client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1, noLocal=not shared))
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any

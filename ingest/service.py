@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import psycopg
 
+from ingest.acks import build_acks
 from ingest.client import Delivery, IngestClient
 from ingest.metrics import IngestMetrics
 from ingest.registry import Registry, RegistrySnapshot
-from ingest.topics import subscription
+from ingest.topics import is_ack_topic, subscription
 from ingest.validate import Validated, now_utc, validate_message
-from ingest.writer import Incoming, Writer
+from ingest.writer import BatchOutcome, Incoming, Writer
 from pisman import db
 from pisman.logs import log_event
 from pisman.settings import Settings
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 REGISTRY_MAX_AGE_S = 30.0
 QUARANTINE_RETRY_EVERY_S = 3.0
 IDLE_WAIT_S = 0.25
+# Commit acks wait in paho's queue while the broker is away; more in flight keeps up with bursts.
+ACK_MAX_INFLIGHT = 1000
+NOT_DEVICE_DATA = Validated([], [], [], [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class IngestOptions:
     max_future_s: int
     max_message_bytes: int
     max_readings: int
+    commit_acks: bool = True
 
     @classmethod
     def from_settings(cls, s: Settings, **overrides: object) -> IngestOptions:
@@ -54,6 +59,7 @@ class IngestOptions:
             "max_future_s": s.INGEST_MAX_FUTURE_S,
             "max_message_bytes": s.INGEST_MAX_MESSAGE_BYTES,
             "max_readings": s.INGEST_MAX_READINGS,
+            "commit_acks": s.INGEST_COMMIT_ACKS,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -111,6 +117,7 @@ class IngestService:
             receive_maximum=options.receive_maximum,
             ca_file=settings.MQTT_CA_FILE,
         )
+        self.client.client.max_inflight_messages_set(ACK_MAX_INFLIGHT)
         self.metrics.track_pending(self.inbox.qsize)
         self.metrics.track_connections(
             broker=self.client.client.is_connected, database=self._database_connected
@@ -244,6 +251,8 @@ class IngestService:
 
     def _validate(self, d: Delivery) -> Validated:
         """Rows and rejections of one message (validate_message never raises on its content)."""
+        if is_ack_topic(d.topic):
+            return NOT_DEVICE_DATA  # our own (or another worker's) commit ack: acknowledged, unused
         snapshot = self.writer.registry.snapshot
         validated = self._validate_with(d, snapshot)
         missing = validated.rejections[0].device_id if validated.rejections else None
@@ -286,6 +295,7 @@ class IngestService:
         if outcome.seconds < time.monotonic() - attempts_before - 0.5:
             self.metrics.db_errors.inc()
         self.client.ack([d for d, _ in batch])
+        acks = self._publish_commit_acks(incoming, outcome) if self.options.commit_acks else 0
         now = time.time()
         lag = now - min(d.received_at for d, _ in batch)
         self.metrics.observe_batch(outcome, readings=readings, lag_s=lag, now=now)
@@ -307,8 +317,22 @@ class IngestService:
             duplicates=outcome.duplicates,
             ms=round(outcome.seconds * 1000, 1),
             lag_ms=round(lag * 1000, 1),
+            commit_acks=acks,
         )
         return True
+
+    def _publish_commit_acks(self, incoming: list[Incoming], outcome: BatchOutcome) -> int:
+        """Tell each device of the batch what is now stored or quarantined (QoS 1, not retained).
+
+        Best effort by design: an ack lost with a crash or a broker outage only makes the device
+        resend after its timeout, and the dedupe key makes that harmless.
+        """
+        # A message the database refused is reported as quarantined once the writer says which.
+        written = getattr(outcome, "written", None) or incoming
+        acks = build_acks((m.topic, m.payload, m.validated) for m in written)
+        for topic, payload in acks:
+            self.client.client.publish(topic, payload, qos=1)
+        return len(acks)
 
     def _reprocess_quarantine(self) -> None:
         try:

@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 
 from ingest.reasons import quoted
+from pisman.devices import ACK_KIND, device_topic
 from pisman.domain import ReadingKind
 
 TOPIC_PREFIX = "pisman/v1/"
-# Everything under the prefix, whatever its depth: a device's ACL lets it publish to
-# pisman/v1/<site>/<device>/#, and a topic of the wrong depth must reach quarantine with a
-# reason rather than be acknowledged by the broker and never seen.
+# Everything under the prefix, whatever its depth: a device's ACL lets it publish only its
+# weighing, bin and status topics, but an account with wider rights (a gateway) can still send a
+# topic of the wrong depth, which must reach quarantine with a reason rather than be acknowledged
+# by the broker and never seen. Ingest's own acks match too: is_ack_topic() skips them.
 SUBSCRIPTION = "pisman/v1/#"
 TOPIC_SHAPE = "pisman/v1/<site_id>/<device_id>/<kind>"
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -54,3 +56,17 @@ def parse_topic(topic: str) -> DeviceTopic:
 def subscription(share_group: str | None) -> str:
     """The topic filter ingest subscribes to, shared when a group is given."""
     return f"$share/{share_group}/{SUBSCRIPTION}" if share_group else SUBSCRIPTION
+
+
+def ack_topic(site_id: str, device_id: str) -> str:
+    """Where ingest tells a device which of its readings are committed (docs/protocol.md)."""
+    return device_topic(site_id, device_id, ACK_KIND)
+
+
+def is_ack_topic(topic: str) -> bool:
+    """An ack ingest (or another ingest worker) published: not device data, never quarantined."""
+    return (
+        topic.startswith(TOPIC_PREFIX)
+        and topic.endswith("/" + ACK_KIND)
+        and topic.count("/") == TOPIC_PREFIX.count("/") + 2
+    )

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import psycopg
 
-from pisman.domain import DeviceKind
+from pisman.domain import DeviceKind, ReadingKind
 
 TOPIC_ROOT = "pisman/v1"
+# What a device publishes (ReadingKind's values) and the topic where ingest acknowledges commits.
+DEVICE_WRITES = tuple(k.value for k in ReadingKind)
+ACK_KIND = "ack"
 # Mosquitto's "$7$" format: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt (mosquitto_passwd).
 _PBKDF2_ITERATIONS = 101
 _SALT_BYTES = 12
@@ -196,7 +199,8 @@ def render_broker_files(conn: psycopg.Connection) -> tuple[str, str]:
         acl_lines.append(f"\nuser {username}")
         if role == "ingest":
             acl_lines.append(f"topic read {TOPIC_ROOT}/#")
-        elif role == "gateway":
+            acl_lines.append(f"topic write {TOPIC_ROOT}/+/+/{ACK_KIND}")  # commit acks
+        elif role == "gateway":  # also reads the commit acks of the devices it carries
             acl_lines.append(f"topic readwrite {TOPIC_ROOT}/#")
         else:
             acl_lines.append(f"topic read {TOPIC_ROOT}/+/+/status")
@@ -204,9 +208,14 @@ def render_broker_files(conn: psycopg.Connection) -> tuple[str, str]:
         "SELECT device_id, site_id, password_hash FROM device WHERE active ORDER BY device_id"
     ):
         pw_lines.append(f"{device_id}:{pw_hash}")
-        # A device may publish only under its own site and id.
+        # A device may publish only its own message kinds under its own site and id, and read
+        # only its own commit acks. Explicit topics, not .../#: Mosquitto cannot exclude the ack
+        # topic from a wildcard, and a device must not forge its acks.
         acl_lines.append(f"\nuser {device_id}")
-        acl_lines.append(f"topic write {TOPIC_ROOT}/{site_id}/{device_id}/#")
+        acl_lines.extend(
+            f"topic write {device_topic(site_id, device_id, kind)}" for kind in DEVICE_WRITES
+        )
+        acl_lines.append(f"topic read {device_topic(site_id, device_id, ACK_KIND)}")
     return "\n".join(pw_lines) + "\n", "\n".join(acl_lines) + "\n"
 
 

@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     INGEST_MAX_READINGS: int = Field(
         1000, ge=1, description="A batch holding more readings is quarantined whole."
     )
+    INGEST_COMMIT_ACKS: bool = Field(
+        True,
+        description="After each commit, tell every device what is stored on"
+        " pisman/v1/<site>/<device>/ack (docs/protocol.md); off only to measure the cost.",
+    )
 
     MOSQUITTO_PASSWORD_FILE: Path | None = Field(
         None, description="Broker password file generated from the device registry."

@@ -130,7 +130,9 @@ def test_devices_add_prints_the_password_once_and_stores_only_a_hash(
     assert devices.verify_password(password, stored)
     # The generated files let the new device in (proves the hash format is Mosquitto's).
     assert "scale-9:$7$" in (tmp_path / "passwd").read_text()
-    assert "topic write pisman/v1/depot-1/scale-9/#" in (tmp_path / "acl").read_text()
+    acl = (tmp_path / "acl").read_text()
+    assert "topic write pisman/v1/depot-1/scale-9/weighing" in acl
+    assert "topic read pisman/v1/depot-1/scale-9/ack" in acl
     broker = Mosquitto(
         tmp_path, port=free_port(), password_file=tmp_path / "passwd", acl_file=tmp_path / "acl"
     )
