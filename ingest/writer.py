@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -24,7 +25,7 @@ from ingest.validate import (
     now_utc,
     validate_message,
 )
-from pisman import db
+from pisman import db, rollups
 from pisman.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,12 @@ INSERTED_WEIGHINGS = (
 )
 INSERTED_BINS = "SELECT device_id, count(*) AS n FROM pisman_insert_staged_bins() GROUP BY 1"
 NOTHING_INSERTED = "SELECT NULL::text AS device_id, 0::bigint AS n WHERE false"
+# TimescaleDB: the time span of a batch's readings, read before the commit empties the staging
+# tables, to find the continuous aggregates whose materialised range hides some of them.
+STAGED_SPAN = (
+    "SELECT min(ts), max(ts) FROM"
+    " (SELECT ts FROM stage_weighing UNION ALL SELECT ts FROM stage_bin_reading) AS s"
+)
 STAGED_WEIGHINGS = (
     "SELECT device_id, ts, seq, NULL::numeric AS battery_pct, NULL::numeric AS fill_ratio"
     " FROM stage_weighing"
@@ -287,6 +294,11 @@ class Writer:
     registry: Registry = field(default_factory=Registry)
     max_backoff_s: float = 5.0
     conn: psycopg.Connection | None = None
+    # TimescaleDB: the span of committed rows not yet checked against the continuous
+    # aggregates' materialised ranges (rows below one reach the API only once it is refreshed).
+    # Kept until the check and any refresh succeed.
+    late_span: tuple[datetime, datetime] | None = None
+    timescaledb: bool | None = None
 
     # --- connection -------------------------------------------------------------------------
     def connect(self) -> psycopg.Connection:
@@ -329,7 +341,9 @@ class Writer:
         while True:
             try:
                 conn = self.connect()
-                return self._write_splitting(conn, batch)
+                outcome = self._write_splitting(conn, batch)
+                self._refresh_late_rows(conn)
+                return outcome
             except (psycopg.Error, db.DatabaseUnavailable) as exc:
                 if isinstance(exc, psycopg.Error) and not _is_transient(exc, self.conn):
                     raise  # _write_splitting handles content errors; anything else is a bug
@@ -385,9 +399,61 @@ class Writer:
         started = time.monotonic()
         with conn.cursor() as cur:
             outcome = write_rows(cur, batch)
+            late = self._late_span(cur, outcome)
         conn.commit()
+        if late is not None:
+            lo, hi = self.late_span or late
+            self.late_span = (min(lo, late[0]), max(hi, late[1]))
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def _late_span(
+        self, cur: psycopg.Cursor, outcome: BatchOutcome
+    ) -> tuple[datetime, datetime] | None:
+        """TimescaleDB: the time span of this batch's staged readings (before the commit)."""
+        if not (outcome.stored_weighings or outcome.stored_bins):
+            return None
+        if self.timescaledb is None:
+            self.timescaledb = rollups.uses_timescaledb(cur.connection)
+        if not self.timescaledb:
+            return None
+        span = cur.execute(STAGED_SPAN).fetchone()
+        if span is None or span[0] is None:
+            return None
+        return span[0], span[1]
+
+    def _refresh_late_rows(self, conn: psycopg.Connection) -> None:
+        """TimescaleDB: refresh the aggregates over committed rows that lie below their
+        materialised range, so a backlog reaches the API now rather than at a policy run that
+        may never come. Runs in the writer thread before the next batch: a backlog that touches
+        many buckets slows intake (back-pressure) instead of piling up stale ranges. A failed
+        refresh is kept for the next batch; the rows themselves are already committed."""
+        if self.late_span is None:
+            return
+        started = time.monotonic()
+        lo, hi = self.late_span
+        try:
+            windows = rollups.stale_aggregates(conn, lo, hi)
+            conn.rollback()  # a refresh runs outside any transaction
+            if not windows:  # live rows: real-time aggregation shows them already
+                self.late_span = None
+                return
+            rollups.refresh_aggregates(conn, windows, lo)
+        except psycopg.Error as exc:
+            log_event(log, logging.WARNING, "late_rows_refresh_failed", error=_first_line(exc))
+            if conn.broken:
+                self.close()
+            return
+        log_event(
+            log,
+            logging.INFO,
+            "late_rows_refreshed",
+            aggregates=",".join(v for v, _ in windows),
+            since=lo.isoformat(),
+            until=hi.isoformat(),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        self.late_span = None
 
     # --- quarantine reprocessing ------------------------------------------------------------
     def reprocess_quarantine(

@@ -11,7 +11,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.rollups import bring_rollups_up_to_date, uses_timescaledb
+from pisman.rollups import bring_rollups_up_to_date, uses_timescaledb
 
 SITES = [("tps-a", "depot"), ("tps-b", "depot"), ("bank-a", "waste_bank")]
 START = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)  # 22:00 WIB: batches straddle local midnight

@@ -18,8 +18,8 @@ from api.app import create_app
 from api.queries.tonnage_cache import CACHE
 from bench.api.load import CITY, TZ, Scale, load_bins, load_weighings, seed_city
 from pisman import db
+from pisman.rollups import bring_rollups_up_to_date
 from pisman.settings import PROJECT_ROOT, Settings
-from tests.support.rollups import bring_rollups_up_to_date
 
 RAW_TONNAGE = """
 SELECT date_trunc('day', w.ts, %(tz)s) AS day, c.category, sum(c.kg)

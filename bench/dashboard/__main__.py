@@ -22,8 +22,8 @@ from psycopg import sql
 
 from bench.dashboard.servers import api_args, dashboard_args, serve
 from pisman import db
+from pisman.rollups import bring_rollups_up_to_date
 from pisman.settings import PROJECT_ROOT
-from tests.support.rollups import bring_rollups_up_to_date
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from tests.support.rollups import bring_rollups_up_to_date
+from pisman.rollups import bring_rollups_up_to_date
 
 ZONE = ZoneInfo("Asia/Jakarta")
 
