@@ -401,11 +401,15 @@ class Writer:
             outcome = write_rows(cur, batch)
             late = self._late_span(cur, outcome)
         conn.commit()
-        if late is not None:
-            lo, hi = self.late_span or late
-            self.late_span = (min(lo, late[0]), max(hi, late[1]))
+        self._remember_late(late)
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def _remember_late(self, span: tuple[datetime, datetime] | None) -> None:
+        """Add a committed batch's span to what _refresh_late_rows must check."""
+        if span is not None:
+            lo, hi = self.late_span or span
+            self.late_span = (min(lo, span[0]), max(hi, span[1]))
 
     def _late_span(
         self, cur: psycopg.Cursor, outcome: BatchOutcome
@@ -507,7 +511,10 @@ class Writer:
                 stored = Validated(validated.weighings, validated.bins, validated.statuses, [])
                 good.append(Incoming(topic, payload, False, stored))
             outcome.add(write_rows(cur, good))
+            late = self._late_span(cur, outcome)
         conn.commit()
+        self._remember_late(late)
+        self._refresh_late_rows(conn)  # quarantined readings are late by nature
         outcome.seconds = time.monotonic() - started
         return outcome
 
