@@ -12,24 +12,21 @@ REBUILD_SQL = "SELECT pisman_rebuild_rollups(%s, %s)"
 # a hypertable) and, when rows from `lo` on lie below its materialised range (the watermark,
 # under which real-time aggregation does not look), how far to refresh: up to the watermark,
 # never beyond (that would materialise live hours and make every later batch "late"), and a
-# day past `hi` at most so that the bucket holding `hi` is whole inside the window.
+# day past `hi` at most so that the bucket holding `hi` is whole inside the window. It reads
+# TimescaleDB's catalog rather than timescaledb_information's views: ingest runs it after every
+# batch, and the views cost ~15 ms a call.
 STALE_AGGREGATES_SQL = """
-WITH agg AS (
-  SELECT ca.view_schema, ca.view_name, ca.hypertable_schema, ca.hypertable_name,
-         ca.materialization_hypertable_schema AS mat_schema,
-         ca.materialization_hypertable_name AS mat_name,
-         _timescaledb_functions.to_timestamp(
+SELECT format('%%I.%%I', c.user_view_schema, c.user_view_name),
+       CASE WHEN p.mat_hypertable_id IS NOT NULL
+            THEN format('%%I.%%I', p.user_view_schema, p.user_view_name) END,
+       CASE WHEN w.watermark > %(lo)s::timestamptz
+            THEN LEAST(w.watermark, %(hi)s::timestamptz + INTERVAL '1 day') END
+FROM _timescaledb_catalog.continuous_agg c
+CROSS JOIN LATERAL (
+  SELECT _timescaledb_functions.to_timestamp(
            _timescaledb_functions.cagg_watermark(c.mat_hypertable_id)) AS watermark
-  FROM timescaledb_information.continuous_aggregates ca
-  JOIN _timescaledb_catalog.continuous_agg c
-    ON c.user_view_schema = ca.view_schema AND c.user_view_name = ca.view_name
-)
-SELECT format('%%I.%%I', a.view_schema, a.view_name),
-       CASE WHEN p.view_name IS NOT NULL THEN format('%%I.%%I', p.view_schema, p.view_name) END,
-       CASE WHEN a.watermark > %(lo)s::timestamptz
-            THEN LEAST(a.watermark, %(hi)s::timestamptz + INTERVAL '1 day') END
-FROM agg a
-LEFT JOIN agg p ON p.mat_schema = a.hypertable_schema AND p.mat_name = a.hypertable_name
+) AS w
+LEFT JOIN _timescaledb_catalog.continuous_agg p ON p.mat_hypertable_id = c.parent_mat_hypertable_id
 """
 REFRESH_SQL = "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)"
 
