@@ -47,7 +47,7 @@ SIM_DAYS = 7
 SIM_WALL_S = 24.0  # the week is published over this many seconds: long enough for three drills
 SPEED = SIM_DAYS * 86400 / SIM_WALL_S
 # Readings ingest must store between one drill and the next: each drill lands while data flows.
-PROGRESS_BETWEEN_DRILLS = 250
+PROGRESS_BETWEEN_DRILLS = 200
 # The API's questions, asked one after another for the whole run.
 DATABASE_ROUTES = (
     "/v1/meta",
