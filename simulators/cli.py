@@ -72,10 +72,17 @@ def _parse_end(text: str | None) -> int | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the simulator and write its report."""
+    from pisman.devices import ACK_KIND, device_topic
     from simulators.devices import city_devices
     from simulators.faults import FaultSpecError, parse_faults
     from simulators.provision import read_credentials
-    from simulators.publisher import Account, NullPublisher, Publisher
+    from simulators.publisher import (
+        GATEWAY_ACKS,
+        Account,
+        NullPublisher,
+        Publisher,
+        StoreAndForward,
+    )
     from simulators.run import RunOptions, Simulator
 
     s = get_settings()
@@ -97,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         bin_interval_s=args.bin_interval,
         batch=args.batch,
         progress=not args.quiet,
+        wait_confirmed_s=args.wait_confirmed,
     )
     devs = city_devices(city)
     publisher: Publisher
@@ -105,7 +113,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         creds = read_credentials(_credentials_path(args, s, city.city.id))
         endpoint = s.mqtt
-        publisher = Publisher(endpoint.host, endpoint.port)
+        saf = (
+            None
+            if args.no_commit_acks
+            else StoreAndForward(ack_timeout_s=args.ack_timeout, backlog_limit=args.backlog)
+        )
+        publisher = Publisher(endpoint.host, endpoint.port, store_and_forward=saf)
         if args.gateway:
             if creds.gateway is None:
                 raise SimulateUsageError(
@@ -114,7 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             # One connection: the broker binds client ids to usernames, so a second connection
             # of the same account would take over the first one's session.
             account = Account(
-                creds.gateway.username, creds.gateway.username, creds.gateway.password
+                creds.gateway.username,
+                creds.gateway.username,
+                creds.gateway.password,
+                ack_topic=GATEWAY_ACKS,
             )
             # The same number in flight as the two connections it had before.
             publisher.connect(
@@ -134,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             d.device_id,
                             creds.devices[d.device_id],
                             will_topic=None,
+                            ack_topic=device_topic(d.site_id, d.device_id, ACK_KIND),
                         ),
                         [d.device_id],
                     )
@@ -160,8 +177,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{args.mode}: {t['valid']} valid readings, {t['duplicates_sent']} duplicates, {t['invalid']} invalid "
         f"in {t['messages']} messages from {len(devs)} devices in {data['elapsed_s']} s; report: {report_path}"
     )
+    if "confirmed" in t:
+        print(
+            f"commit acks: {t['confirmed']} readings confirmed stored,"
+            f" {t['confirmed_quarantined']} quarantined, {t['resent']} resent, {t['pending']} pending"
+        )
     if args.print_categories:
         print(json.dumps(data["categories_kg_by_local_day"], indent=1))
+    if args.wait_confirmed and t.get("pending"):
+        print(
+            f"pisman simulate: {t['pending']} readings still without a commit ack after"
+            f" {args.wait_confirmed:.0f} s",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -249,6 +278,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         help="realtime/accelerated: stop after this many seconds",
     )
     p.add_argument("--dry-run", action="store_true", help="generate and count without a broker")
+    p.add_argument(
+        "--no-commit-acks",
+        action="store_true",
+        help="legacy devices: forget a reading at the broker's PUBACK, never read commit acks",
+    )
+    p.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=30.0,
+        help="resend a reading with no commit ack after this many seconds (default 30)",
+    )
+    p.add_argument(
+        "--backlog",
+        type=int,
+        default=20_000,
+        help="most unconfirmed readings a device holds; it waits while full (default 20000)",
+    )
+    p.add_argument(
+        "--wait-confirmed",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="at the end, wait up to this long until every reading is confirmed; exit 1 if not",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--print-categories", action="store_true", help="print the per-day category totals"

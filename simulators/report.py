@@ -56,6 +56,8 @@ class Report:
         self.messages = 0
         self.fault_counts: dict[str, int] = {}
         self.elapsed_s: float | None = None
+        # Store-and-forward, per device: confirmed, confirmed_quarantined, resent, pending.
+        self.delivery: dict[str, dict[str, int]] | None = None
 
     def _device(self, device_id: str, kind: str) -> _DeviceCounts:
         d = self.devices.get(device_id)
@@ -106,6 +108,7 @@ class Report:
                 "invalid_total": sum(d.invalid.values()),
                 "status_sent": d.status_sent,
                 "valid_seq_ranges": seq_ranges(d.seqs),
+                **((self.delivery or {}).get(device_id) or {}),
             }
         totals = {
             "valid": sum(d.valid for d in self.devices.values()),
@@ -114,6 +117,9 @@ class Report:
             "status_sent": sum(d.status_sent for d in self.devices.values()),
             "messages": self.messages,
         }
+        if self.delivery is not None:
+            for name in ("confirmed", "confirmed_quarantined", "resent", "pending"):
+                totals[name] = sum(d[name] for d in self.delivery.values())
         categories = {
             day: {m: str(Decimal(g) / 1000) for m, g in self.days[day].items()}
             for day in sorted(self.days)

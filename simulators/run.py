@@ -44,6 +44,7 @@ class RunOptions:
     bin_interval_s: int | None = None
     batch: int | None = None  # backfill: most readings per message
     progress: bool = True
+    wait_confirmed_s: float = 0.0  # store-and-forward: wait this long for every commit ack
 
 
 def _now_ms() -> int:
@@ -114,7 +115,12 @@ class Simulator:
         n = 0
         while self.heap and (until_ms is None or self.heap[0][0] < until_ms):
             _, _, m = heapq.heappop(self.heap)
-            self.publisher.publish(m.device.device_id, self.topics[m.device.device_id], m.payload)
+            # Every message is held until its commit ack (if the publisher does store-and-forward):
+            # a valid one by its readings' keys, an invalid one by its digest.
+            keys = [(r.seq, r.sent_ms) for r in m.readings] if m.invalid_reason is None else []
+            self.publisher.publish(
+                m.device.device_id, self.topics[m.device.device_id], m.payload, keys=keys
+            )
             self.report.published(m)
             n += 1
         return n
@@ -156,6 +162,7 @@ class Simulator:
                 heapq.heappush(self.heap, (m.publish_ms, next(self.counter), m))
             self._publish_due(None)
             self.publisher.flush()
+            self._wait_confirmed()
         self._finish(started, start_ms, end_ms)
         return self.report
 
@@ -193,11 +200,19 @@ class Simulator:
             log_event(log, logging.INFO, "simulate_interrupted")
         self._statuses(b"offline")
         self.publisher.flush()
+        self._wait_confirmed()
         self._finish(started, sim0, sim_now())
         return self.report
 
+    def _wait_confirmed(self) -> None:
+        if self.opts.wait_confirmed_s > 0 and self.publisher.saf is not None:
+            left = self.publisher.wait_confirmed(self.opts.wait_confirmed_s)
+            log_event(log, logging.INFO, "simulate_confirmed", still_pending=left)
+
     def _finish(self, started: float, start_ms: int, end_ms: int) -> None:
         elapsed = time.monotonic() - started
+        if self.publisher.saf is not None:
+            self.report.delivery = self.publisher.delivery()
         self.report.fault_counts = dict(self.faults.counts)
         self.report.meta.update(
             start=datetime.fromtimestamp(start_ms / 1000, UTC).isoformat(),
