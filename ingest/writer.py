@@ -437,27 +437,24 @@ class Writer:
         started = time.monotonic()
         lo, hi = self.late_span
         try:
-            windows = rollups.stale_aggregates(conn, lo, hi)
-            conn.rollback()  # a refresh runs outside any transaction
-            if not windows:  # live rows: real-time aggregation shows them already
-                self.late_span = None
-                return
-            rollups.refresh_aggregates(conn, windows, lo)
+            refreshed = rollups.refresh_late_rows(conn, lo, hi)
         except psycopg.Error as exc:
             log_event(log, logging.WARNING, "late_rows_refresh_failed", error=_first_line(exc))
             if conn.broken:
                 self.close()
             return
+        self.late_span = None
+        if not refreshed:  # live rows: real-time aggregation shows them already
+            return
         log_event(
             log,
             logging.INFO,
             "late_rows_refreshed",
-            aggregates=",".join(v for v, _ in windows),
+            aggregates=",".join(refreshed),
             since=lo.isoformat(),
             until=hi.isoformat(),
             seconds=round(time.monotonic() - started, 3),
         )
-        self.late_span = None
 
     # --- quarantine reprocessing ------------------------------------------------------------
     def reprocess_quarantine(

@@ -87,6 +87,20 @@ def refresh_aggregates(
         conn.autocommit = autocommit
 
 
+def refresh_late_rows(conn: psycopg.Connection, lo: datetime, hi: datetime) -> list[str]:
+    """TimescaleDB: after rows in [lo, hi] were committed, refresh the aggregates whose
+    materialised range hides them (and those they are built on); return their names.
+
+    Only for a database on the TimescaleDB path (uses_timescaledb), with no transaction
+    open; a no-op for rows that real-time aggregation already shows.
+    """
+    windows = stale_aggregates(conn, lo, hi)
+    conn.rollback()  # a refresh runs outside any transaction
+    if windows:
+        refresh_aggregates(conn, windows, lo)
+    return [view for view, _ in windows]
+
+
 def bring_rollups_up_to_date(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
     """Recompute every rollup bucket between start and end from the raw rows (after a bulk load).
 

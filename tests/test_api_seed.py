@@ -15,6 +15,7 @@ import pytest
 
 from api import keys
 from api.app import create_app
+from pisman import rollups
 
 CITY = "apitown"
 DISTRICTS = [("coblong", "Coblong"), ("sukajadi", "Sukajadi"), ("cicendo", "Cicendo")]
@@ -156,6 +157,8 @@ def insert_weighings(conn: psycopg.Connection, rows: Iterable[Weighing]) -> None
         ([t[0] for t in touched], [t[1] for t in touched]),
     )
     conn.commit()
+    if rows and rollups.uses_timescaledb(conn):  # rows below a materialised range: as ingest does
+        rollups.refresh_late_rows(conn, min(w.ts for w in rows), max(w.ts for w in rows))
 
 
 def insert_bin_reading(
@@ -186,6 +189,8 @@ def insert_bin_reading(
     )
     conn.execute("SELECT pisman_refresh_bin_rollups(%s, %s)", ([device_id], [ts]))
     conn.commit()
+    if rollups.uses_timescaledb(conn):
+        rollups.refresh_late_rows(conn, ts, ts)
 
 
 def random_weighings(
