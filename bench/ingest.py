@@ -1,8 +1,10 @@
 """Ingest benchmark: N readings from M devices through a real broker into PostgreSQL, vs a naive baseline.
 
-Run: .venv/bin/python -m bench.ingest [--messages 100000] [--devices 50]
+Run: .venv/bin/python -m bench.ingest [--messages 100000] [--devices 50] [--commit-acks both]
 Prints sustained stored readings/s, end-to-end latency (device ts → stored) p50/p99, the
-naive one-INSERT-per-message baseline in the same run, and the ingest process's peak memory.
+naive one-INSERT-per-message baseline in the same run, and the ingest process's peak memory;
+with commit acks on, the ack messages and bytes per reading that reach a subscriber of every
+device's ack topic (as the devices would receive them).
 """
 
 from __future__ import annotations
@@ -273,8 +275,45 @@ def latency(url: str) -> tuple[float, float]:
     return float(row[0]), float(row[1])
 
 
+class AckCounter:
+    """Subscribes to every device's commit-ack topic (standing in for the devices) and counts."""
+
+    def __init__(self, port: int) -> None:
+        self.messages = 0
+        self.bytes = 0
+        ready = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="bench-acks", protocol=mqtt.MQTTv5
+        )
+
+        def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+            self.messages += 1
+            self.bytes += len(msg.payload)
+
+        client.on_message = on_message
+        client.on_subscribe = lambda c, u, mid, rc, p: ready.set()
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe("pisman/v1/+/+/ack", qos=1)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        if not ready.wait(10):
+            raise SystemExit("the ack counter could not subscribe")
+        self.client = client
+
+    def settle(self, quiet_s: float = 1.0, timeout: float = 60.0) -> None:
+        """Wait until no ack arrived for quiet_s (the last batch's acks are on their way)."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while time.monotonic() < deadline and self.messages != last:
+            last = self.messages
+            time.sleep(quiet_s)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 def start_ingest(
-    url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace
+    url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace, *, acks: bool
 ) -> subprocess.Popen[bytes]:
     """`pisman ingest` as a child process; returns once it logs ingest_ready."""
     env = {
@@ -285,6 +324,7 @@ def start_ingest(
         "INGEST_METRICS_PORT": str(metrics_port),
         "INGEST_BATCH_SIZE": str(args.batch_size),
         "INGEST_FLUSH_MS": str(args.flush_ms),
+        "INGEST_COMMIT_ACKS": "true" if acks else "false",
         "LOG_LEVEL": "INFO",
     }
     proc = subprocess.Popen(
@@ -343,10 +383,12 @@ def scenario(
     per_message: int,
     rate: float,
     seq_base: int,
+    acks: bool,
 ) -> dict[str, float]:
     """Run one scenario against a fresh ingest process; print and return its figures."""
     metrics_port = free_port()
-    ingest = start_ingest(url, broker, metrics_port, args)
+    ingest = start_ingest(url, broker, metrics_port, args, acks=acks)
+    counter = AckCounter(broker.port) if acks else None
     try:
         started, pub_s = publish(
             broker.port,
@@ -362,9 +404,13 @@ def scenario(
         assert _count(url) == readings, "ingest's stored counter disagrees with the table"
         p50, p99 = latency(url)
         memory = peak_rss_mib(ingest.pid)
+        if counter is not None:
+            counter.settle()
     finally:
         ingest.terminate()
         ingest.wait(30)
+        if counter is not None:
+            counter.close()
     elapsed = stored_at - started
     figures = {
         "readings": readings,
@@ -374,11 +420,18 @@ def scenario(
         "p50_s": p50,
         "p99_s": p99,
         "ingest_peak_mib": memory,
+        "ack_messages": counter.messages if counter else 0,
+        "ack_bytes_per_reading": counter.bytes / readings if counter else 0.0,
     }
+    ack_note = (
+        f" acks {counter.messages:,} msgs, {counter.bytes / readings:.1f} B/reading"
+        if counter
+        else " acks off"
+    )
     print(
         f"{name:<44} {readings:>9} readings in {elapsed:6.1f} s = {readings / elapsed:>9,.0f} readings/s "
         f"(publish {messages / pub_s:,.0f} msg/s) latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms "
-        f"ingest peak RSS {memory:.0f} MiB",
+        f"ingest peak RSS {memory:.0f} MiB{ack_note}",
         flush=True,
     )
     return figures
@@ -445,8 +498,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="msg/s for the latency run (default: half the measured full-speed rate)",
     )
+    parser.add_argument(
+        "--commit-acks",
+        choices=("on", "off", "both"),
+        default="on",
+        help="INGEST_COMMIT_ACKS for the ingest scenarios; both: each scenario off, then on",
+    )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.commit_acks]
 
     url = args.admin_url.rsplit("/", 1)[0] + f"/pisman_bench_{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix="pisman-bench-"))
@@ -461,46 +521,54 @@ def main(argv: list[str] | None = None) -> int:
             f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores",
             flush=True,
         )
-        full = scenario(
-            "single-reading messages, full speed",
-            url,
-            broker,
-            pairs,
-            args,
-            messages=args.messages,
-            per_message=1,
-            rate=0,
-            seq_base=0,
-        )
-        half_rate = args.half_rate or full["stored_per_s"] / 2
-        half = scenario(
-            f"single-reading messages at {half_rate:,.0f} msg/s",
-            url,
-            broker,
-            pairs,
-            args,
-            messages=int(half_rate * 20),
-            per_message=1,
-            rate=half_rate,
-            seq_base=10_000_000,
-        )
-        batched = scenario(
-            f"batches of {args.per_batch} readings, full speed",
-            url,
-            broker,
-            pairs,
-            args,
-            messages=args.batched_messages,
-            per_message=args.per_batch,
-            rate=0,
-            seq_base=20_000_000,
-        )
-        base = naive(url, broker, pairs, args, seq_base=30_000_000)
+        results: dict[str, dict[str, float]] = {}
+        for n, acks in enumerate(modes):
+            label = "acks on" if acks else "acks off"
+            base_seq = n * 100_000_000
+            full = results[f"full_{label}"] = scenario(
+                f"single-reading messages, full speed, {label}",
+                url,
+                broker,
+                pairs,
+                args,
+                messages=args.messages,
+                per_message=1,
+                rate=0,
+                seq_base=base_seq,
+                acks=acks,
+            )
+            # One rate for every mode, so that their latencies compare.
+            half_rate = args.half_rate = args.half_rate or full["stored_per_s"] / 2
+            results[f"half_{label}"] = scenario(
+                f"single readings at {half_rate:,.0f} msg/s, {label}",
+                url,
+                broker,
+                pairs,
+                args,
+                messages=int(half_rate * 20),
+                per_message=1,
+                rate=half_rate,
+                seq_base=base_seq + 10_000_000,
+                acks=acks,
+            )
+            batched = results[f"batched_{label}"] = scenario(
+                f"batches of {args.per_batch} readings, full speed, {label}",
+                url,
+                broker,
+                pairs,
+                args,
+                messages=args.batched_messages,
+                per_message=args.per_batch,
+                rate=0,
+                seq_base=base_seq + 20_000_000,
+                acks=acks,
+            )
+        base = naive(url, broker, pairs, args, seq_base=900_000_000)
         print(
             f"speed-up over the naive baseline: {full['stored_per_s'] / base:.1f}x (single readings), "
             f"{batched['stored_per_s'] / base:.1f}x (batched)"
         )
-        print(json.dumps({"full": full, "half": half, "batched": batched, "baseline_per_s": base}))
+        print(json.dumps({**results, "baseline_per_s": base}))
     finally:
         broker.stop()
         with psycopg.connect(args.admin_url, autocommit=True) as conn:
