@@ -295,7 +295,7 @@ class IngestService:
         if outcome.seconds < time.monotonic() - attempts_before - 0.5:
             self.metrics.db_errors.inc()
         self.client.ack([d for d, _ in batch])
-        acks = self._publish_commit_acks(incoming, outcome) if self.options.commit_acks else 0
+        acks = self._publish_commit_acks(outcome) if self.options.commit_acks else 0
         now = time.time()
         lag = now - min(d.received_at for d, _ in batch)
         self.metrics.observe_batch(outcome, readings=readings, lag_s=lag, now=now)
@@ -321,15 +321,14 @@ class IngestService:
         )
         return True
 
-    def _publish_commit_acks(self, incoming: list[Incoming], outcome: BatchOutcome) -> int:
+    def _publish_commit_acks(self, outcome: BatchOutcome) -> int:
         """Tell each device of the batch what is now stored or quarantined (QoS 1, not retained).
 
         Best effort by design: an ack lost with a crash or a broker outage only makes the device
         resend after its timeout, and the dedupe key makes that harmless.
         """
-        # A message the database refused is reported as quarantined once the writer says which.
-        written = getattr(outcome, "written", None) or incoming
-        acks = build_acks((m.topic, m.payload, m.validated) for m in written)
+        # outcome.written: a message the database refused is reported as quarantined.
+        acks = build_acks((m.topic, m.payload, m.validated) for m in outcome.written)
         for topic, payload in acks:
             self.client.client.publish(topic, payload, qos=1)
         return len(acks)

@@ -269,6 +269,9 @@ class BatchOutcome:
     seconds: float = 0.0
     reprocessed: int = 0
     rejected_by_database: int = 0
+    # The messages as committed (one the database refused replaced by its quarantine row): what
+    # the commit acks to the devices report. add() concatenates the lists.
+    written: list[Incoming] = field(default_factory=list)
 
     def add(self, other: BatchOutcome) -> None:
         """Fold another outcome into this one."""
@@ -403,6 +406,7 @@ class Writer:
         conn.commit()
         self._remember_late(late)
         outcome.seconds = time.monotonic() - started
+        outcome.written = batch
         return outcome
 
     def _remember_late(self, span: tuple[datetime, datetime] | None) -> None:

@@ -272,3 +272,40 @@ def test_acks_can_be_switched_off(world: World) -> None:
         assert scale.acks() == []
     finally:
         scale.close()
+
+
+def test_a_message_the_database_refuses_is_acknowledged_as_quarantined_not_stored(
+    db_url: str,
+) -> None:
+    """The ack reports what was committed: a reading validation let through but a constraint
+    refused went to quarantine, and its device hears so (db_refused), not "stored"."""
+    from decimal import Decimal
+
+    from ingest.acks import build_acks
+    from ingest.registry import load_snapshot
+    from ingest.validate import now_utc, validate_message
+    from ingest.writer import Incoming, Writer
+
+    with psycopg.connect(db_url) as conn:
+        seed_city(conn)
+        snapshot = load_snapshot(conn)
+    where = topic(SCALE, "weighing")
+    messages = []
+    for seq in (1, 2):
+        raw = dumps(weighing(seq, ts=T0 + timedelta(minutes=seq)))
+        messages.append(
+            Incoming(where, raw, False, validate_message(where, raw, snapshot, now_utc()))
+        )
+    # A bug in validation, simulated: an impossible mass reaches the database.
+    bad = messages[1].validated.weighings[0]._replace(net_kg=Decimal(-5))
+    messages[1].validated.weighings[0] = bad
+    writer = Writer(db_url)
+    outcome = writer.commit(messages)
+    writer.close()
+    assert outcome is not None and outcome.rejected_by_database == 1
+    [(ack_to, payload)] = build_acks((m.topic, m.payload, m.validated) for m in outcome.written)
+    body = json.loads(payload)
+    assert ack_to == topic(SCALE, "ack")
+    assert expand_runs(body["ok"]) == {(1, epoch_ms(T0 + timedelta(minutes=1)))}
+    assert [b[0] for b in body["bad"]] == ["db_refused"]
+    assert body["bad"][0][3] == message_digest(messages[1].payload)
