@@ -277,7 +277,8 @@ class IngestService:
     def _commit(self, batch: list[tuple[Delivery, Validated]], *, stopping: bool = False) -> bool:
         incoming = [Incoming(d.topic, d.payload, d.retained, v) for d, v in batch]
         readings = sum(v.reading_count for _, v in batch)
-        self.metrics.messages.inc(len(batch))
+        # Commit acks another worker of a shared group published are not device messages.
+        self.metrics.messages.inc(sum(1 for d, _ in batch if not is_ack_topic(d.topic)))
         self.metrics.received.inc(readings)
         attempts_before = time.monotonic()
         outcome = self.writer.commit(

@@ -168,3 +168,34 @@ def test_broker_sigkilled_twice_and_ingest_once_loses_and_doubles_nothing(
             assert counts["pending"] == 0, device_id
         wait_until_stored(w.db_url, totals["valid"], totals["invalid"], timeout=60, stall_s=20)
         assert_reconciles(w.db_url, report, min_days=SIM_DAYS)
+
+
+def test_a_gateway_carrying_every_device_gets_each_devices_commit_acks(
+    crash_world: CrashWorld,
+) -> None:
+    w = crash_world
+    ingest = IngestProcess(
+        {
+            "DATABASE_URL": w.db_url,
+            "MQTT_URL": f"mqtt://ingest:{INGEST_PASSWORD}@127.0.0.1:{w.broker.port}",
+            "PISMAN_DATA_DIR": str(w.tmp),
+        }
+    )
+    try:
+        ingest.wait_ready(30)
+        report_path = w.tmp / "report.json"
+        env = child_env(MQTT_URL=w.broker.url, DATABASE_URL=w.db_url, PISMAN_DATA_DIR=str(w.tmp))
+        cmd = [sys.executable, "-m", "pisman", "simulate", "run", "--city-file", str(TESTVILLE),
+               "--credentials", str(w.files.credentials), "--mode", "backfill", "--gateway",
+               "--end", SIM_START, "--days", "1", "--faults", "malformed,outlier", "--seed", "3",
+               "--wait-confirmed", "60", "--report", str(report_path), "--quiet"]  # fmt: skip
+        done = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        _kill_ingest(ingest)
+    totals = json.loads(report_path.read_text())["totals"]
+    assert totals["pending"] == 0
+    assert totals["confirmed"] == totals["valid"] > 0
+    assert totals["confirmed_quarantined"] == totals["invalid"]

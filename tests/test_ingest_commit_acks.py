@@ -309,3 +309,21 @@ def test_a_message_the_database_refuses_is_acknowledged_as_quarantined_not_store
     assert expand_runs(body["ok"]) == {(1, epoch_ms(T0 + timedelta(minutes=1)))}
     assert [b[0] for b in body["bad"]] == ["db_refused"]
     assert body["bad"][0][3] == message_digest(messages[1].payload)
+
+
+def test_a_shared_group_worker_skips_the_acks_it_receives_without_quarantining_them(
+    world: World,
+) -> None:
+    """MQTT 5 forbids No Local on a shared subscription: the acks come back to the group."""
+    scale = Device(world.broker.port, SCALE)
+    try:
+        settings = world.ingest_settings(INGEST_SHARE_GROUP="workers", INGEST_CLIENT_ID=INGEST)
+        with running_ingest(settings, client_id=INGEST, share_group="workers") as ingest:
+            for seq in range(1, 6):
+                assert scale.publish("weighing", dumps(weighing(seq, ts=T0))) == 0
+            wait_for(lambda: len(scale.stored_keys()) == 5, timeout=30)
+            time.sleep(1)
+            assert ingest.metrics.messages._value.get() == 5
+        assert scalar(world.db_url, "SELECT count(*) FROM quarantine") == 0
+    finally:
+        scale.close()
