@@ -19,6 +19,9 @@ from pisman.logs import log_event
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 15.0
 RESEND_CHECK_S = 0.5
+# A message resent on timeout waits twice as long before the next try (ingest may be down for a
+# while, or not sending acks at all): the backlog is not sent again every ack_timeout_s.
+MAX_RESEND_WAIT_S = 600.0
 # A reading's key in a commit ack: (seq, ts in ms since 1970) (docs/protocol.md).
 Key = tuple[int, int]
 
@@ -65,6 +68,7 @@ class _Held:
     digest: str
     unconfirmed: set[Key]  # empty for a message with no valid reading (kept by its digest)
     sent_at: float
+    wait_s: float  # until the next resend: doubles with each timeout, up to MAX_RESEND_WAIT_S
 
 
 @dataclass(slots=True)
@@ -159,6 +163,7 @@ class _Connection:
         self.subscribed = threading.Event()
         self.connects = 0
         self.reconnected = False  # the backlog goes out again once the acks are subscribed
+        self.acks_refused = False
         self.refused: str | None = None
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -201,6 +206,16 @@ class _Connection:
     def _on_subscribe(
         self, client: mqtt.Client, userdata: object, mid: int, codes: object, props: object
     ) -> None:
+        if isinstance(codes, list) and codes and all(c.is_failure for c in codes):
+            # The broker's ACL does not let this account read its acks: a legacy device then.
+            self.acks_refused = True
+            log_event(
+                log,
+                logging.WARNING,
+                "commit_acks_refused",
+                client_id=self.account.client_id,
+                note="publishing without store-and-forward",
+            )
         self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -309,11 +324,17 @@ class Publisher:
         """
         conn = self._route[device_id]
         with self._cond:
-            if self.saf is not None and keys is not None:
+            if self.saf is not None and keys is not None and not conn.acks_refused:
                 self._wait_for_room(device_id)
                 self._next_ident += 1
                 held = _Held(
-                    device_id, topic, payload, message_digest(payload), set(keys), time.monotonic()
+                    device_id,
+                    topic,
+                    payload,
+                    message_digest(payload),
+                    set(keys),
+                    time.monotonic(),
+                    self.saf.ack_timeout_s,
                 )
                 self._backlogs[device_id].add(self._next_ident, held)
             self._wait_inflight()
@@ -386,7 +407,10 @@ class Publisher:
                     if not conn.client.is_connected():
                         continue
                     for held in backlog.held.values():
-                        if id(conn) in fresh or now - held.sent_at >= self.saf.ack_timeout_s:
+                        timed_out = now - held.sent_at >= held.wait_s
+                        if id(conn) in fresh or timed_out:
+                            if timed_out:
+                                held.wait_s = min(held.wait_s * 2, MAX_RESEND_WAIT_S)
                             held.sent_at = now
                             backlog.resent += max(1, len(held.unconfirmed))
                             again.append((conn, held))
