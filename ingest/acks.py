@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,23 +15,28 @@ from ingest.topics import ack_topic
 from ingest.validate import Rejection, Validated
 
 # One short, stable code per class of quarantine reason (docs/protocol.md lists them): a device
-# acts on the code, a person reads the full reason in the quarantine. The first matching
-# fragment of the reason names the class; the order matters only where fragments overlap.
-REASON_CODES: tuple[tuple[str, str], ...] = (
-    ("database refused the message", "db_refused"),
-    ("could not validate the message", "error"),
-    ("unknown device", "unknown_device"),
-    ("belongs to site", "wrong_site"),
-    ("is deactivated", "deactivated"),
-    ("does not send", "wrong_kind"),
-    ("bytes: the limit is", "too_large"),
-    ("readings in one message", "too_many"),
-    ("empty array", "empty"),
-    ("not valid JSON", "not_json"),
-    ("in the future", "future_ts"),
-    ("is before 2000", "clock_unset"),
-    ("status must be", "bad_status"),
+# acts on the code, a person reads the full reason in the quarantine. Each pattern matches the
+# start of a reason as ingest/validate.py words it (after a batch's "reading N of M: "), never the
+# device's own text quoted further on.
+REASON_CODES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), code)
+    for pattern, code in (
+        (r"database refused the message", "db_refused"),
+        (r"could not validate the message", "error"),
+        (r"status must be", "bad_status"),
+        (r"unknown device ", "unknown_device"),
+        (r"device '[^']*' belongs to site ", "wrong_site"),
+        (r"device '[^']*' is deactivated", "deactivated"),
+        (r"an? \S+ does not send ", "wrong_kind"),
+        (r"message of \d+ bytes: the limit is", "too_large"),
+        (r"\S+ readings in one message", "too_many"),
+        (r"empty array", "empty"),
+        (r"not valid JSON", "not_json"),
+        (r"timestamp \S+ is more than \d+ s in the future", "future_ts"),
+        (r"timestamp \S+ is before 2000", "clock_unset"),
+    )
 )
+_IN_A_BATCH = re.compile(r"reading \d+ of \d+: ")
 INVALID = "invalid"  # anything else: a field missing, of the wrong type or out of range
 MAX_KEYED_BYTES = 4096
 DIGEST_BYTES = 8  # of a message's SHA-256: identifies a message a device still holds
@@ -38,8 +44,10 @@ DIGEST_BYTES = 8  # of a message's SHA-256: identifies a message a device still 
 
 def reason_code(reason: str) -> str:
     """The short code of a quarantine reason."""
-    for fragment, code in REASON_CODES:
-        if fragment in reason:
+    prefix = _IN_A_BATCH.match(reason)
+    text = reason[prefix.end() :] if prefix else reason
+    for pattern, code in REASON_CODES:
+        if pattern.match(text):
             return code
     return INVALID
 

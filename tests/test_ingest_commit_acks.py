@@ -164,11 +164,55 @@ def test_a_seq_restarted_after_a_reboot_is_acknowledged_only_at_its_own_time() -
         ("timestamp 2030-01-01T00:00:00+00:00 is more than 300 s in the future", "future_ts"),
         ("timestamp 1999-01-01T00:00:00+00:00 is before 2000: the device clock", "clock_unset"),
         ("net_kg is missing", "invalid"),
+        (
+            "reading 2 of 5: timestamp 2030-01-01T00:00:00+00:00 is more than 300 s in the future",
+            "future_ts",
+        ),
+        ("unknown material 'not valid JSON' (expected 'food', …)", "invalid"),
         ("database refused the message: value too long", "db_refused"),
     ],
 )
 def test_every_reason_class_has_its_short_code(reason: str, code: str) -> None:
     assert reason_code(reason) == code
+
+
+def test_the_reasons_validation_actually_gives_map_to_their_codes() -> None:
+    """The codes follow validate.py's own wording: a reworded reason fails here, not in the field."""
+    from ingest.registry import KnownDevice, RegistrySnapshot
+    from ingest.validate import validate_message
+
+    registry = RegistrySnapshot(
+        {
+            "s1": KnownDevice("s1", "c", "a", "platform_scale", True),
+            "off": KnownDevice("off", "c", "a", "platform_scale", False),
+            "b1": KnownDevice("b1", "c", "a", "bin_sensor", True),
+        },
+        {"a": "c"},
+    )
+    now = T0 + timedelta(days=1)
+    ok = weighing(1, ts=T0)
+    cases = {
+        ("a", "ghost", "weighing", dumps(ok)): "unknown_device",
+        ("z", "s1", "weighing", dumps(ok)): "wrong_site",
+        ("a", "off", "weighing", dumps(ok)): "deactivated",
+        ("a", "b1", "weighing", dumps(ok)): "wrong_kind",
+        ("a", "s1", "weighing", b" " * 300_000): "too_large",
+        ("a", "s1", "weighing", dumps([ok] * 1001)): "too_many",
+        ("a", "s1", "weighing", b"[]"): "empty",
+        ("a", "s1", "weighing", b'{"seq": 1, "ts": '): "not_json",
+        ("a", "s1", "weighing", dumps(weighing(1, ts=now + timedelta(hours=1)))): "future_ts",
+        ("a", "s1", "weighing", dumps(weighing(1, ts=datetime(1999, 1, 1, tzinfo=UTC)))): (
+            "clock_unset"
+        ),
+        ("a", "s1", "weighing", dumps(weighing(1, ts=T0, material="banana"))): "invalid",
+        ("a", "s1", "status", b"sleepy"): "bad_status",
+    }
+    for (site, device, kind, payload), code in cases.items():
+        validated = validate_message(f"pisman/v1/{site}/{device}/{kind}", payload, registry, now)
+        assert [reason_code(r.reason) for r in validated.rejections] == [code], (
+            code,
+            validated.rejections[0].reason[:120] if validated.rejections else None,
+        )
 
 
 # --- through the broker ----------------------------------------------------------------------
