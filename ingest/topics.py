@@ -10,9 +10,9 @@ from pisman.devices import ACK_KIND, device_topic
 from pisman.domain import ReadingKind
 
 TOPIC_PREFIX = "pisman/v1/"
-# Everything under the prefix, whatever its depth: a device's ACL lets it publish only its
-# weighing, bin and status topics, but an account with wider rights (a gateway) can still send a
-# topic of the wrong depth, which must reach quarantine with a reason rather than be acknowledged
+# Everything under the prefix, whatever its depth: the generated ACL lets devices and gateways
+# publish only weighing, bin and status topics, but an account with wider rights (a hand-written
+# ACL, an anonymous broker) can still send a topic of the wrong depth, which must reach quarantine with a reason rather than be acknowledged
 # by the broker and never seen. Ingest's own acks match too: is_ack_topic() skips them.
 SUBSCRIPTION = "pisman/v1/#"
 TOPIC_SHAPE = "pisman/v1/<site_id>/<device_id>/<kind>"

@@ -200,8 +200,12 @@ def render_broker_files(conn: psycopg.Connection) -> tuple[str, str]:
         if role == "ingest":
             acl_lines.append(f"topic read {TOPIC_ROOT}/#")
             acl_lines.append(f"topic write {TOPIC_ROOT}/+/+/{ACK_KIND}")  # commit acks
-        elif role == "gateway":  # also reads the commit acks of the devices it carries
-            acl_lines.append(f"topic readwrite {TOPIC_ROOT}/#")
+        elif role == "gateway":
+            # Publishes for many devices and reads their commit acks; it cannot forge acks.
+            acl_lines.extend(
+                f"topic write {device_topic('+', '+', kind)}" for kind in DEVICE_WRITES
+            )
+            acl_lines.append(f"topic read {device_topic('+', '+', ACK_KIND)}")
         else:
             acl_lines.append(f"topic read {TOPIC_ROOT}/+/+/status")
     for device_id, site_id, pw_hash in conn.execute(

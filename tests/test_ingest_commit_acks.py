@@ -35,6 +35,7 @@ from tests.support.ingest_world import (
 
 INGEST = "pisman-ingest-1"
 INGEST_PASSWORD = "ingest-pw"
+GATEWAY = "field-gateway"
 SCALE = ("bank-1", "scale-bank-1")
 OTHER = ("depot-1", "scale-depot-1")
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -60,6 +61,7 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
     with psycopg.connect(db_url) as conn:
         seed_city(conn)
         devices.set_service_account(conn, username=INGEST, role="ingest", password=INGEST_PASSWORD)
+        devices.set_service_account(conn, username=GATEWAY, role="gateway", password=PASSWORD)
         conn.commit()
         devices.write_broker_files(
             conn, password_file=tmp_path / "passwd", acl_file=tmp_path / "acl"
@@ -75,14 +77,22 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
 class Device:
     """A device account on MQTT 5: publishes, and collects what arrives on what it subscribed."""
 
-    def __init__(self, port: int, device: tuple[str, str], subscribe: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        device: tuple[str, str],
+        subscribe: str | None = None,
+        *,
+        username: str | None = None,
+    ) -> None:
         self.device = device
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.suback: list[int] = []
         self.lock = threading.Lock()
         ready = threading.Event()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device[1], protocol=mqtt.MQTTv5)
-        c.username_pw_set(device[1], PASSWORD)
+        user = username or device[1]
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+        c.username_pw_set(user, PASSWORD)
         want = subscribe or topic(device, "ack")
 
         def on_connect(cl: mqtt.Client, u: Any, f: Any, rc: Any, p: Any) -> None:
@@ -371,3 +381,18 @@ def test_a_shared_group_worker_skips_the_acks_it_receives_without_quarantining_t
         assert scalar(world.db_url, "SELECT count(*) FROM quarantine") == 0
     finally:
         scale.close()
+
+
+def test_a_gateway_publishes_for_its_devices_and_reads_their_acks_but_cannot_forge_one(
+    world: World,
+) -> None:
+    gateway = Device(world.broker.port, SCALE, "pisman/v1/+/+/ack", username=GATEWAY)
+    try:
+        with running_ingest(world.ingest_settings(), client_id=INGEST):
+            not_authorized = 0x87
+            assert gateway.publish("ack", b'{"ok": [[1, 0]]}') == not_authorized
+            assert gateway.publish("weighing", dumps(weighing(7, ts=T0))) == 0
+            wait_for(lambda: gateway.stored_keys() == {(7, epoch_ms(T0))}, timeout=30)
+        assert [t for t, _ in gateway.received] == [topic(SCALE, "ack")]
+    finally:
+        gateway.close()

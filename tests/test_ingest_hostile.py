@@ -111,8 +111,8 @@ def test_poison_integer_leaves_the_ingest_process_running_and_acknowledged(
 def test_messages_on_topics_of_the_wrong_depth_reach_quarantine(
     db_url: str, broker: Mosquitto
 ) -> None:
-    """An account allowed more than a device's exact topics (a gateway, this anonymous test
-    broker) may publish any depth under pisman/v1/: nothing under it may vanish."""
+    """An account allowed more than the generated ACL's exact topics (a hand-written ACL, this
+    anonymous test broker) may publish any depth under pisman/v1/: nothing under it may vanish."""
     _seeded(db_url)
     topics = [
         "pisman/v1/bank-1/scale-bank-1",
