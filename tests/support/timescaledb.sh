@@ -72,6 +72,7 @@ install_files() {
   installed && return 0
   is_root || die "cannot install TimescaleDB into PostgreSQL $PG_MAJOR: not root"
   say "installing into PostgreSQL $PG_MAJOR's lib and extension directories (from the cache)"
+  NEWLY_INSTALLED=1
   local f
   while IFS= read -r f || [ -n "$f" ]; do
     # A new file renamed into place: a running server keeps its mapping of the old one.
@@ -111,6 +112,10 @@ EOF
     if port_open "$PORT"; then
       pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" "$CLUSTER" restart 9>&-
     fi
+  fi
+  if [ -n "${NEWLY_INSTALLED:-}" ] && port_open "$PORT"; then
+    say "restarting cluster $PG_MAJOR/$CLUSTER to load the newly installed TimescaleDB"
+    pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" "$CLUSTER" restart 9>&-
   fi
   if ! port_open "$PORT"; then
     say "starting cluster $PG_MAJOR/$CLUSTER on 127.0.0.1:$PORT"
