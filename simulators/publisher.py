@@ -87,12 +87,14 @@ class _Backlog:
         return len(self.by_key) + sum(1 for h in self.held.values() if not h.unconfirmed)
 
     def add(self, ident: int, held: _Held) -> None:
+        """Hold a message just published."""
         self.held[ident] = held
         for key in held.unconfirmed:
             self.by_key.setdefault(key, set()).add(ident)
         self.by_digest.setdefault(held.digest, set()).add(ident)
 
     def _drop(self, ident: int) -> None:
+        """Forget a message every reading of which is confirmed."""
         held = self.held.pop(ident)
         idents = self.by_digest.get(held.digest)
         if idents is not None:
@@ -101,6 +103,7 @@ class _Backlog:
                 del self.by_digest[held.digest]
 
     def confirm_key(self, key: Key, *, stored: bool) -> None:
+        """A commit ack named this reading (stored, or quarantined): forget it everywhere."""
         idents = self.by_key.pop(key, None)
         if idents is None:
             return  # confirmed before (a duplicate), or not ours

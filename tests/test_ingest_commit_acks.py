@@ -42,6 +42,7 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def topic(device: tuple[str, str], kind: str) -> str:
+    """A device's topic of one kind."""
     return f"pisman/v1/{device[0]}/{device[1]}/{kind}"
 
 
@@ -127,10 +128,12 @@ class Device:
         return codes[0]
 
     def acks(self) -> list[dict[str, Any]]:
+        """Every ack received so far, decoded."""
         with self.lock:
             return [body for _, body in self.received]
 
     def stored_keys(self) -> set[tuple[int, int]]:
+        """The (seq, ts_ms) keys all "ok" runs received so far name."""
         return {k for body in self.acks() for k in expand_runs(body.get("ok", []))}
 
     def close(self) -> None:
