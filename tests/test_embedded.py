@@ -24,6 +24,9 @@ from tests.support.broker import free_port
 
 
 @pytest.mark.slow
+@pytest.mark.backend(
+    "postgresql", reason="the embedded server (pgserver) is plain PostgreSQL, without TimescaleDB"
+)
 def test_embedded_postgres_starts_takes_the_schema_and_stops(tmp_path: Path) -> None:
     data_dir = tmp_path / "pgdata"
     url = start_embedded_postgres(data_dir)
