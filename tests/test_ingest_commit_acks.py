@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.acks import epoch_ms, expand_runs, message_digest, reason_code, runs
-from pisman import devices
+from pisman import db, devices
+from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
+from tests.support.databases import Backend
 from tests.support.ingest_world import (
     PASSWORD,
     dumps,
@@ -32,6 +34,7 @@ from tests.support.ingest_world import (
     wait_for,
     weighing,
 )
+from tests.support.pgcluster import PG_BIN, PrivatePostgres
 
 INGEST = "pisman-ingest-1"
 INGEST_PASSWORD = "ingest-pw"
@@ -56,9 +59,7 @@ class World:
         return settings_for(self.db_url, url, **extra)
 
 
-@pytest.fixture
-def world(db_url: str, tmp_path: Path) -> Iterator[World]:
-    """The seeded registry and a broker enforcing the generated password and ACL files."""
+def _world(db_url: str, tmp_path: Path) -> Iterator[World]:
     with psycopg.connect(db_url) as conn:
         seed_city(conn)
         devices.set_service_account(conn, username=INGEST, role="ingest", password=INGEST_PASSWORD)
@@ -71,8 +72,32 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
         tmp_path, port=free_port(), password_file=tmp_path / "passwd", acl_file=tmp_path / "acl"
     )
     broker.start()
-    yield World(db_url, broker)
-    broker.stop()
+    try:
+        yield World(db_url, broker)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> Iterator[World]:
+    """The seeded registry and a broker enforcing the generated password and ACL files."""
+    yield from _world(db_url, tmp_path)
+
+
+@pytest.fixture
+def private_world(backend: Backend, tmp_path: Path) -> Iterator[tuple[World, PrivatePostgres]]:
+    """The same on a PostgreSQL cluster of our own, to stop and start."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 server binaries are not installed")
+    pg = PrivatePostgres(timescaledb=backend.is_timescaledb)
+    try:
+        pg.init()
+        db.ensure_database(pg.url)
+        db.migrate(pg.url, PROJECT_ROOT / "sql")
+        for world in _world(pg.url, tmp_path):
+            yield world, pg
+    finally:
+        pg.destroy()
 
 
 class Device:
@@ -279,6 +304,26 @@ def test_an_ack_arrives_only_after_the_commit(world: World) -> None:
             assert scalar(world.db_url, "SELECT count(*) FROM weighing") == 1
     finally:
         blocker.close()
+        scale.close()
+
+
+def test_no_ack_while_the_database_is_down_and_the_ack_once_it_is_back(
+    private_world: tuple[World, PrivatePostgres],
+) -> None:
+    world, pg = private_world
+    scale = Device(world.broker.port, SCALE)
+    try:
+        with running_ingest(world.ingest_settings(), client_id=INGEST):
+            pg.stop("immediate")
+            try:
+                assert scale.publish("weighing", dumps(weighing(1, ts=T0))) == 0
+                time.sleep(4)  # ingest holds the batch and retries
+                assert scale.acks() == [], "acknowledged while the database was down"
+            finally:
+                pg.start()
+            wait_for(lambda: scale.stored_keys() == {(1, epoch_ms(T0))}, timeout=60)
+        assert scalar(world.db_url, "SELECT count(*) FROM weighing") == 1
+    finally:
         scale.close()
 
 
