@@ -164,3 +164,8 @@ def test_ingest_connects_with_its_own_account_as_its_client_id() -> None:
     assert settings.INGEST_CLIENT_ID == settings.mqtt.username == "pisman-ingest-1"
     assert "INGEST_CLIENT_ID" not in env or env["INGEST_CLIENT_ID"] == settings.mqtt.username
     assert SERVICES["ingest"]["environment"]["INGEST_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_the_api_runs_several_workers_so_heavy_reads_cannot_starve_health_checks() -> None:
+    env = SERVICES["api"]["environment"]
+    assert Settings(API_WORKERS=int(env["API_WORKERS"])).API_WORKERS >= 2
