@@ -44,6 +44,11 @@ class IngestMetrics:
         self.statuses = Counter(
             "pisman_ingest_status_messages", "Online/offline messages applied.", registry=r
         )
+        self.commit_acks = Counter(
+            "pisman_ingest_commit_acks",
+            "Commit acknowledgements published to devices (one per device per batch).",
+            registry=r,
+        )
         self.db_errors = Counter(
             "pisman_ingest_database_errors", "Failed attempts to write a batch.", registry=r
         )

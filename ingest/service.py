@@ -297,6 +297,7 @@ class IngestService:
             self.metrics.db_errors.inc()
         self.client.ack([d for d, _ in batch])
         acks = self._publish_commit_acks(outcome) if self.options.commit_acks else 0
+        self.metrics.commit_acks.inc(acks)
         now = time.time()
         lag = now - min(d.received_at for d, _ in batch)
         self.metrics.observe_batch(outcome, readings=readings, lag_s=lag, now=now)

@@ -265,7 +265,7 @@ def test_stored_and_quarantined_readings_are_acknowledged_to_their_device_only(
     scale = Device(world.broker.port, SCALE)
     other = Device(world.broker.port, OTHER)
     try:
-        with running_ingest(world.ingest_settings(), client_id=INGEST):
+        with running_ingest(world.ingest_settings(), client_id=INGEST) as service:
             assert scale.publish("weighing", dumps(good)) == 0
             assert scale.publish("weighing", dumps(bad_value)) == 0
             assert scale.publish("weighing", not_json) == 0
@@ -277,6 +277,9 @@ def test_stored_and_quarantined_readings_are_acknowledged_to_their_device_only(
                 what="bad acks",
             )
             time.sleep(0.5)
+            # Operators see the ack traffic: one ack per device per batch, as published.
+            sent = service.metrics.registry.get_sample_value("pisman_ingest_commit_acks_total")
+            assert sent == len(scale.acks())
         bad = sorted((b for a in scale.acks() for b in a.get("bad", [])), key=str)
         assert ["invalid", 13, epoch_ms(T0), message_digest(dumps(bad_value))] in bad
         assert ["not_json", None, None, message_digest(not_json)] in bad
