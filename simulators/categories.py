@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# These mirror pisman_seed_category_map() in sql/003_category_map.sql (the defaults every new
+# These mirror pisman_seed_category_map() (sql/003_category_map.sql, replaced in
+# sql/024_to_recycler_fate.sql: the defaults every new
 # city gets). The simulator re-implements them rather than reading the table so that a report
 # can be computed without a database; the reconciliation test compares the two, so a change to
 # the SQL defaults that is not made here fails that test.
@@ -35,6 +36,8 @@ def classify(
         utilize = net_g
     elif site_type == "processing" and stream == "to_landfill":
         utilize = -net_g
+    elif site_type == "depot" and stream == "to_recycler":
+        utilize = net_g  # sold to recyclers (pelapak) from the depot: recycled, national B
     elif site_type == "landfill" and stream == "to_landfill":
         residual = net_g
     if not own and (
