@@ -153,7 +153,7 @@ def create_app() -> dash.Dash:
     )
     add_security_headers(app)
 
-    refuse_bad_page_location(app)
+    refuse_malformed_requests(app)
     return app
 
 
@@ -166,18 +166,73 @@ def _bad_location(item: object) -> bool:
     return value is not None and not isinstance(value, str)
 
 
-def refuse_bad_page_location(app: dash.Dash) -> None:
-    """400 for a page-router request whose location is no path (Dash's router raises: a 500).
+def _is_prop(item: object) -> bool:
+    """One {id, property[, value]} entry of a callback request (pattern ids are dicts)."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("id"), str | dict)
+        and isinstance(item.get("property"), str)
+    )
 
-    Only a hand-made request sends one; our own callbacks check their values themselves.
+
+def _props(value: object, *, required: bool) -> bool:
+    """A list of entries, each an entry or (pattern-matching ALL) a list of entries."""
+    if value is None:
+        return not required
+    return isinstance(value, list) and all(
+        _is_prop(item) or (isinstance(item, list) and all(_is_prop(i) for i in item))
+        for item in value
+    )
+
+
+def callback_request_problem(body: object, known_outputs: object) -> str | None:
+    """Why a /_dash-update-component body is not one Dash's renderer sends, or None.
+
+    Dash indexes the body without checking its shape, so a hand-made request would raise
+    (a 500); refusing it here keeps 500 for real bugs only.
+    """
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or output not in known_outputs:  # type: ignore[operator]
+        return "unknown output"
+    outputs = body.get("outputs")
+    if not (_is_prop(outputs) or _props(outputs, required=True)):
+        return "outputs must name component properties"
+    if not _props(body.get("inputs"), required=True) or not _props(
+        body.get("state"), required=False
+    ):
+        return "inputs and state must be lists of component properties"
+    changed = body.get("changedPropIds", [])
+    if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
+        return "changedPropIds must be a list of strings"
+    if any(_bad_location(item) for item in body["inputs"]):
+        return "bad pathname"
+    return None
+
+
+def refuse_malformed_requests(app: dash.Dash) -> None:
+    """400 for callback requests no Dash page sends, 404 for unknown component bundles.
+
+    Only hand-made requests send these (Dash itself would answer them with 500); our own
+    callbacks check their values themselves.
     """
 
     @app.server.before_request
-    def check_location() -> tuple[str, int] | None:
+    def check_callback_request() -> tuple[str, int] | None:
         if flask.request.path != "/_dash-update-component":
             return None
         body = flask.request.get_json(silent=True)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if isinstance(inputs, list) and any(_bad_location(item) for item in inputs):
-            return "pathname tidak valid / bad pathname", 400
-        return None
+        problem = callback_request_problem(body, app.callback_map)
+        if problem is None:
+            return None
+        return f"permintaan tidak valid / malformed request: {problem}", 400
+
+    @app.server.errorhandler(dash.exceptions.CallbackException)
+    def inputs_do_not_match(_exc: Exception) -> tuple[str, int]:
+        # Raised while Dash matches the request's inputs to the callback, before our code.
+        return "permintaan tidak valid / malformed request: inputs do not match", 400
+
+    @app.server.errorhandler(dash.exceptions.DependencyException)
+    def unknown_bundle(_exc: Exception) -> tuple[str, int]:
+        return "tidak ditemukan / not found", 404

@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api import keys
 from pisman.settings import Settings, get_settings
@@ -123,3 +125,51 @@ def test_malformed_report_month_shows_a_message_in_indonesian_and_english(
         response = client.post("/_dash-update-component", json=body)
         assert response.status_code == 200, response.text[:300]
         assert expected in response.get_data(as_text=True)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_PROP = st.fixed_dictionaries({"id": _JSON, "property": _JSON}, optional={"value": _JSON})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=_JSON
+    | st.fixed_dictionaries(
+        {
+            "output": st.sampled_from(["lang.data", "app-title.title", "nope.children"]) | _JSON,
+            "outputs": _PROP | st.lists(_PROP, max_size=3) | _JSON,
+            "inputs": st.lists(_PROP | _JSON, max_size=3) | _JSON,
+        },
+        optional={"state": st.lists(_PROP, max_size=2) | _JSON, "changedPropIds": _JSON},
+    )
+)
+def test_hand_made_callback_requests_of_any_shape_get_400_not_500(body: Any) -> None:
+    from dashboard.app import create_app
+
+    client = _bare_app(create_app).server.test_client()
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code in (200, 204, 400), (answer.status_code, body)
+
+
+def test_an_unknown_component_bundle_is_404_not_500() -> None:
+    from dashboard.app import create_app
+
+    client = _bare_app(create_app).server.test_client()
+    assert client.get("/_dash-component-suites/x/y.js").status_code == 404
+
+
+_APPS: dict[str, Any] = {}
+
+
+def _bare_app(create_app: Any) -> Any:
+    """One dashboard app for the property test (no API behind it: shape checks come first)."""
+    if "app" not in _APPS:
+        _APPS["app"] = create_app()
+        assert _APPS["app"].server.test_client().get("/_dash-layout").status_code == 200
+    return _APPS["app"]
