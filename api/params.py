@@ -11,6 +11,7 @@ from fastapi import HTTPException
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 CITY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+YEAR_PATTERN = re.compile(r"^\d{4}$")
 # Dates outside these years are refused with a 422: far enough for any real question, and
 # arithmetic on them (a week before, a day after, a zone shift) can never leave datetime's range.
 MIN_YEAR = 1970
@@ -87,6 +88,16 @@ def parse_month(name: str, value: str) -> date:
     year = int(match.group(1))
     check_year(name, year, value)
     return date(year, int(match.group(2)), 1)
+
+
+def parse_year(name: str, value: str) -> int:
+    """A year `YYYY` the API answers for."""
+    text = value.strip()
+    if not YEAR_PATTERN.match(text):
+        raise bad_request(f"'{name}' must be a year YYYY such as 2026; got {value[:40]!r}")
+    year = int(text)
+    check_year(name, year, value)
+    return year
 
 
 def next_month(first: date) -> date:

@@ -1,12 +1,15 @@
-"""The planners' monthly report: national summary (A–E), landfill, facilities, waste banks, data quality.
+"""The planners' monthly and annual reports: national summary (A–E) with coverage, landfill,
+facilities, waste banks, data quality.
 
-Every tonne comes from api.queries.tonnage (the one way out for each number).
+Every tonne comes from api.queries.tonnage (the one way out for each number). The coverage rule
+(docs/national-report.md): A is the generation target over the days that sent data, so shares
+compare like with like; the whole month's A is a separate, labelled estimate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,11 +35,49 @@ WHERE d.city_id = %(city)s AND d.active AND d.kind IN ('weighbridge', 'platform_
        OR ds.last_seen_at < now() - make_interval(secs => %(silent)s * d.reporting_interval_s))
 ORDER BY d.device_id
 """
+# Days with data: local days on which any weighing of the city was stored (daily rollups are
+# bucketed at local midnight).
+COVERED_DAYS = """
+SELECT DISTINCT (bucket AT TIME ZONE %(tz)s)::date AS day FROM weighing_daily
+WHERE city_id = %(city)s AND bucket >= %(start)s AND bucket < %(end)s
+ORDER BY day
+"""
+# Each active scale's days with data in the elapsed part of the month (through its site's rollups).
+SCALE_DAYS = """
+SELECT d.device_id, d.site_id, count(DISTINCT w.bucket)::int
+FROM device d
+LEFT JOIN weighing_daily w
+  ON w.city_id = d.city_id AND w.site_id = d.site_id AND w.bucket >= %(start)s AND w.bucket < %(end)s
+WHERE d.city_id = %(city)s AND d.active AND d.kind IN ('weighbridge', 'platform_scale')
+GROUP BY d.device_id, d.site_id
+ORDER BY d.device_id
+"""
 WASTE_BANK_TYPES = ("waste_bank", "waste_bank_hub")
+# Coverage status of a month, from the days that sent data (docs/national-report.md).
+STATUSES = ("complete", "partial", "in_progress", "future", "no_data")
+# National terms kept exact (kg) for sums over months; rounded only when shown.
+EXACT_TERMS = ("A", "A_month", "measured", "B", "C", "D", "E", "reduce", "utilize", "residual")
 
 
 def _ratio(num: Decimal, den: Decimal | None) -> float | None:
     return None if not den else round(float(num / den), 4)
+
+
+async def year_reports(
+    conn: psycopg.AsyncConnection,
+    *,
+    city_id: str,
+    tz: ZoneInfo,
+    year: int,
+    today: date | None = None,
+) -> list[MonthReport]:
+    """The twelve months of a year (months not begun are empty, never unmanaged)."""
+    today = today or local_today(tz)
+    out = []
+    for m in range(1, 13):
+        first = date(year, m, 1)
+        out.append(await month_report(conn, city_id=city_id, tz=tz, first=first, today=today))
+    return out
 
 
 @dataclass(slots=True)
@@ -49,6 +90,81 @@ class MonthReport:
     facilities: list[dict[str, Any]] = field(default_factory=list)
     waste_banks: list[dict[str, Any]] = field(default_factory=list)
     data_quality: dict[str, Any] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    exact_kg: dict[str, Decimal | None] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The JSON sections (exact sums left out)."""
+        return {
+            "month": self.month,
+            "national": self.national,
+            "coverage": self.coverage,
+            "landfill": self.landfill,
+            "facilities": self.facilities,
+            "waste_banks": self.waste_banks,
+            "data_quality": self.data_quality,
+        }
+
+
+def month_status(first: date, today: date, days_in_month: int, days_with_data: int) -> str:
+    """complete, partial, in_progress (today is in the month), future, or no_data."""
+    end = next_month(first)
+    if first > today:
+        return "future"
+    if today < end:
+        return "in_progress"
+    if days_with_data == 0:
+        return "no_data"
+    return "complete" if days_with_data >= days_in_month else "partial"
+
+
+def national_terms(
+    exact: dict[str, Decimal | None], *, days: int, days_with_data: int
+) -> dict[str, Any]:
+    """A–E, shares and the unmanaged rest from exact kilograms; A covers the days with data."""
+    a_kg = exact.get("A")
+    b_kg, c_kg = exact["B"] or Decimal(0), exact["C"] or Decimal(0)
+    d_kg, e_kg = exact["D"] or Decimal(0), exact["E"] or Decimal(0)
+    managed_kg = b_kg + c_kg
+    a_month = exact.get("A_month")
+    return {
+        "days": days,
+        "days_with_data": days_with_data,
+        "A_t": as_tonnes(a_kg) if a_kg is not None else None,
+        "A_basis": "estimate: generation target × days with data",
+        "A_month_estimate_t": as_tonnes(a_month) if a_month is not None else None,
+        "A_month_basis": "estimate: generation target × every day of the period",
+        "A_measured_t": as_tonnes(exact["measured"] or Decimal(0)),
+        "B_t": as_tonnes(b_kg),
+        "B_share": _ratio(b_kg, a_kg),
+        "C_t": as_tonnes(c_kg),
+        "C_share": _ratio(c_kg, a_kg),
+        "managed_t": as_tonnes(managed_kg),
+        "managed_share": _ratio(managed_kg, a_kg),
+        "unmanaged_t": as_tonnes(a_kg - managed_kg) if a_kg else None,
+        "D_t": as_tonnes(d_kg),
+        "E_t": as_tonnes(e_kg),
+        "recycling_rate": _ratio(d_kg + e_kg, a_kg),
+        "reduce_t": as_tonnes(exact["reduce"] or Decimal(0)),
+        "utilize_t": as_tonnes(exact["utilize"] or Decimal(0)),
+        "residual_t": as_tonnes(exact["residual"] or Decimal(0)),
+    }
+
+
+def summarize(reports: list[MonthReport], label: str) -> dict[str, Any]:
+    """The national terms over several months: exact sums, then shares over the covered A."""
+    exact: dict[str, Decimal | None] = {}
+    for term in EXACT_TERMS:
+        values = [m.exact_kg.get(term) for m in reports]
+        present = [v for v in values if v is not None]
+        exact[term] = sum(present, Decimal(0)) if present else None
+    days = sum(m.coverage["days_in_month"] for m in reports)
+    covered = sum(m.coverage["days_with_data"] for m in reports)
+    out = {"period": label, **national_terms(exact, days=days, days_with_data=covered)}
+    counts = {s: sum(m.coverage["status"] == s for m in reports) for s in STATUSES}
+    out["months_by_status"] = counts
+    out["partial"] = covered < days
+    return out
 
 
 async def _q(
@@ -76,12 +192,115 @@ async def _q(
     )
 
 
-async def month_report(
-    conn: psycopg.AsyncConnection, *, city_id: str, tz: ZoneInfo, first: date
-) -> MonthReport:
-    """The report for the month starting at `first`."""
+async def coverage_of(
+    conn: psycopg.AsyncConnection, *, city_id: str, tz: ZoneInfo, first: date, today: date
+) -> dict[str, Any]:
+    """Days with data, days without, silent scales and the month's status."""
     end = next_month(first)
     days = (end - first).days
+    elapsed_end = min(end, today + timedelta(days=1))
+    elapsed = max(0, (elapsed_end - first).days)
+    params = {
+        "city": city_id,
+        "tz": tz.key,
+        "start": local_midnight(first, tz),
+        "end": local_midnight(end, tz),
+    }
+    covered = [r[0] for r in await (await conn.execute(COVERED_DAYS, params)).fetchall()]
+    covered_set = set(covered)
+    missing = [
+        (first + timedelta(days=i)).isoformat()
+        for i in range(elapsed)
+        if first + timedelta(days=i) not in covered_set
+    ]
+    silent: list[dict[str, Any]] = []
+    if elapsed:
+        scale_params = {**params, "end": local_midnight(first + timedelta(days=elapsed), tz)}
+        for device, site, n in await (await conn.execute(SCALE_DAYS, scale_params)).fetchall():
+            if n < elapsed:
+                silent.append(
+                    {
+                        "device": device,
+                        "site": site,
+                        "days_with_data": n,
+                        "days_silent": elapsed - n,
+                    }
+                )
+    status = month_status(first, today, days, len(covered))
+    return {
+        "month": first.strftime("%Y-%m"),
+        "status": status,
+        "days_in_month": days,
+        "days_elapsed": elapsed,
+        "days_with_data": len(covered),
+        "days_without_data": missing,
+        "partial": len(covered) < days,
+        "in_progress": status == "in_progress",
+        "scales_silent_some_days": silent,
+    }
+
+
+def future_month(first: date) -> MonthReport:
+    """A month that has not begun: nothing measured, nothing estimated, nothing unmanaged."""
+    days = (next_month(first) - first).days
+    month = first.strftime("%Y-%m")
+    coverage: dict[str, Any] = {
+        "month": month,
+        "status": "future",
+        "days_in_month": days,
+        "days_elapsed": 0,
+        "days_with_data": 0,
+        "days_without_data": [],
+        "partial": True,
+        "in_progress": False,
+        "scales_silent_some_days": [],
+    }
+    exact: dict[str, Decimal | None] = {t: None for t in EXACT_TERMS}
+    national = {
+        "month": month,
+        "status": "future",
+        **national_terms(exact, days=days, days_with_data=0),
+        "targets": {"B_share": None, "C_share": None},
+    }
+    return MonthReport(
+        month,
+        national,
+        data_quality={
+            "month": coverage["month"],
+            "weighings": 0,
+            "manual_tickets": 0,
+            "manual_share": None,
+            "silent_scales_now": 0,
+            "silent_scale_ids": [],
+            "quarantined": 0,
+            "quarantined_by_status": {},
+            "generation_is_estimate": True,
+        },
+        coverage=coverage,
+        exact_kg=exact,
+    )
+
+
+def local_today(tz: ZoneInfo) -> date:
+    """Today in the city's zone (which month is in progress)."""
+    return datetime.now(tz).date()
+
+
+async def month_report(
+    conn: psycopg.AsyncConnection,
+    *,
+    city_id: str,
+    tz: ZoneInfo,
+    first: date,
+    today: date | None = None,
+) -> MonthReport:
+    """The report for the month starting at `first` (`today` decides which month is in progress)."""
+    today = today or local_today(tz)
+    if first > today:
+        return future_month(first)
+    end = next_month(first)
+    days = (end - first).days
+    coverage = await coverage_of(conn, city_id=city_id, tz=tz, first=first, today=today)
     targets = await targets_on(conn, city_id=city_id, day=first)
     terms: dict[str, str] = dict(await (await conn.execute(RECYCLING_TERMS)).fetchall())
 
@@ -120,34 +339,27 @@ async def month_report(
         zero,
     )
     gen = targets.get("generation_t")
-    a_t = gen.for_days(days) if gen else None
-    measured_kg = sum(by_cat.values(), zero)
-    managed_kg = b_kg + c_kg
+    covered = coverage["days_with_data"]
+    exact: dict[str, Decimal | None] = {
+        "A": gen.for_days(covered) * 1000 if gen and covered else None,
+        "A_month": gen.for_days(days) * 1000 if gen else None,
+        "measured": sum(by_cat.values(), zero),
+        "B": b_kg,
+        "C": c_kg,
+        "D": d_kg,
+        "E": e_kg,
+        **by_cat,
+    }
     national = {
         "month": first.strftime("%Y-%m"),
-        "days": days,
-        "A_t": float(a_t.quantize(Decimal("0.001"))) if a_t is not None else None,
-        "A_basis": "estimate (generation target × days)",
-        "A_measured_t": as_tonnes(measured_kg),
-        "B_t": as_tonnes(b_kg),
-        "B_share": _ratio(b_kg / 1000, a_t),
-        "C_t": as_tonnes(c_kg),
-        "C_share": _ratio(c_kg / 1000, a_t),
-        "managed_t": as_tonnes(managed_kg),
-        "managed_share": _ratio(managed_kg / 1000, a_t),
-        "unmanaged_t": as_tonnes(a_t * 1000 - managed_kg) if a_t is not None else None,
-        "D_t": as_tonnes(d_kg),
-        "E_t": as_tonnes(e_kg),
-        "recycling_rate": _ratio((d_kg + e_kg) / 1000, a_t),
-        "reduce_t": as_tonnes(by_cat["reduce"]),
-        "utilize_t": as_tonnes(by_cat["utilize"]),
-        "residual_t": as_tonnes(by_cat["residual"]),
+        "status": coverage["status"],
+        **national_terms(exact, days=days, days_with_data=covered),
         "targets": {
             "B_share": float(t.value) if (t := targets.get("reduction_share")) else None,
             "C_share": float(t.value) if (t := targets.get("handling_share")) else None,
         },
     }
-    report = MonthReport(first.strftime("%Y-%m"), national)
+    report = MonthReport(first.strftime("%Y-%m"), national, coverage=coverage, exact_kg=exact)
 
     landfill = await _q(
         conn, city_id, tz, first, end, ("category", "site"), ("fate",), ("landfill",)

@@ -1,4 +1,4 @@
-"""Monthly exports for planners: CSV (streamed) and XLSX (formatted), numbers equal to /v1/tonnage."""
+"""Exports for planners: CSV (streamed) and XLSX (typed formats), in SIPSN terms, equal to the API."""
 
 from __future__ import annotations
 
@@ -8,57 +8,80 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import xlsxwriter
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
+from api import export_columns as xc
 from api.deps import City, CityDep, Conn, HeavyLane, PlannerKey
-from api.params import local_midnight, next_month, parse_month_range
-from api.queries.monthly_report import MonthReport, month_report
+from api.export_columns import Column, Lang
+from api.params import local_midnight, next_month, parse_month_range, parse_year
+from api.queries.monthly_report import MonthReport, month_report, summarize, year_reports
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
 router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
 ExportGroup = Literal["category", "district", "site", "material"]
 EXPORT_GROUPS: tuple[ExportGroup, ...] = ("category", "district", "site", "material")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CsvLocale = Literal["en", "id"]
+# Category and material labels live beside their codes in the schema (sql/001_core.sql).
+LABELS = """
+SELECT 'category', code, label_id, label_en FROM category
+UNION ALL SELECT 'material', code, label_id, label_en FROM material
+"""
 
-# Group -> (JSON keys in /v1/tonnage rows, column headers).
-GROUP_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "category": (("category",), ("category",)),
-    "district": (("district", "district_name"), ("district_id", "district_name")),
-    "site": (("site", "site_name"), ("site_id", "site_name")),
-    "material": (("material",), ("material",)),
-}
-NATIONAL_COLUMNS = (
-    ("month", "month"),
-    ("A_t", "A generation (t, estimate)"),
-    ("A_measured_t", "measured reduce+utilize+residual (t)"),
-    ("B_t", "B reduction (t)"),
-    ("B_share", "B/A (ratio)"),
-    ("C_t", "C handling (t)"),
-    ("C_share", "C/A (ratio)"),
-    ("managed_t", "B+C managed (t)"),
-    ("managed_share", "(B+C)/A (ratio)"),
-    ("unmanaged_t", "unmanaged A-(B+C) (t)"),
-    ("D_t", "D recycled (t)"),
-    ("E_t", "E raw material (t)"),
-    ("recycling_rate", "(D+E)/A (ratio)"),
-)
+LangQuery = Annotated[
+    Lang, Query(description="Headers, sheet names and labels: `id` (SIPSN terms) or `en`.")
+]
+LocaleQuery = Annotated[
+    CsvLocale,
+    Query(description="`en`: `,` and a decimal point; `id`: `;` and a decimal comma."),
+]
 
 
 @dataclass(slots=True)
 class Table:
-    """A header, rows of cells and a totals row."""
+    """A sheet: typed columns, rows of cells and a totals row. In a transposed table (months as
+    columns) `row_types` gives each row's type; its first column holds the row's name."""
 
-    title: str
-    header: list[str]
+    key: str
+    columns: list[Column]
     rows: list[list[Any]]
     totals: list[Any] | None
+    row_types: list[Column] | None = None
+
+    def cell_type(self, i: int, j: int) -> Column:
+        """The spec deciding the format of body cell (i, j) (a totals row uses its column's)."""
+        if self.row_types is not None and j > 0 and i < len(self.row_types):
+            return self.row_types[i]
+        return self.columns[j]
 
 
-async def grouping_table(conn: Conn, city: City, first: date, end: date, group: str) -> Table:
+class Labels:
+    """Category and material names in both languages (codes where the schema has none)."""
+
+    def __init__(self, rows: list[tuple[str, str, str, str]]) -> None:
+        self._by_code = {(kind, code): (id_, en) for kind, code, id_, en in rows}
+
+    def get(self, kind: str, code: str | None, lang: Lang) -> str | None:
+        """The label of a code in the language."""
+        if code is None:
+            return None
+        id_, en = self._by_code.get((kind, code), (code, code))
+        return id_ if lang == "id" else en
+
+
+async def labels_of(conn: Conn) -> Labels:
+    """The schema's labels."""
+    return Labels(list(await (await conn.execute(LABELS)).fetchall()))
+
+
+async def grouping_table(
+    conn: Conn, city: City, first: date, end: date, group: str, lang: Lang, labels: Labels
+) -> Table:
     """One row per month × group from the tonnage query (bucket=month), plus a totals row."""
     q = TonnageQuery(
         city.city_id,
@@ -69,18 +92,22 @@ async def grouping_table(conn: Conn, city: City, first: date, end: date, group: 
         (group,),
     )
     result = await tonnage(conn, q)
-    keys, headers = GROUP_COLUMNS[group]
+    columns = xc.GROUP_COLUMNS[group]
+    labelled = group if group in ("category", "material") else None
     rows = [
         [
             r.bucket_start.astimezone(city.tz).strftime("%Y-%m"),
-            *(r.groups[k] for k in keys),
+            *(
+                labels.get(labelled, r.groups[c.key], lang) if labelled else r.groups[c.key]
+                for c in columns
+            ),
             as_tonnes(r.kg),
         ]
         for r in result.rows
     ]
-    label = "total (reduce+utilize+residual)" if group == "category" else "total"
-    totals = [label, *([""] * len(keys)), as_tonnes(result.fate_kg())]
-    return Table(group, ["month", *headers, "tonnes (t)"], rows, totals)
+    label = xc.word("total_fates" if group == "category" else "total", lang)
+    totals = [label, *([""] * len(columns)), as_tonnes(result.fate_kg())]
+    return Table(group, [xc.MONTH, *columns, xc.TONNES], rows, totals)
 
 
 async def reports_for(conn: Conn, city: City, first: date, end: date) -> list[MonthReport]:
@@ -93,135 +120,182 @@ async def reports_for(conn: Conn, city: City, first: date, end: date) -> list[Mo
     return out
 
 
-def report_tables(reports: list[MonthReport]) -> list[Table]:
-    """The national, landfill, facilities, waste-bank and data-quality sheets."""
-    national_rows = [[m.national[k] for k, _ in NATIONAL_COLUMNS] for m in reports]
-    sums = ["total"] + [
-        round(sum(r[i] or 0 for r in national_rows), 3) if k.endswith("_t") else ""
-        for i, (k, _) in enumerate(NATIONAL_COLUMNS)
-        if i
+def _national_cell(values: dict[str, Any], column: Column, lang: Lang) -> Any:
+    value = values.get(column.key)
+    return xc.status_label(value, lang) if column.key == "status" and value else value
+
+
+def _period_status(summary: dict[str, Any], lang: Lang) -> str:
+    return (
+        xc.word("period_partial", lang) if summary["partial"] else xc.status_label("complete", lang)
+    )
+
+
+def national_table(reports: list[MonthReport], lang: Lang) -> Table:
+    """One row per month (with its coverage) and the period's totals: exact sums, shares over A."""
+    rows = [[m.month, *(_national_cell(m.national, c, lang) for c in xc.NATIONAL)] for m in reports]
+    summary = summarize(reports, "total")
+    summary["status"] = _period_status(summary, lang)
+    totals = [xc.word("total", lang), *(summary.get(c.key) for c in xc.NATIONAL)]
+    return Table("national", [xc.MONTH, *xc.NATIONAL], rows, totals)
+
+
+def annual_table(reports: list[MonthReport], year: int, lang: Lang) -> Table:
+    """Months as columns, one row per national term, and the year's column (filled in)."""
+    summary = summarize(reports, str(year))
+    summary["status"] = _period_status(summary, lang)
+    month_columns = [
+        Column(
+            f"m{i + 1:02d}",
+            f"{xc.MONTH_NAMES['id'][i]} {year}",
+            f"{xc.MONTH_NAMES['en'][i]} {year}",
+            "text",
+        )
+        for i in range(12)
     ]
-    tables = [Table("national", [h for _, h in NATIONAL_COLUMNS], national_rows, sums)]
-    landfill = [
+    year_column = Column("year", f"{xc.word('year', 'id')} {year}", f"Year {year}", "text")
+    rows = [
         [
-            x["month"],
-            x["site"],
-            x["site_name"],
-            x["trips"],
-            x["net_t"],
-            x["t_per_trip"],
-            x["quota_t"],
-            x["quota_used_share"],
+            c.header(lang),
+            *(_national_cell(m.national, c, lang) for m in reports),
+            summary.get(c.key),
         ]
-        for m in reports
-        for x in m.landfill
+        for c in xc.NATIONAL
     ]
+    return Table(
+        "annual",
+        [xc.INDICATOR, *month_columns, year_column],
+        rows,
+        None,
+        row_types=list(xc.NATIONAL),
+    )
+
+
+def _rounded_sum(values: list[Any]) -> float:
+    """Summed as decimals (no float drift), then rounded to the kilogram."""
+    return as_tonnes(sum((Decimal(str(v)) for v in values if v is not None), Decimal(0)) * 1000)
+
+
+def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> list[Table]:
+    """The national, landfill, facilities, waste-bank and data-quality sheets."""
+    tables = [national_table(reports, lang)]
+    landfill = [[x[c.key] for c in xc.LANDFILL] for m in reports for x in m.landfill]
     tables.append(
         Table(
             "landfill",
-            [
-                "month",
-                "site_id",
-                "site_name",
-                "trips",
-                "net (t)",
-                "t per trip",
-                "quota (t)",
-                "quota used (ratio)",
-            ],
+            list(xc.LANDFILL),
             landfill,
             [
-                "total",
+                xc.word("total", lang),
                 "",
                 "",
                 sum(r[3] for r in landfill),
-                round(sum(r[4] for r in landfill), 3),
+                _rounded_sum([r[4] for r in landfill]),
                 "",
                 "",
                 "",
             ],
         )
     )
-    fac = [
-        [x["month"], x["site"], x["site_name"], x["in_t"], x["processed_output_t"], x["residue_t"]]
-        for m in reports
-        for x in m.facilities
-    ]
+    fac = [[x[c.key] for c in xc.FACILITIES] for m in reports for x in m.facilities]
     tables.append(
         Table(
             "facilities",
-            ["month", "site_id", "site_name", "in (t)", "processed output (t)", "residue (t)"],
+            list(xc.FACILITIES),
             fac,
-            ["total", "", "", *(round(sum(r[i] for r in fac), 3) for i in (3, 4, 5))],
+            [
+                xc.word("total", lang),
+                "",
+                "",
+                *(_rounded_sum([r[i] for r in fac]) for i in (3, 4, 5)),
+            ],
         )
     )
     banks = [
-        [x["month"], x["material"], x["kg"], x["amount_rp"], x["deposits"]]
+        [
+            x["month"],
+            labels.get("material", x["material"], lang),
+            x["kg"],
+            x["amount_rp"],
+            x["deposits"],
+        ]
         for m in reports
         for x in m.waste_banks
     ]
     tables.append(
         Table(
             "waste_banks",
-            ["month", "material", "deposited (kg)", "credited (Rp)", "deposits"],
+            list(xc.WASTE_BANKS),
             banks,
             [
-                "total",
+                xc.word("total", lang),
                 "",
-                round(sum(r[2] for r in banks), 3),
+                float(sum((Decimal(str(r[2])) for r in banks), Decimal(0))),
                 sum(r[3] for r in banks),
                 sum(r[4] for r in banks),
             ],
         )
     )
+    days_word = "hari" if lang == "id" else "days"
     dq = [
         [
-            m.data_quality["month"],
+            m.month,
+            xc.status_label(m.coverage["status"], lang),
+            m.coverage["days_with_data"],
+            m.coverage["days_in_month"],
+            ", ".join(m.coverage["days_without_data"]),
+            ", ".join(
+                f"{s['device']} ({s['days_silent']} {days_word})"
+                for s in m.coverage["scales_silent_some_days"]
+            ),
             m.data_quality["weighings"],
             m.data_quality["manual_tickets"],
             m.data_quality["manual_share"],
             m.data_quality["silent_scales_now"],
             m.data_quality["quarantined"],
-            "generation A is an estimate",
+            xc.word("a_note", lang),
         ]
         for m in reports
     ]
-    tables.append(
-        Table(
-            "data_quality",
-            [
-                "month",
-                "weighings",
-                "manual tickets",
-                "manual share (ratio)",
-                "silent scales (now)",
-                "quarantined messages",
-                "note",
-            ],
-            dq,
-            None,
-        )
-    )
+    tables.append(Table("data_quality", list(xc.DATA_QUALITY), dq, None))
     return tables
 
 
-def _csv_line(cells: list[Any]) -> str:
+def _csv_cell(value: Any, locale: CsvLocale) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and locale == "id":
+        return repr(value).replace(".", ",")
+    return value
+
+
+def _csv_line(cells: list[Any], locale: CsvLocale) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(["" if c is None else c for c in cells])
+    csv.writer(buf, delimiter=";" if locale == "id" else ",", lineterminator="\r\n").writerow(
+        [_csv_cell(c, locale) for c in cells]
+    )
     return buf.getvalue()
 
 
-async def _stream(table: Table) -> AsyncIterator[str]:
-    yield "\ufeff" + _csv_line(table.header)
+async def _stream(table: Table, lang: Lang, locale: CsvLocale) -> AsyncIterator[str]:
+    yield "\ufeff" + _csv_line([c.header(lang) for c in table.columns], locale)
     for row in table.rows:
-        yield _csv_line(row)
+        yield _csv_line(row, locale)
     if table.totals is not None:
-        yield _csv_line(table.totals)
+        yield _csv_line(table.totals, locale)
+
+
+def _csv_response(table: Table, lang: Lang, locale: CsvLocale, name: str) -> StreamingResponse:
+    return StreamingResponse(
+        _stream(table, lang, locale),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get(
     "/exports/monthly.csv",
-    summary="Monthly tonnage as CSV (Excel-friendly, UTF-8 with BOM)",
+    summary="Monthly tonnage or the national report as CSV (UTF-8 with BOM)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
@@ -235,71 +309,71 @@ async def export_csv(
     ] = None,
     group_by: Annotated[ExportGroup, Query(description="One grouping per file.")] = "category",
     layout: Annotated[
-        Literal["tonnage", "national"], Query(description="tonnage, or the national A–E terms.")
+        Literal["tonnage", "national"],
+        Query(description="tonnage, or the national A–E terms with each month's coverage."),
     ] = "tonnage",
+    lang: LangQuery = "id",
+    locale: LocaleQuery = "en",
 ) -> StreamingResponse:
-    """One row per month × group and a totals row; numbers identical to `/v1/tonnage?bucket=month`."""
+    """One row per month × group and a totals row; numbers identical to `/v1/tonnage?bucket=month`
+    (national layout: to `/v1/reports/national`)."""
     first, end = parse_month_range(month, to_month)
     if layout == "national":
-        table = report_tables(await reports_for(conn, city, first, end))[0]
+        table = national_table(await reports_for(conn, city, first, end), lang)
     else:
-        table = await grouping_table(conn, city, first, end, group_by)
-    name = f"pisman_{city.city_id}_{first:%Y-%m}_{layout if layout == 'national' else group_by}.csv"
-    return StreamingResponse(
-        _stream(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+        labels = await labels_of(conn)
+        table = await grouping_table(conn, city, first, end, group_by, lang, labels)
+    what = layout if layout == "national" else group_by
+    return _csv_response(table, lang, locale, f"pisman_{city.city_id}_{first:%Y-%m}_{what}.csv")
 
 
-def build_xlsx(city: City, tables: list[Table], title: str) -> bytes:
-    """The workbook: one sheet per table, header with units, number formats, totals, frozen header."""
+def build_xlsx(tables: list[Table], title: str, lang: Lang) -> bytes:
+    """The workbook: one sheet per table, header, each cell formatted by its column's type,
+    totals in bold, frozen header."""
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
     head = wb.add_format(
         {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
     )
-    tonnes = wb.add_format({"num_format": "#,##0.000"})
-    ratio = wb.add_format({"num_format": "0.00%"})
-    integer = wb.add_format({"num_format": "#,##0"})
-    bold = wb.add_format({"bold": True, "top": 1})
-    bold_t = wb.add_format({"bold": True, "top": 1, "num_format": "#,##0.000"})
-    bold_i = wb.add_format({"bold": True, "top": 1, "num_format": "#,##0"})
+    formats: dict[tuple[str, bool], Any] = {}
+
+    def fmt(column: Column, total: bool) -> Any:
+        key = (column.number_format, total)
+        if key not in formats:
+            spec: dict[str, Any] = {"bold": True, "top": 1} if total else {}
+            if column.number_format != "General":
+                spec["num_format"] = column.number_format
+            formats[key] = wb.add_format(spec)
+        return formats[key]
+
     for table in tables:
-        ws = wb.add_worksheet(table.title[:31])
-        ws.write(0, 0, f"{title} — {table.title}", wb.add_format({"bold": True, "font_size": 12}))
-        ws.write_row(1, 0, table.header, head)
-        formats = []
-        for h in table.header:
-            if "(t)" in h or "(kg)" in h or h == "t per trip":
-                formats.append((tonnes, bold_t))
-            elif "ratio" in h:
-                formats.append((ratio, bold))
-            elif h in (
-                "trips",
-                "deposits",
-                "weighings",
-                "manual tickets",
-                "credited (Rp)",
-                "quarantined messages",
-                "silent scales (now)",
-            ):
-                formats.append((integer, bold_i))
-            else:
-                formats.append((None, bold))
-        for i, row in enumerate(table.rows, start=2):
+        name = xc.sheet_name(table.key, lang)
+        ws = wb.add_worksheet(name[:31])
+        ws.write(0, 0, f"{title} — {name}", wb.add_format({"bold": True, "font_size": 12}))
+        ws.write_row(1, 0, [c.header(lang) for c in table.columns], head)
+        for i, row in enumerate(table.rows):
             for j, cell in enumerate(row):
-                ws.write(i, j, cell, formats[j][0]) if formats[j][0] is not None else ws.write(
-                    i, j, cell
-                )
+                if cell is None:
+                    ws.write_blank(i + 2, j, None, fmt(table.cell_type(i, j), False))
+                else:
+                    ws.write(i + 2, j, cell, fmt(table.cell_type(i, j), False))
         if table.totals is not None:
             r = len(table.rows) + 2
             for j, cell in enumerate(table.totals):
-                ws.write(r, j, cell, formats[j][1])
+                ws.write(r, j, "" if cell is None else cell, fmt(table.columns[j], True))
         ws.freeze_panes(2, 0)
-        ws.set_column(0, len(table.header) - 1, 16)
+        ws.set_column(0, 0, 40 if table.row_types else 16)
+        ws.set_column(1, len(table.columns) - 1, 16)
     wb.close()
     return buf.getvalue()
+
+
+def _xlsx_response(body: bytes, name: str) -> Response:
+    return Response(
+        body,
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get(
@@ -314,17 +388,64 @@ async def export_xlsx(
     city: CityDep,
     month: Annotated[str, Query(description="First month YYYY-MM.", examples=["2026-10"])],
     to_month: Annotated[str | None, Query(description="Last month YYYY-MM (inclusive).")] = None,
+    lang: LangQuery = "id",
 ) -> Response:
-    """Sheets category, district, site, material, national, landfill, facilities, waste_banks, data_quality."""
+    """Sheets (Indonesian names; English with lang=en): category, district, site, material,
+    national (with coverage), landfill, facilities, waste_banks, data_quality."""
     first, end = parse_month_range(month, to_month)
-    tables = [await grouping_table(conn, city, first, end, g) for g in EXPORT_GROUPS]
-    tables += report_tables(await reports_for(conn, city, first, end))
+    labels = await labels_of(conn)
+    tables = [await grouping_table(conn, city, first, end, g, lang, labels) for g in EXPORT_GROUPS]
+    tables += report_tables(await reports_for(conn, city, first, end), lang, labels)
     last = date(end.year - (end.month == 1), (end.month - 2) % 12 + 1, 1)
-    title = f"{city.name}: {first:%Y-%m}" + (f" to {last:%Y-%m}" if last != first else "")
-    body = await asyncio.to_thread(build_xlsx, city, tables, title)
-    name = f"pisman_{city.city_id}_{first:%Y-%m}.xlsx"
-    return Response(
-        body,
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    title = f"{city.name}: {first:%Y-%m}" + (f" – {last:%Y-%m}" if last != first else "")
+    body = await asyncio.to_thread(build_xlsx, tables, title, lang)
+    return _xlsx_response(body, f"pisman_{city.city_id}_{first:%Y-%m}_{lang}.xlsx")
+
+
+@router.get(
+    "/exports/annual.xlsx",
+    summary="A year as XLSX: the national terms with months as columns, then the monthly sheets",
+    response_class=Response,
+    responses={200: {"content": {XLSX_TYPE: {}}}},
+)
+async def export_annual_xlsx(
+    conn: Conn,
+    key: PlannerKey,
+    city: CityDep,
+    year: Annotated[str, Query(description="Year YYYY.", examples=["2026"])],
+    lang: LangQuery = "id",
+) -> Response:
+    """First sheet: one row per national term, one column per month (with its coverage status)
+    and the year's column (exact sums; shares over the covered A; months not begun count
+    nowhere). Then the sheets of the monthly export for January to December."""
+    y = parse_year("year", year)
+    first, end = date(y, 1, 1), date(y + 1, 1, 1)
+    reports = await year_reports(conn, city_id=city.city_id, tz=city.tz, year=y)
+    labels = await labels_of(conn)
+    tables = [annual_table(reports, y, lang)]
+    tables += [await grouping_table(conn, city, first, end, g, lang, labels) for g in EXPORT_GROUPS]
+    tables += report_tables(reports, lang, labels)
+    body = await asyncio.to_thread(build_xlsx, tables, f"{city.name}: {y}", lang)
+    return _xlsx_response(body, f"pisman_{city.city_id}_{y}_{lang}.xlsx")
+
+
+@router.get(
+    "/exports/annual.csv",
+    summary="A year's national terms as CSV, months as columns (UTF-8 with BOM)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_annual_csv(
+    conn: Conn,
+    key: PlannerKey,
+    city: CityDep,
+    year: Annotated[str, Query(description="Year YYYY.", examples=["2026"])],
+    lang: LangQuery = "id",
+    locale: LocaleQuery = "en",
+) -> StreamingResponse:
+    """The annual sheet of `annual.xlsx`: equal to `/v1/reports/national?year=`."""
+    y = parse_year("year", year)
+    reports = await year_reports(conn, city_id=city.city_id, tz=city.tz, year=y)
+    return _csv_response(
+        annual_table(reports, y, lang), lang, locale, f"pisman_{city.city_id}_{y}_national.csv"
     )

@@ -1,37 +1,55 @@
-"""GET /v1/reports/national: the monthly national summary (A–E) and the report's sections."""
+"""GET /v1/reports/national: the national summary (A–E) with coverage, for a month or a year."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.deps import CityDep, Conn, HeavyLane, PlannerKey
-from api.params import parse_month
-from api.queries.monthly_report import month_report
+from api.params import bad_request, parse_month, parse_year
+from api.queries.monthly_report import month_report, summarize, year_reports
 
 router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
 
 
 @router.get(
     "/reports/national",
-    summary="National monthly summary: A, B, %B, C, %C, B+C, D, E, recycling rate",
+    summary="National summary with coverage: A, B, %B, C, %C, B+C, D, E, recycling rate",
 )
 async def get_national_report(
     conn: Conn,
     key: PlannerKey,
     city: CityDep,
-    month: Annotated[str, Query(description="Month YYYY-MM.", examples=["2026-10"])],
+    month: Annotated[
+        str | None, Query(description="Month YYYY-MM (or give `year`).", examples=["2026-10"])
+    ] = None,
+    year: Annotated[
+        str | None,
+        Query(description="Year YYYY: twelve months and the annual terms.", examples=["2026"]),
+    ] = None,
 ) -> dict[str, Any]:
-    """A is an estimate (generation target × days) and says so; the measured tonnage is beside it.
-    Sections: landfill (trips, net t, t per trip, quota use), facilities (in, processed, residue),
-    waste banks (kg and rupiah per material) and data quality."""
+    """A is the generation target over the days with data (an estimate, and says so); shares are
+    over that A. `coverage` says which days and scales sent data and whether the month is
+    complete, partial, in progress, future or without data. With `year`: `months` (each month's
+    terms and coverage) and `annual` (exact sums over the months, shares over the covered A).
+    Sections of a month: landfill, facilities, waste banks and data quality."""
+    if (month is None) == (year is None):
+        raise bad_request("give exactly one of 'month' (YYYY-MM) or 'year' (YYYY)")
+    if year is not None:
+        y = parse_year("year", year)
+        reports = await year_reports(conn, city_id=city.city_id, tz=city.tz, year=y)
+        return {
+            "city": city.city_id,
+            "year": y,
+            "annual": summarize(reports, str(y)),
+            "months": [{**m.national, "coverage": m.coverage} for m in reports],
+        }
+    assert month is not None
     first = parse_month("month", month)
-    report = await month_report(conn, city_id=city.city_id, tz=city.tz, first=first)
-    out = asdict(report)
+    report = (await month_report(conn, city_id=city.city_id, tz=city.tz, first=first)).public()
     return {
         "city": city.city_id,
-        **out.pop("national"),
-        **{k: v for k, v in out.items() if k != "month"},
+        **report.pop("national"),
+        **{k: v for k, v in report.items() if k != "month"},
     }
