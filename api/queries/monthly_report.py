@@ -127,7 +127,7 @@ def national_terms(
     d_kg, e_kg = exact["D"] or Decimal(0), exact["E"] or Decimal(0)
     managed_kg = b_kg + c_kg
     a_month = exact.get("A_month")
-    return {
+    out = {
         "days": days,
         "days_with_data": days_with_data,
         "A_t": as_tonnes(a_kg) if a_kg is not None else None,
@@ -149,6 +149,12 @@ def national_terms(
         "utilize_t": as_tonnes(exact["utilize"] or Decimal(0)),
         "residual_t": as_tonnes(exact["residual"] or Decimal(0)),
     }
+    if days_with_data == 0:  # nothing measured: empty, never zero (and never 100 % unmanaged)
+        for key in ("A_measured_t", "B_t", "C_t", "managed_t", "D_t", "E_t"):
+            out[key] = None
+        for key in ("reduce_t", "utilize_t", "residual_t"):
+            out[key] = None
+    return out
 
 
 def summarize(reports: list[MonthReport], label: str) -> dict[str, Any]:
