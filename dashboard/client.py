@@ -168,6 +168,35 @@ class Alert(_Model):
     since: str | None = None
 
 
+class NationalTerms(_Model):
+    """A month's (or a year's) national terms as /v1/reports/national gives them."""
+
+    month: str | None = None
+    period: str | None = None
+    status: str | None = None
+    days: int = 0
+    days_with_data: int = 0
+    A_t: float | None = None
+    A_month_estimate_t: float | None = None
+    B_t: float | None = None
+    B_share: float | None = None
+    C_t: float | None = None
+    C_share: float | None = None
+    managed_share: float | None = None
+    unmanaged_t: float | None = None
+    recycling_rate: float | None = None
+    partial: bool | None = None
+    coverage: dict[str, Any] = {}
+
+
+class NationalYear(_Model):
+    """/v1/reports/national?year=: twelve months and the annual terms."""
+
+    year: int
+    annual: NationalTerms
+    months: list[NationalTerms]
+
+
 class Export(_Model):
     """A downloaded export file."""
 
@@ -297,12 +326,37 @@ class ApiClient:
             for i in _items(self._json("/v1/alerts", {"district": district}))
         ]
 
-    def export(self, *, month: str, group_by: str, fmt: str) -> Export:
-        """The monthly export file (csv or xlsx) as the API produces it."""
-        path = f"/v1/exports/monthly.{fmt}"
-        response = self._get(path, {"month": month, "group_by": group_by if fmt == "csv" else None})
+    def national_month(self, month: str) -> NationalTerms:
+        """The national report of a month, with its coverage."""
+        return NationalTerms.model_validate(self._json("/v1/reports/national", {"month": month}))
+
+    def national_year(self, year: int) -> NationalYear:
+        """The national report of a year: each month's terms and coverage, and the annual terms."""
+        return NationalYear.model_validate(self._json("/v1/reports/national", {"year": str(year)}))
+
+    def export(
+        self,
+        *,
+        month: str | None = None,
+        group_by: str = "category",
+        fmt: str,
+        lang: str = "id",
+        year: int | None = None,
+    ) -> Export:
+        """The monthly (or, with `year`, the annual) export file (csv or xlsx) in the language."""
+        if year is not None:
+            path = f"/v1/exports/annual.{fmt}"
+            params: dict[str, Any] = {"year": str(year), "lang": lang}
+            fallback = f"pisman-{year}.{fmt}"
+        else:
+            path = f"/v1/exports/monthly.{fmt}"
+            params = {"month": month, "group_by": group_by if fmt == "csv" else None, "lang": lang}
+            fallback = (
+                f"pisman-{month}-{group_by}.{fmt}" if fmt == "csv" else f"pisman-{month}.{fmt}"
+            )
+        response = self._get(path, params)
         disposition = response.headers.get("content-disposition", "")
-        filename = f"pisman-{month}-{group_by}.{fmt}" if fmt == "csv" else f"pisman-{month}.{fmt}"
+        filename = fallback
         if "filename=" in disposition:
             filename = disposition.split("filename=", 1)[1].strip().strip('"') or filename
         return Export(

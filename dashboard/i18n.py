@@ -106,6 +106,51 @@ TEXT: dict[str, tuple[str, str]] = {
         "Separate is a process measure and is not added into totals.",
     ),
     "page_not_found": ("Halaman tidak ditemukan.", "Page not found."),
+    # Reports: periods, coverage and the national (SIPSN) terms.
+    "period": ("Periode", "Period"),
+    "period_month": ("Bulanan", "Monthly"),
+    "period_year": ("Tahunan", "Annual"),
+    "year": ("Tahun", "Year"),
+    "annual_title": ("Laporan tahunan", "Annual report"),
+    "national_title": ("Ringkasan nasional (SIPSN)", "National summary (SIPSN)"),
+    "indicator": ("Indikator", "Indicator"),
+    "coverage_line": (
+        "{status}: data pada {covered} dari {days} hari",
+        "{status}: data on {covered} of {days} days",
+    ),
+    "silent_scales_days": (
+        "Timbangan tanpa data pada sebagian hari: {scales}",
+        "Scales silent on some days: {scales}",
+    ),
+    "days_short": ("hari", "days"),
+    "days_with_data": ("Hari berdata", "Days with data"),
+    "status_complete": ("Lengkap", "Complete"),
+    "status_partial": ("Bulan parsial", "Partial month"),
+    "status_in_progress": ("Bulan berjalan", "Month in progress"),
+    "status_future": ("Belum berjalan", "Not begun"),
+    "status_no_data": ("Tanpa data", "No data"),
+    "status_partial_period": ("Periode parsial", "Partial period"),
+    "term_A_t": (
+        "A Timbulan, hari berdata (ton, estimasi)",
+        "A generation, days with data (t, estimate)",
+    ),
+    "term_A_month_estimate_t": (
+        "Estimasi timbulan seluruh periode (ton)",
+        "Generation estimate, whole period (t)",
+    ),
+    "term_B_t": ("B Pengurangan (ton)", "B reduction (t)"),
+    "term_B_share": ("%B Pengurangan", "%B reduction"),
+    "term_C_t": ("C Penanganan (ton)", "C handling (t)"),
+    "term_C_share": ("%C Penanganan", "%C handling"),
+    "term_managed_share": ("%(B+C) Terkelola", "%(B+C) managed"),
+    "term_unmanaged_t": ("Tidak terkelola A-(B+C) (ton)", "Unmanaged A-(B+C) (t)"),
+    "term_recycling_rate": ("Tingkat daur ulang (D+E)/A", "Recycling rate (D+E)/A"),
+    "a_note": (
+        "A = target timbulan × hari berdata (estimasi); persentase dihitung atas hari berdata. "
+        "Bulan tanpa data tidak dihitung.",
+        "A = generation target × days with data (an estimate); shares are over the days with "
+        "data. Months without data count nowhere.",
+    ),
 }
 
 

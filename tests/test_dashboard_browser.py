@@ -366,6 +366,42 @@ def test_report_table_equals_the_api_and_downloads_are_valid_files(stack: Stack,
         io.BytesIO(Path(info.value.path()).read_bytes()), read_only=True
     )
     assert len(workbook.sheetnames) >= 2
+    assert workbook.sheetnames[0] == "kategori"  # Bahasa Indonesia first: the page's language
+    assert tab.errors == []
+
+
+def test_report_shows_the_months_coverage_and_national_terms(stack: Stack, tab: Tab) -> None:
+    month = datetime.now(ZONE).date().strftime("%Y-%m")
+    tab.open(f"{stack.dashboard.url}/reports?month={month}", "#report-coverage")
+    national = stack.api_get("/v1/reports/national", month=month)
+    assert national["status"] == "in_progress"
+    status = tab.text("#report-coverage-status")
+    assert status.startswith("Bulan berjalan")
+    assert f"{national['days_with_data']} dari {national['days']} hari" in status
+    assert tab.text("#report-national-A_t td.num") == fmt.tonnes(national["A_t"], "id", 3)
+    assert tab.text("#report-national-B_share td.num") == fmt.percent(national["B_share"], "id", 2)
+    assert "estimasi" in tab.text("#report-national-A_t")
+    assert tab.errors == []
+
+
+def test_annual_view_shows_months_as_columns_and_downloads_the_years_workbook(
+    stack: Stack, tab: Tab
+) -> None:
+    year = datetime.now(ZONE).year
+    tab.open(f"{stack.dashboard.url}/reports?period=year&year={year}", "#report-annual")
+    api = stack.api_get("/v1/reports/national", year=str(year))
+    statuses = tab.page.locator("#report-annual-status td").all_inner_texts()
+    this_month = datetime.now(ZONE).month
+    assert statuses[this_month].strip() == "Bulan berjalan"
+    assert all(s.strip() == "Belum berjalan" for s in statuses[this_month + 1 : 13])
+    cells = tab.page.locator("#report-annual-B_t td").all_inner_texts()
+    assert cells[-1].strip() == fmt.tonnes(api["annual"]["B_t"], "id", 3)
+    with tab.page.expect_download(timeout=TIMEOUT_MS) as info:
+        tab.page.click("#download-xlsx")
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(Path(info.value.path()).read_bytes()), read_only=True
+    )
+    assert workbook.sheetnames[0] == "nasional_tahunan"
     assert tab.errors == []
 
 

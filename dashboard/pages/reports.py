@@ -1,4 +1,5 @@
-"""Reports: pick a month and a grouping, see the table, download the API's CSV or XLSX export."""
+"""Reports: a month (tonnage by grouping, national terms and coverage) or a year (national terms
+by month); download the API's CSV or XLSX export in the page's language."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, Meta, get_client
+from dashboard.client import ApiRefused, ApiUnavailable, Meta, NationalTerms, get_client
 from dashboard.i18n import Lang, as_lang, label, t
 from dashboard.states import api_problem, no_data
 from dashboard.tables import table
@@ -19,7 +20,21 @@ from pisman.settings import get_settings
 dash.register_page(__name__, path="/reports", name="Reports", order=3)
 
 GROUPINGS = ("category", "district", "site", "material")
+PERIODS = ("month", "year")
 MONTHS_OFFERED = 24
+YEARS_OFFERED = 5
+# The national terms shown, in SIPSN order: (key, kind).
+TERMS = (
+    ("A_t", "tonnes"),
+    ("A_month_estimate_t", "tonnes"),
+    ("B_t", "tonnes"),
+    ("B_share", "percent"),
+    ("C_t", "tonnes"),
+    ("C_share", "percent"),
+    ("managed_share", "percent"),
+    ("unmanaged_t", "tonnes"),
+    ("recycling_rate", "percent"),
+)
 # The dropdowns offer only good values, but a callback request can carry anything.
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$", re.ASCII)
 MIN_YEAR, MAX_YEAR = 1970, 2200
@@ -56,13 +71,45 @@ def _months(latest: date) -> list[str]:
     return months
 
 
-def layout(month: str | None = None, group: str | None = None, **_query: Any) -> html.Div:
-    """The page; ?month=YYYY-MM&group=district preselect (links can be shared)."""
+def year_value(year: object) -> int | None:
+    """A year a browser may send, or None."""
+    if isinstance(year, int | str) and str(year).isdigit() and len(str(year)) == 4:
+        value = int(year)
+        return value if MIN_YEAR <= value <= MAX_YEAR else None
+    return None
+
+
+def layout(
+    month: str | None = None,
+    group: str | None = None,
+    period: str | None = None,
+    year: str | None = None,
+    **_query: Any,
+) -> html.Div:
+    """The page; ?month=YYYY-MM&group=district (or ?period=year&year=2026) preselect."""
     months = _months(_this_month())
+    years = [_this_month().year - i for i in range(YEARS_OFFERED)]
+    chosen_year = year_value(year)
     return html.Div(
         [
             html.Div(
                 [
+                    html.Label(id="report-period-label", htmlFor="report-period"),
+                    dcc.RadioItems(
+                        id="report-period",
+                        options=[{"label": p, "value": p} for p in PERIODS],
+                        value=period if period in PERIODS else "month",
+                        inline=True,
+                        className="radio",
+                    ),
+                    html.Label(id="report-year-label", htmlFor="report-year"),
+                    dcc.Dropdown(
+                        id="report-year",
+                        options=[{"label": str(y), "value": y} for y in years],
+                        value=chosen_year if chosen_year in years else years[0],
+                        clearable=False,
+                        className="dropdown",
+                    ),
                     html.Label(id="report-month-label", htmlFor="report-month"),
                     dcc.Dropdown(
                         id="report-month",
@@ -102,6 +149,109 @@ def _group_label(row: dict[str, Any], group: str, meta: Meta, lang: Lang) -> tup
     return key, str(row.get(f"{group}_name") or key)
 
 
+def _term(value: float | None, kind: str, lang: Lang) -> str:
+    if value is None:
+        return "–"
+    return fmt.percent(value, lang, 2) if kind == "percent" else fmt.tonnes(value, lang, 3)
+
+
+def status_text(status: str | None, lang: Lang) -> str:
+    """A month's coverage status in words."""
+    return t(f"status_{status}", lang) if status else "–"
+
+
+def coverage_block(report: NationalTerms, lang: Lang) -> html.Div:
+    """Days with data, the status (partial, in progress) and the scales silent on some days."""
+    cov = report.coverage
+    line = t(
+        "coverage_line",
+        lang,
+        status=status_text(report.status, lang),
+        covered=report.days_with_data,
+        days=report.days,
+    )
+    silent = cov.get("scales_silent_some_days") or []
+    parts: list[Any] = [html.Strong(line, id="report-coverage-status")]
+    if silent:
+        scales = ", ".join(
+            f"{s['device']} ({s['days_silent']} {t('days_short', lang)})" for s in silent
+        )
+        parts.append(
+            html.Div(t("silent_scales_days", lang, scales=scales), id="report-silent-scales")
+        )
+    flagged = report.status != "complete"
+    return html.Div(
+        parts,
+        id="report-coverage",
+        className="state state-warning" if flagged else "note",
+        title=report.status or "",
+    )
+
+
+def national_month_table(report: NationalTerms, lang: Lang) -> html.Div:
+    """The month's national terms (A for the days with data, labelled as an estimate)."""
+    values = report.model_dump()
+    return html.Div(
+        [
+            html.H3(t("national_title", lang)),
+            table(
+                [t("indicator", lang), report.month or ""],
+                [[t(f"term_{k}", lang), _term(values.get(k), kind, lang)] for k, kind in TERMS],
+                table_id="report-national",
+                row_ids=[f"report-national-{k}" for k, _ in TERMS],
+                numeric_columns=(1,),
+            ),
+            html.P(t("a_note", lang), className="note"),
+        ]
+    )
+
+
+def annual_view(year: int, lang: Lang) -> Any:
+    """Months as columns, the national terms as rows, the year's column filled in."""
+    try:
+        report = get_client().national_year(year)
+    except (ApiUnavailable, ApiRefused) as exc:
+        return api_problem(exc, lang)
+    months = report.months
+    header = [t("indicator", lang), *(m.month or "" for m in months), f"{t('year', lang)} {year}"]
+    annual_status = (
+        t("status_partial_period", lang) if report.annual.partial else t("status_complete", lang)
+    )
+    rows = [[t("status", lang), *(status_text(m.status, lang) for m in months), annual_status]]
+    rows.append(
+        [
+            t("days_with_data", lang),
+            *(f"{m.days_with_data}/{m.days}" for m in months),
+            f"{report.annual.days_with_data}/{report.annual.days}",
+        ]
+    )
+    for key, kind in TERMS:
+        rows.append(
+            [
+                t(f"term_{key}", lang),
+                *(_term(getattr(m, key), kind, lang) for m in months),
+                _term(getattr(report.annual, key), kind, lang),
+            ]
+        )
+    return html.Div(
+        [
+            html.H2(f"{t('annual_title', lang)} {year}"),
+            html.Div(
+                table(
+                    header,
+                    rows,
+                    table_id="report-annual",
+                    row_ids=["report-annual-status", "report-annual-days"]
+                    + [f"report-annual-{k}" for k, _ in TERMS],
+                    numeric_columns=tuple(range(1, 14)),
+                ),
+                className="table-scroll",
+            ),
+            html.P(t("a_note", lang), className="note"),
+        ]
+    )
+
+
 @callback(
     Output("report-body", "children"),
     Output("report-month-label", "children"),
@@ -109,12 +259,24 @@ def _group_label(row: dict[str, Any], group: str, meta: Meta, lang: Lang) -> tup
     Output("report-group", "options"),
     Output("download-csv", "children"),
     Output("download-xlsx", "children"),
+    Output("report-period-label", "children"),
+    Output("report-period", "options"),
+    Output("report-year-label", "children"),
     Input("lang", "data"),
     Input("report-month", "value"),
     Input("report-group", "value"),
+    Input("report-period", "value"),
+    Input("report-year", "value"),
 )
-def render_report(stored_lang: str | None, month: object, group: object) -> tuple[Any, ...]:
-    """The month's tonnage per group, exactly as /v1/tonnage (bucket=month) gives it."""
+def render_report(
+    stored_lang: str | None,
+    month: object,
+    group: object,
+    period: object = "month",
+    year: object = None,
+) -> tuple[Any, ...]:
+    """The month's tonnage per group, exactly as /v1/tonnage (bucket=month) gives it, with the
+    month's national terms and coverage; or the year's national terms by month."""
     lang = as_lang(stored_lang)
     chrome = (
         t("month", lang),
@@ -122,7 +284,15 @@ def render_report(stored_lang: str | None, month: object, group: object) -> tupl
         [{"label": t(f"group_{g}", lang), "value": g} for g in GROUPINGS],
         t("download_csv", lang),
         t("download_xlsx", lang),
+        t("period", lang),
+        [{"label": t(f"period_{p}", lang), "value": p} for p in PERIODS],
+        t("year", lang),
     )
+    if period == "year":
+        chosen = year_value(year)
+        if chosen is None:
+            return (_bad_choice(lang), *chrome)
+        return (annual_view(chosen, lang), *chrome)
     bounds = month_bounds(month)
     if bounds is None or group not in GROUPINGS:
         return (_bad_choice(lang), *chrome)
@@ -133,6 +303,12 @@ def render_report(stored_lang: str | None, month: object, group: object) -> tupl
         result = client.tonnage(start=start, end=end, bucket="month", group_by=group)
     except (ApiUnavailable, ApiRefused) as exc:
         return (api_problem(exc, lang), *chrome)
+    national_parts: list[Any]
+    try:
+        national = client.national_month(f"{start:%Y-%m}")
+        national_parts = [coverage_block(national, lang), national_month_table(national, lang)]
+    except (ApiUnavailable, ApiRefused) as exc:
+        national_parts = [api_problem(exc, lang)]
     if not result.rows:
         return (no_data(lang), *chrome)
     labelled = [
@@ -147,6 +323,7 @@ def render_report(stored_lang: str | None, month: object, group: object) -> tupl
     body = html.Div(
         [
             html.H2(f"{t('report_title', lang)} {month}"),
+            national_parts[0],
             table(
                 [t(f"group_{group}", lang), t("tonnes", lang)],
                 [[name, fmt.tonnes(tonnes, lang, 3)] for _key, name, tonnes in labelled],
@@ -156,6 +333,7 @@ def render_report(stored_lang: str | None, month: object, group: object) -> tupl
                 footer=[t("total", lang), fmt.tonnes(result.total_tonnes, lang, 3)],
             ),
             html.P(t("fates_note", lang), className="note") if group == "category" else None,
+            *national_parts[1:],
         ]
     )
     return (body, *chrome)
@@ -169,19 +347,37 @@ def render_report(stored_lang: str | None, month: object, group: object) -> tupl
     State("report-month", "value"),
     State("report-group", "value"),
     State("lang", "data"),
+    State("report-period", "value"),
+    State("report-year", "value"),
     prevent_initial_call=True,
 )
 def download_export(
-    _csv: int, _xlsx: int, month: object, group: object, stored_lang: str | None
+    _csv: int,
+    _xlsx: int,
+    month: object,
+    group: object,
+    stored_lang: str | None,
+    period: object = "month",
+    year: object = None,
 ) -> tuple[Any, Any]:
-    """Fetch the export from the API (the dashboard's planner key) and hand it to the browser."""
+    """Fetch the export from the API (the dashboard's planner key), in the page's language, and
+    hand it to the browser: the month's (by the grouping) or the year's."""
     lang = as_lang(stored_lang)
-    bounds = month_bounds(month)
-    if bounds is None or group not in GROUPINGS:
-        return no_update, _bad_choice(lang)
     fmt_name = "xlsx" if dash.ctx.triggered_id == "download-xlsx" else "csv"
+    chosen_year = year_value(year) if period == "year" else None
+    bounds = month_bounds(month)
+    if period == "year" and chosen_year is None:
+        return no_update, _bad_choice(lang)
+    if chosen_year is None and (bounds is None or group not in GROUPINGS):
+        return no_update, _bad_choice(lang)
     try:
-        export = get_client().export(month=f"{bounds[0]:%Y-%m}", group_by=group, fmt=fmt_name)
+        if chosen_year is not None:
+            export = get_client().export(year=chosen_year, fmt=fmt_name, lang=lang)
+        else:
+            assert bounds is not None and isinstance(group, str)
+            export = get_client().export(
+                month=f"{bounds[0]:%Y-%m}", group_by=group, fmt=fmt_name, lang=lang
+            )
     except ApiRefused as exc:
         if exc.status in (401, 403):
             return no_update, html.Div(
