@@ -118,6 +118,7 @@ FACILITIES: tuple[Column, ...] = (
     col("site", "Kode lokasi", "Site id", "text"),
     col("site_name", "Fasilitas", "Facility", "text"),
     col("in_t", "Sampah masuk (ton)", "In (t)", "tonnes"),
+    col("processed_t", "Diolah: masuk - residu (ton)", "Processed: in - residue (t)", "tonnes"),
     col("processed_output_t", "Hasil olahan (ton)", "Processed output (t)", "tonnes"),
     col("residue_t", "Residu ke TPA (ton)", "Residue to landfill (t)", "tonnes"),
 )

@@ -346,11 +346,12 @@ def test_facility_and_waste_bank_sections_follow_the_weighings(db_url, monkeypat
     with api_client(db_url, monkeypatch, role="planner") as (client, _):
         rep = client.get("/v1/reports/national", params={"month": "2026-05"}).json()
     compost = next(f for f in rep["facilities"] if f["site"] == "tps3r-compost")
-    assert (compost["in_t"], compost["processed_output_t"], compost["residue_t"]) == (
-        1.0,
-        0.3,
-        0.15,
-    )
+    assert (
+        compost["in_t"],
+        compost["processed_t"],
+        compost["processed_output_t"],
+        compost["residue_t"],
+    ) == (1.0, 0.85, 0.3, 0.15)
     assert rep["E_t"] == pytest.approx(0.85)  # compost input minus its residue
     assert rep["D_t"] == pytest.approx(
         0.51
@@ -402,3 +403,37 @@ def test_bad_report_and_export_parameters_get_422_with_a_message(
         r = client.get(path, params=params)
     assert r.status_code == 422
     assert word in r.json()["detail"]
+
+
+def test_totals_over_months_are_rounded_after_summing(db_url, monkeypatch):
+    # 0.4 kg a month rounds to 0.000 t; over two months the exact total is 0.8 kg = 0.001 t.
+    rows = [
+        Weighing(datetime.fromisoformat(ts), site, i, Decimal("0.4"), material, stream)
+        for i, (ts, site, material, stream) in enumerate(
+            [
+                ("2026-05-10T03:00:00+00:00", "tps3r-compost", "food", "to_processing"),
+                ("2026-06-10T03:00:00+00:00", "tps3r-compost", "food", "to_processing"),
+                ("2026-05-10T04:00:00+00:00", "tpa-gate", "residual", "to_landfill"),
+                ("2026-06-10T04:00:00+00:00", "tpa-gate", "residual", "to_landfill"),
+            ],
+            start=1,
+        )
+    ]
+    with psycopg.connect(db_url) as conn:
+        seed_city(conn)
+        insert_weighings(conn, rows)
+    with api_client(db_url, monkeypatch, role="planner") as (client, _):
+        r = client.get(
+            "/v1/exports/monthly.xlsx",
+            params={"month": "2026-05", "to_month": "2026-06", "lang": "en"},
+        )
+    wb = openpyxl.load_workbook(io.BytesIO(r.content))
+    facilities = [list(x) for x in wb["facilities"].iter_rows(min_row=3, values_only=True)]
+    assert [x[3] for x in facilities[:-1]] == [0.0, 0.0]
+    assert facilities[-1][3] == 0.001  # in, summed exactly then rounded
+    landfill = [list(x) for x in wb["landfill"].iter_rows(min_row=3, values_only=True)]
+    assert landfill[-1][4] == 0.001 and landfill[-1][3] == 2
+    national = [list(x) for x in wb["national"].iter_rows(min_row=3, values_only=True)]
+    keys = ["month", *(c.key for c in xc.NATIONAL)]
+    total = dict(zip(keys, national[-1], strict=True))
+    assert total["C_t"] == 0.001 and total["B_t"] == 0.001

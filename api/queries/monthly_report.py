@@ -56,6 +56,14 @@ WASTE_BANK_TYPES = ("waste_bank", "waste_bank_hub")
 # Coverage status of a month, from the days that sent data (docs/national-report.md).
 STATUSES = ("complete", "partial", "in_progress", "future", "no_data")
 # National terms kept exact (kg) for sums over months; rounded only when shown.
+# Sums of the report's sections, exact (kg), for totals rows over months.
+SECTION_SUMS = (
+    "facility_in",
+    "facility_processed",
+    "facility_output",
+    "facility_residue",
+    "bank_kg",
+)
 EXACT_TERMS = ("A", "A_month", "measured", "B", "C", "D", "E", "reduce", "utilize", "residual")
 
 
@@ -372,9 +380,11 @@ async def month_report(
     )
     quota = targets.get("landfill_quota_t")
     quota_kg = quota.for_days(days) * 1000 if quota else None
+    landfill_kg = zero
     for r in landfill.rows:
         if r.groups["category"] != "residual":
             continue
+        landfill_kg += r.kg
         report.landfill.append(
             {
                 "month": report.month,
@@ -395,15 +405,27 @@ async def month_report(
     for r in facilities.rows:
         k = (str(r.groups["site"]), str(r.groups["site_name"]))
         per_site.setdefault(k, {})[str(r.groups["stream"])] = r.kg
+    # processed = input less residue (what the default rules count as utilize at the facility);
+    # processed_output = the product as weighed leaving the facility, 0 where its scale never
+    # weighs output (the simulator's facilities weigh only input and residue).
+    sections = dict.fromkeys(SECTION_SUMS, zero)
     for (site, name), streams in sorted(per_site.items()):
+        in_kg = streams.get("to_processing", zero)
+        residue_kg = streams.get("to_landfill", zero)
+        output_kg = streams.get("processed_output", zero)
+        sections["facility_in"] += in_kg
+        sections["facility_processed"] += in_kg - residue_kg
+        sections["facility_output"] += output_kg
+        sections["facility_residue"] += residue_kg
         report.facilities.append(
             {
                 "month": report.month,
                 "site": site,
                 "site_name": name,
-                "in_t": as_tonnes(streams.get("to_processing", zero)),
-                "processed_output_t": as_tonnes(streams.get("processed_output", zero)),
-                "residue_t": as_tonnes(streams.get("to_landfill", zero)),
+                "in_t": as_tonnes(in_kg),
+                "processed_t": as_tonnes(in_kg - residue_kg),
+                "processed_output_t": as_tonnes(output_kg),
+                "residue_t": as_tonnes(residue_kg),
             }
         )
 
@@ -412,6 +434,7 @@ async def month_report(
     )
     for r in banks.rows:
         if r.groups["category"] == "reduce":
+            sections["bank_kg"] += r.kg
             report.waste_banks.append(
                 {
                     "month": report.month,
@@ -422,6 +445,7 @@ async def month_report(
                 }
             )
 
+    report.exact_kg.update(sections, landfill_net=landfill_kg)
     everything = await _q(conn, city_id, tz, first, end, (), ("all",))
     params = {
         "city": city_id,

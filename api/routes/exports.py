@@ -171,9 +171,9 @@ def annual_table(reports: list[MonthReport], year: int, lang: Lang) -> Table:
     )
 
 
-def _rounded_sum(values: list[Any]) -> float:
-    """Summed as decimals (no float drift), then rounded to the kilogram."""
-    return as_tonnes(sum((Decimal(str(v)) for v in values if v is not None), Decimal(0)) * 1000)
+def _exact_t(reports: list[MonthReport], key: str) -> float:
+    """A section's total over the months: summed exactly in kg, rounded after summing."""
+    return as_tonnes(sum((m.exact_kg.get(key) or Decimal(0) for m in reports), Decimal(0)))
 
 
 def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> list[Table]:
@@ -190,7 +190,7 @@ def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> lis
                 "",
                 "",
                 sum(r[3] for r in landfill),
-                _rounded_sum([r[4] for r in landfill]),
+                _exact_t(reports, "landfill_net"),
                 "",
                 "",
                 "",
@@ -207,7 +207,15 @@ def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> lis
                 xc.word("total", lang),
                 "",
                 "",
-                *(_rounded_sum([r[i] for r in fac]) for i in (3, 4, 5)),
+                *(
+                    _exact_t(reports, k)
+                    for k in (
+                        "facility_in",
+                        "facility_processed",
+                        "facility_output",
+                        "facility_residue",
+                    )
+                ),
             ],
         )
     )
@@ -230,7 +238,11 @@ def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> lis
             [
                 xc.word("total", lang),
                 "",
-                float(sum((Decimal(str(r[2])) for r in banks), Decimal(0))),
+                float(
+                    sum(
+                        (m.exact_kg.get("bank_kg") or Decimal(0) for m in reports), Decimal(0)
+                    ).quantize(Decimal("0.001"))
+                ),
                 sum(r[3] for r in banks),
                 sum(r[4] for r in banks),
             ],
