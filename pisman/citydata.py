@@ -167,6 +167,8 @@ class DepotParams(_Model):
     container_t: Figure
     collection_delay_h: Range
     opening_hours: Range
+    # Share of arriving tonnage picked out and sold to recyclers (stream to_recycler); none if unset.
+    to_recycler_share: Figure | None = None
 
 
 class WasteBankParams(_Model):

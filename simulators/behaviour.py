@@ -84,6 +84,10 @@ class _Depot:
     load_g: int = 0
     truck_at_ms: int | None = None
     battery: float = 100.0
+    # Recyclables picked out of arriving loads, sold to recyclers (pelapak) once a day; their
+    # own random stream, so a city without sales simulates exactly as before.
+    recyclable_g: int = 0
+    sale_rng: random.Random | None = None
 
 
 @dataclass(slots=True)
@@ -167,6 +171,7 @@ class CitySimulation:
                 w,
                 _plate(seed, s.id),
                 battery=60 + 40 * rng_for(seed, "battery", s.id).random(),
+                sale_rng=rng_for(seed, "recycler", s.id),
             )
             for s, w in zip(depot_sites, weights, strict=True)
         ]
@@ -325,6 +330,8 @@ class CitySimulation:
         threshold = self.city.city.bin_full_threshold
         mean_cart_g = _tri_mean(p.cart_kg) * 1000
         interval = self.bin_interval_ms
+        picked_share = p.to_recycler_share.value if p.to_recycler_share else 0.0
+        sale_hour = self._local(start_ms).hour == int(p.opening_hours.high) - 1
         for depot in self.depots:
             rng = depot.rng
             expected_g = self.depot_daily_g[depot.site.id] * wf * hour_share
@@ -352,13 +359,33 @@ class CitySimulation:
                     )
                     if reading:
                         out.append(reading)
-                    depot.load_g += round(kg * 1000)
+                    picked_g = round(kg * 1000 * picked_share)
+                    depot.load_g += round(kg * 1000) - picked_g
+                    depot.recyclable_g += picked_g
                     if depot.truck_at_ms is None and depot.load_g >= threshold * container_g:
                         depot.truck_at_ms = self._dispatch_time(depot, ts)
                 else:
                     out.append(self._bin_reading(depot, ts, container_g))
             if depot.truck_at_ms is not None and depot.truck_at_ms < start_ms + HOUR_MS:
                 self._send_truck(depot, depot.truck_at_ms, out)
+            if sale_hour and depot.recyclable_g > 0:
+                self._sell_to_recycler(depot, start_ms, out)
+
+    def _sell_to_recycler(self, depot: _Depot, start_ms: int, out: list[Reading]) -> None:
+        """The day's picked-out recyclables leave the depot, weighed, sold to a recycler."""
+        rng = depot.sale_rng or depot.rng
+        material = _pick(rng, dict(self.p.waste_bank.materials.shares))
+        reading = self._weighing(
+            depot.weighbridge,
+            start_ms + rng.randrange(HOUR_MS),
+            depot.recyclable_g,
+            material,
+            "to_recycler",
+            rng,
+        )
+        if reading:
+            out.append(reading)
+        depot.recyclable_g = 0
 
     def _bin_reading(self, depot: _Depot, ts: int, container_g: float) -> Reading:
         assert depot.bin is not None

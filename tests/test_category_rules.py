@@ -8,7 +8,11 @@ from decimal import Decimal
 
 import psycopg
 
+from pisman import citydata
+from pisman.settings import PROJECT_ROOT
+from simulators.behaviour import HOUR_MS, CitySimulation
 from simulators.categories import classify
+from simulators.devices import city_devices
 from tests.test_api_seed import Weighing, api_client, insert_weighings, seed_city
 
 
@@ -62,3 +66,20 @@ def test_depot_sales_to_recyclers_count_as_utilize_and_national_b(db_url, monkey
     assert totals["utilize"] == float(sold_kg / 1000)
     assert rep["B_t"] == float(sold_kg / 1000)
     assert rep["C_t"] == 5.0
+
+
+def test_simulated_depots_sell_to_recyclers_and_the_simulator_counts_it_as_utilize() -> None:
+    city = citydata.read_city_file(PROJECT_ROOT / "data" / "cities" / "testville.yaml")
+    sim = CitySimulation(city, city_devices(city), seed=1, bin_interval_s=300)
+    end_ms = 1_793_466_000_000  # 2026-10-31T17:00:00Z, midnight in Jakarta
+    site_type = {s.id: s.type for s in city.sites}
+    sales = [
+        r
+        for h in range(48, 0, -1)
+        for r in sim.hour(end_ms - h * HOUR_MS)
+        if r.fields.get("stream") == "to_recycler"
+    ]
+    assert sales and {site_type[r.device.site_id] for r in sales} == {"depot"}
+    for r in sales:
+        c = classify("depot", "to_recycler", r.fields["material"], False, r.net_g)
+        assert (c.utilize, c.reduce, c.residual, c.collected) == (r.net_g, 0, 0, 0)
