@@ -47,6 +47,11 @@ def col(key: str, id_: str, en: str, type_: ColumnType) -> Column:
 
 MONTH = col("month", "Bulan", "Month", "text")
 TONNES = col("tonnes", "Tonase (ton)", "Tonnage (t)", "tonnes")
+# Each month's coverage beside its tonnage (docs/national-report.md).
+MONTH_COVERAGE: tuple[Column, ...] = (
+    col("status", "Status data bulan", "Month's data status", "text"),
+    col("days_with_data", "Hari berdata", "Days with data", "count"),
+)
 
 # Grouping sheets: the group's columns between the month and the tonnage.
 GROUP_COLUMNS: dict[str, tuple[Column, ...]] = {

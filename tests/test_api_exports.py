@@ -69,7 +69,11 @@ def test_csv_export_equals_tonnage_endpoint(report_db, monkeypatch, group):
     assert r.content.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     header, body, totals = lines[0], lines[1:-1], lines[-1]
-    assert header[0] == "Month" and header[-1] == "Tonnage (t)"
+    assert header[0] == "Month" and header[-3:] == [
+        "Tonnage (t)",
+        "Month's data status",
+        "Days with data",
+    ]
     labels = schema_labels(report_db, "en", group) if group in LABELLED else {}
     expected = [
         [
@@ -82,8 +86,13 @@ def test_csv_export_equals_tonnage_endpoint(report_db, monkeypatch, group):
         ]
         for row in api["rows"]
     ]
-    assert [[*x[:-1], float(x[-1])] for x in body] == expected
-    assert totals[0].startswith("total") and float(totals[-1]) == api["total_tonnes"]
+    assert [[*x[:-3], float(x[-3])] for x in body] == expected
+    # Each month carries its coverage: 27-28 February and 1-3 March (WIB) have data.
+    assert {(x[0], x[-2], x[-1]) for x in body} == {
+        ("2026-02", "partial month", "2"),
+        ("2026-03", "partial month", "3"),
+    }
+    assert totals[0].startswith("total") and float(totals[-3]) == api["total_tonnes"]
 
 
 LABELLED = ("category", "material")
@@ -114,14 +123,19 @@ def test_csv_in_indonesian_locale_uses_semicolons_and_decimal_commas(report_db, 
         ).json()
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
-    assert lines[0] == ["Bulan", "Jenis sampah", "Tonase (ton)"]
+    assert lines[0] == [
+        "Bulan",
+        "Jenis sampah",
+        "Tonase (ton)",
+        "Status data bulan",
+        "Hari berdata",
+    ]
+    assert {x[3] for x in lines[1:-1]} == {"sebagian (bulan parsial)"}
     labels = schema_labels(report_db, "id", "material")
-    body = [[m, mat, float(t.replace(",", "."))] for m, mat, t in lines[1:-1]]
+    body = [[m, mat, float(t.replace(",", "."))] for m, mat, t, _, _ in lines[1:-1]]
     assert body == [["2026-03", labels[x["material"]], x["tonnes"]] for x in api["rows"]]
-    assert any("," in t for _, _, t in lines[1:]) and not any("." in t for _, _, t in lines[1:])
-    assert (
-        lines[-1][0] == "Jumlah" and float(lines[-1][-1].replace(",", ".")) == api["total_tonnes"]
-    )
+    assert any("," in x[2] for x in lines[1:]) and not any("." in x[2] for x in lines[1:])
+    assert lines[-1][0] == "Jumlah" and float(lines[-1][2].replace(",", ".")) == api["total_tonnes"]
 
 
 def test_xlsx_export_has_every_sheet_and_equals_tonnage_endpoint(report_db, monkeypatch):
@@ -154,7 +168,7 @@ def test_xlsx_export_has_every_sheet_and_equals_tonnage_endpoint(report_db, monk
     for group, api in apis.items():
         ws = wb[group]
         values = [list(row) for row in ws.iter_rows(min_row=3, values_only=True)]
-        body, totals = values[:-1], values[-1]
+        body, totals = [v[:-2] for v in values[:-1]], values[-1][:-2]
         labels = schema_labels(report_db, "en", group) if group in LABELLED else {}
         expected = [
             [
@@ -208,10 +222,10 @@ def test_xlsx_sheets_and_headers_are_indonesian_by_default(report_db, monkeypatc
 
 
 SHEET_COLUMNS = {
-    "category": [xc.MONTH, *xc.GROUP_COLUMNS["category"], xc.TONNES],
-    "district": [xc.MONTH, *xc.GROUP_COLUMNS["district"], xc.TONNES],
-    "site": [xc.MONTH, *xc.GROUP_COLUMNS["site"], xc.TONNES],
-    "material": [xc.MONTH, *xc.GROUP_COLUMNS["material"], xc.TONNES],
+    "category": [xc.MONTH, *xc.GROUP_COLUMNS["category"], xc.TONNES, *xc.MONTH_COVERAGE],
+    "district": [xc.MONTH, *xc.GROUP_COLUMNS["district"], xc.TONNES, *xc.MONTH_COVERAGE],
+    "site": [xc.MONTH, *xc.GROUP_COLUMNS["site"], xc.TONNES, *xc.MONTH_COVERAGE],
+    "material": [xc.MONTH, *xc.GROUP_COLUMNS["material"], xc.TONNES, *xc.MONTH_COVERAGE],
     "national": [xc.MONTH, *xc.NATIONAL],
     "landfill": list(xc.LANDFILL),
     "facilities": list(xc.FACILITIES),

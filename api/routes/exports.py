@@ -19,7 +19,14 @@ from api import export_columns as xc
 from api.deps import City, CityDep, Conn, HeavyLane, PlannerKey
 from api.export_columns import Column, Lang
 from api.params import local_midnight, next_month, parse_month_range, parse_year
-from api.queries.monthly_report import MonthReport, month_report, summarize, year_reports
+from api.queries.monthly_report import (
+    MonthReport,
+    coverage_of,
+    local_today,
+    month_report,
+    summarize,
+    year_reports,
+)
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
 router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
@@ -79,10 +86,31 @@ async def labels_of(conn: Conn) -> Labels:
     return Labels(list(await (await conn.execute(LABELS)).fetchall()))
 
 
+async def coverages_for(conn: Conn, city: City, first: date, end: date) -> dict[str, Any]:
+    """Each month's coverage in [first, end), by YYYY-MM."""
+    today = local_today(city.tz)
+    out: dict[str, Any] = {}
+    month = first
+    while month < end:
+        out[f"{month:%Y-%m}"] = await coverage_of(
+            conn, city_id=city.city_id, tz=city.tz, first=month, today=today
+        )
+        month = next_month(month)
+    return out
+
+
 async def grouping_table(
-    conn: Conn, city: City, first: date, end: date, group: str, lang: Lang, labels: Labels
+    conn: Conn,
+    city: City,
+    first: date,
+    end: date,
+    group: str,
+    lang: Lang,
+    labels: Labels,
+    coverage: dict[str, Any],
 ) -> Table:
-    """One row per month × group from the tonnage query (bucket=month), plus a totals row."""
+    """One row per month × group from the tonnage query (bucket=month), each with its month's
+    coverage (status, days with data), plus a totals row."""
     q = TonnageQuery(
         city.city_id,
         city.tz,
@@ -94,20 +122,25 @@ async def grouping_table(
     result = await tonnage(conn, q)
     columns = xc.GROUP_COLUMNS[group]
     labelled = group if group in ("category", "material") else None
-    rows = [
-        [
-            r.bucket_start.astimezone(city.tz).strftime("%Y-%m"),
-            *(
-                labels.get(labelled, r.groups[c.key], lang) if labelled else r.groups[c.key]
-                for c in columns
-            ),
-            as_tonnes(r.kg),
-        ]
-        for r in result.rows
-    ]
+    rows = []
+    for r in result.rows:
+        month = r.bucket_start.astimezone(city.tz).strftime("%Y-%m")
+        cov = coverage.get(month) or {}
+        rows.append(
+            [
+                month,
+                *(
+                    labels.get(labelled, r.groups[c.key], lang) if labelled else r.groups[c.key]
+                    for c in columns
+                ),
+                as_tonnes(r.kg),
+                xc.status_label(cov["status"], lang) if cov else None,
+                cov.get("days_with_data"),
+            ]
+        )
     label = xc.word("total_fates" if group == "category" else "total", lang)
-    totals = [label, *([""] * len(columns)), as_tonnes(result.fate_kg())]
-    return Table(group, [xc.MONTH, *columns, xc.TONNES], rows, totals)
+    totals = [label, *([""] * len(columns)), as_tonnes(result.fate_kg()), "", ""]
+    return Table(group, [xc.MONTH, *columns, xc.TONNES, *xc.MONTH_COVERAGE], rows, totals)
 
 
 async def reports_for(conn: Conn, city: City, first: date, end: date) -> list[MonthReport]:
@@ -334,7 +367,8 @@ async def export_csv(
         table = national_table(await reports_for(conn, city, first, end), lang)
     else:
         labels = await labels_of(conn)
-        table = await grouping_table(conn, city, first, end, group_by, lang, labels)
+        coverage = await coverages_for(conn, city, first, end)
+        table = await grouping_table(conn, city, first, end, group_by, lang, labels, coverage)
     what = layout if layout == "national" else group_by
     return _csv_response(table, lang, locale, f"pisman_{city.city_id}_{first:%Y-%m}_{what}.csv")
 
@@ -406,8 +440,13 @@ async def export_xlsx(
     national (with coverage), landfill, facilities, waste_banks, data_quality."""
     first, end = parse_month_range(month, to_month)
     labels = await labels_of(conn)
-    tables = [await grouping_table(conn, city, first, end, g, lang, labels) for g in EXPORT_GROUPS]
-    tables += report_tables(await reports_for(conn, city, first, end), lang, labels)
+    reports = await reports_for(conn, city, first, end)
+    coverage = {m.month: m.coverage for m in reports}
+    tables = [
+        await grouping_table(conn, city, first, end, g, lang, labels, coverage)
+        for g in EXPORT_GROUPS
+    ]
+    tables += report_tables(reports, lang, labels)
     last = date(end.year - (end.month == 1), (end.month - 2) % 12 + 1, 1)
     title = f"{city.name}: {first:%Y-%m}" + (f" – {last:%Y-%m}" if last != first else "")
     body = await asyncio.to_thread(build_xlsx, tables, title, lang)
@@ -435,7 +474,11 @@ async def export_annual_xlsx(
     reports = await year_reports(conn, city_id=city.city_id, tz=city.tz, year=y)
     labels = await labels_of(conn)
     tables = [annual_table(reports, y, lang)]
-    tables += [await grouping_table(conn, city, first, end, g, lang, labels) for g in EXPORT_GROUPS]
+    coverage = {m.month: m.coverage for m in reports}
+    tables += [
+        await grouping_table(conn, city, first, end, g, lang, labels, coverage)
+        for g in EXPORT_GROUPS
+    ]
     tables += report_tables(reports, lang, labels)
     body = await asyncio.to_thread(build_xlsx, tables, f"{city.name}: {y}", lang)
     return _xlsx_response(body, f"pisman_{city.city_id}_{y}_{lang}.xlsx")
