@@ -115,7 +115,13 @@ def test_malformed_report_month_shows_a_message_in_indonesian_and_english(
     output_key = next(k for k in app.callback_map if "report-body.children" in k)
     cb = app.callback_map[output_key]
     for lang, expected in (("id", "Pilih bulan"), ("en", "Choose a month")):
-        values = {"lang.data": lang, "report-month.value": "2026-1x", "report-group.value": "site"}
+        values = {
+            "lang.data": lang,
+            "report-month.value": "2026-1x",
+            "report-group.value": "site",
+            "report-period.value": "month",
+            "report-year.value": 2026,
+        }
         body = {
             "output": output_key,
             "outputs": _outputs(output_key),
