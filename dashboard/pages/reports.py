@@ -102,13 +102,20 @@ def layout(
                         inline=True,
                         className="radio",
                     ),
-                    html.Label(id="report-year-label", htmlFor="report-year"),
-                    dcc.Dropdown(
-                        id="report-year",
-                        options=[{"label": str(y), "value": y} for y in years],
-                        value=chosen_year if chosen_year in years else years[0],
-                        clearable=False,
-                        className="dropdown",
+                    html.Div(
+                        [
+                            html.Label(id="report-year-label", htmlFor="report-year"),
+                            dcc.Dropdown(
+                                id="report-year",
+                                options=[{"label": str(y), "value": y} for y in years],
+                                value=chosen_year if chosen_year in years else years[0],
+                                clearable=False,
+                                className="dropdown",
+                            ),
+                        ],
+                        id="report-year-controls",
+                        className="controls",
+                        hidden=period != "year",
                     ),
                     html.Label(id="report-month-label", htmlFor="report-month"),
                     dcc.Dropdown(
@@ -262,6 +269,7 @@ def annual_view(year: int, lang: Lang) -> Any:
     Output("report-period-label", "children"),
     Output("report-period", "options"),
     Output("report-year-label", "children"),
+    Output("report-year-controls", "hidden"),
     Input("lang", "data"),
     Input("report-month", "value"),
     Input("report-group", "value"),
@@ -287,6 +295,7 @@ def render_report(
         t("period", lang),
         [{"label": t(f"period_{p}", lang), "value": p} for p in PERIODS],
         t("year", lang),
+        period != "year",
     )
     if period == "year":
         chosen = year_value(year)
