@@ -175,6 +175,12 @@ def test_month_in_progress_and_future_months_are_flagged(db_url, monkeypatch):
     if yesterday.month == today.month:
         assert rep["status"] == "in_progress" and rep["coverage"]["in_progress"] is True
         assert rep["coverage"]["days_elapsed"] == today.day
+        # Missing days and silent scales are judged over the ended days, not today.
+        assert today.isoformat() not in rep["coverage"]["days_without_data"]
+        assert len(rep["coverage"]["days_without_data"]) == today.day - 2
+        silent = {x["device"]: x["days_silent"] for x in rep["coverage"]["scales_silent_some_days"]}
+        assert silent["scale-bank-coblong"] == today.day - 1
+        assert silent.get("scale-tpa-gate", 0) == today.day - 2
     assert rep["days_with_data"] == 1 and rep["A_t"] == 1500.0
     assert rep["C_t"] == 5.0 and rep["unmanaged_t"] == 1495.0
     assert {m["status"] for m in year["months"]} == {"future"}

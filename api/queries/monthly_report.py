@@ -42,7 +42,7 @@ SELECT DISTINCT (bucket AT TIME ZONE %(tz)s)::date AS day FROM weighing_daily
 WHERE city_id = %(city)s AND bucket >= %(start)s AND bucket < %(end)s
 ORDER BY day
 """
-# Each active scale's days with data in the elapsed part of the month (through its site's rollups).
+# Each active scale's days with data in the ended part of the month (through its site's rollups).
 SCALE_DAYS = """
 SELECT d.device_id, d.site_id, count(DISTINCT w.bucket)::int
 FROM device d
@@ -214,6 +214,8 @@ async def coverage_of(
     days = (end - first).days
     elapsed_end = min(end, today + timedelta(days=1))
     elapsed = max(0, (elapsed_end - first).days)
+    # Days missing and scales silent are judged over ended days: today may still send data.
+    ended = max(0, (min(end, today) - first).days)
     params = {
         "city": city_id,
         "tz": tz.key,
@@ -224,20 +226,20 @@ async def coverage_of(
     covered_set = set(covered)
     missing = [
         (first + timedelta(days=i)).isoformat()
-        for i in range(elapsed)
+        for i in range(ended)
         if first + timedelta(days=i) not in covered_set
     ]
     silent: list[dict[str, Any]] = []
-    if elapsed:
-        scale_params = {**params, "end": local_midnight(first + timedelta(days=elapsed), tz)}
+    if ended:
+        scale_params = {**params, "end": local_midnight(first + timedelta(days=ended), tz)}
         for device, site, n in await (await conn.execute(SCALE_DAYS, scale_params)).fetchall():
-            if n < elapsed:
+            if n < ended:
                 silent.append(
                     {
                         "device": device,
                         "site": site,
                         "days_with_data": n,
-                        "days_silent": elapsed - n,
+                        "days_silent": ended - n,
                     }
                 )
     status = month_status(first, today, days, len(covered))
