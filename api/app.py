@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.resources
 import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import RateLimited
@@ -28,7 +32,7 @@ from api.routes import (
     sites,
     tonnage,
 )
-from api.security import SecurityHeaders
+from api.security import SecurityHeaders, with_docs_csp
 from pisman import __version__
 from pisman.db import make_async_pool
 from pisman.logs import log_event
@@ -39,6 +43,11 @@ log = logging.getLogger(__name__)
 SPARE_CONNECTIONS = 4
 GIL_SWITCH_INTERVAL_S = 0.001
 GC_THRESHOLDS = (20_000, 20, 100)
+# Swagger UI as fastapi-offline packages it (pinned in pyproject.toml): the docs page loads
+# nothing from outside, so it works on a city network without internet. No /redoc: the packaged
+# ReDoc fetches its logo from its vendor's CDN and needs inline styles.
+DOCS_ASSETS = importlib.resources.files("fastapi_offline") / "static"
+DOCS_ASSETS_URL = "/static/docs"
 
 DESCRIPTION = """
 Tonnage for the Kang PisMan categories (reduce, separate, utilize, residual), progress
@@ -99,6 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # Keys go in a header, never through OAuth2: no redirect page to serve.
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings = settings or get_settings()
     app.state.rate_limiter = RateLimiter(settings.API_RATE_LIMIT_PER_MIN)
@@ -107,8 +120,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(metrics.middleware)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
+    install_docs(app)
 
     app.include_router(health.router)
     for module in (tonnage, progress, meta, sites, devices, bins, alerts, exports, reports, admin):
         app.include_router(module.router, dependencies=[RateLimited])
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve /docs (Swagger UI) with every asset from this server."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(DOCS_ASSETS)), name="docs-assets")
+
+    def asset(request: Request, name: str) -> str:
+        return f"{request.scope.get('root_path', '')}{DOCS_ASSETS_URL}/{name}"
+
+    def openapi_url(request: Request) -> str:
+        return f"{request.scope.get('root_path', '')}{app.openapi_url}"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        return with_docs_csp(
+            get_swagger_ui_html(
+                openapi_url=openapi_url(request),
+                title=f"{app.title} - Swagger UI",
+                swagger_js_url=asset(request, "swagger-ui-bundle.js"),
+                swagger_css_url=asset(request, "swagger-ui.css"),
+                swagger_favicon_url=asset(request, "favicon.png"),
+                oauth2_redirect_url=None,
+                # Swagger UI would otherwise send the schema to validator.swagger.io for a badge.
+                swagger_ui_parameters={"validatorUrl": None},
+            )
+        )
