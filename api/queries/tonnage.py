@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from api.queries.tonnage_cache import CACHE, closed_end, month_chunks
+from pisman.domain import SiteType
 
 Bucket = Literal["hour", "day", "week", "month", "total"]
 BUCKETS: tuple[str, ...] = ("hour", "day", "week", "month", "total")
@@ -52,12 +53,49 @@ LEFT JOIN category_map AS cm
 WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
   AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
   AND (%(site_types)s::text[] IS NULL OR s.site_type = ANY(%(site_types)s::text[]))
+  {site_filter}
 GROUP BY {group_by}
 """
 # A month of weighing_daily is ~100,000 joined rows; with the default 4 MB the planner sorts
 # them on disk before grouping (2x slower). Local to the request's transaction.
 SET_WORK_MEM = "SET LOCAL work_mem = '32MB'"
 DISTRICT_JOIN = "JOIN district AS d ON d.city_id = s.city_id AND d.district_id = s.district_id"
+
+# District views book a landfill load to the district of the site it came from. The rollups do
+# not keep origin_site_id, so the landfill gates' rows are read raw (a city's gates take a few
+# thousand loads a month; weighing_site_ts_idx serves the scan) and the rollups give every other
+# site: totals are unchanged, only the district moves. An origin that is not one of this city's
+# sites counts as unknown: the load stays on the landfill's own district.
+LANDFILL = SiteType.LANDFILL.value
+NOT_LANDFILL = "AND s.site_type <> 'landfill'"
+LANDFILL_BY_ORIGIN_SQL = """
+SELECT {bucket} AS bucket_start{groups},
+       cm.category, cm.sign, coalesce(cm.separated, false), coalesce(cm.collected, false),
+       sum(r.net_kg) AS kg, count(*)::bigint AS weighings,
+       (count(*) FILTER (WHERE r.manual))::bigint AS manual_weighings,
+       sum(r.net_kg * r.price_per_kg) AS amount_rp
+FROM site AS s
+JOIN weighing AS r ON r.site_id = s.site_id
+LEFT JOIN site AS o ON o.site_id = r.origin_site_id AND o.city_id = s.city_id
+JOIN district AS d
+  ON d.city_id = s.city_id AND d.district_id = coalesce(o.district_id, s.district_id)
+LEFT JOIN category_map AS cm
+  ON cm.city_id = r.city_id AND cm.site_type = s.site_type AND cm.stream = r.stream
+ AND cm.material = r.material AND cm.from_own_site = r.from_own_site
+WHERE r.city_id = %(city)s AND s.site_type = 'landfill'
+  AND r.ts >= %(start)s AND r.ts < %(end)s
+  AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
+  AND (%(site_types)s::text[] IS NULL OR s.site_type = ANY(%(site_types)s::text[]))
+GROUP BY {group_by}
+"""
+# Raw timestamps bucketed as the rollups bucket them: UTC hours, the city's local days.
+_RAW_BUCKET_SQL = {
+    "hour": "date_trunc('hour', r.ts, 'UTC')",
+    "day": "date_trunc('day', r.ts, %(tz)s)",
+    "week": "date_trunc('week', r.ts, %(tz)s)",
+    "month": "date_trunc('month', r.ts, %(tz)s)",
+    "total": "%(label)s::timestamptz",
+}
 
 _BUCKET_SQL = {
     "hour": "r.bucket",
@@ -187,8 +225,37 @@ def build_sql(q: TonnageQuery) -> tuple[sql.SQL, list[str]]:
         source=source,
         group_by=group_by,
         district_join=DISTRICT_JOIN if "district" in q.group_by else "",
+        site_filter=NOT_LANDFILL if reads_landfill_by_origin(q) else "",
     )
     return sql.SQL(text), names  # composed from fixed fragments only, never request text
+
+
+def reads_landfill_by_origin(q: TonnageQuery) -> bool:
+    """District views take the landfill gates' loads from raw rows, booked by origin. Grouped by
+    site too, a row is the gate itself and its district stays the gate's (alerts rely on it)."""
+    return (
+        "district" in q.group_by
+        and "site" not in q.group_by
+        and (q.site_types is None or LANDFILL in q.site_types)
+    )
+
+
+def build_landfill_sql(q: TonnageQuery) -> sql.SQL:
+    """The landfill gates' part of a district view: raw loads, district of their origin site."""
+    exprs: list[str] = []
+    for group in q.group_by:
+        if group == "category":
+            continue
+        e, _ = _GROUP_SQL[group]
+        # The origin's district (joined as d) replaces the gate's own.
+        exprs += ["d.district_id" if x == "s.district_id" else x for x in e]
+    names = [n for g in q.group_by if g != "category" for n in _GROUP_SQL[g][1]]
+    select_groups = "".join(f", {e} AS {n}" for e, n in zip(exprs, names, strict=True))
+    group_by = ", ".join(str(i + 1) for i in range(len(exprs) + 5))
+    text = LANDFILL_BY_ORIGIN_SQL.format(
+        bucket=_RAW_BUCKET_SQL[q.bucket], groups=select_groups, group_by=group_by
+    )
+    return sql.SQL(text)  # composed from fixed fragments only, never request text
 
 
 async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResult:
@@ -208,6 +275,12 @@ async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResu
         "site_types": list(q.site_types) if q.site_types is not None else None,
     }
     raw = await _raw_rows(conn, q, statement, params)
+    if reads_landfill_by_origin(q):
+        # Never cached: sql/021's counters follow weighing_daily, and an edit of a load's
+        # origin_site_id changes no rollup. A month of a city's gates is a few thousand rows.
+        await conn.execute(SET_WORK_MEM)
+        cur = await conn.execute(build_landfill_sql(q), params)
+        raw += await cur.fetchall()
     # Summing a long range row by row is seconds of pure Python: done on the event loop it
     # would stall every other request of the process (health checks included) until it ends.
     return await asyncio.to_thread(_aggregate, q, names, measures, raw)
