@@ -33,6 +33,7 @@ import psycopg
 from api import keys
 from bench.api.load import CITY, TZ, Scale, load_weighings, seed_city
 from pisman import db
+from pisman.rollups import bring_rollups_up_to_date
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import free_port
 
@@ -97,10 +98,8 @@ def load(admin_url: str, db_name: str, days: int, end_day: date) -> str:
     with psycopg.connect(bench_url) as conn:
         sites = seed_city(conn, SMALL_CITY)
         rows = load_weighings(conn, sites, SMALL_CITY, first_day, days)
-        conn.execute(
-            "SELECT pisman_rebuild_rollups(%s, %s)",
-            (_local_midnight(first_day), _local_midnight(end_day)),
-        )
+        # Either backend: rebuild on PostgreSQL, refresh the continuous aggregates on TimescaleDB.
+        bring_rollups_up_to_date(conn, _local_midnight(first_day), _local_midnight(end_day))
         conn.commit()
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
