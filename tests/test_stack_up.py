@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -123,8 +124,6 @@ def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
             for line in added.stdout.splitlines()
             if "MQTT password" in line
         )
-        time.sleep(0.5)  # the broker re-reads its files on SIGHUP
-
         # Stamped five days back, before the one-day backfill: a scale flushing its backlog.
         stamped = datetime.now(UTC) - timedelta(days=5)
         day = stamped.astimezone(ZoneInfo("Asia/Jakarta")).date()
@@ -141,12 +140,9 @@ def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
             return sum(r["tonnes"] for r in response.json()["rows"] if r.get("site") == "tv-tpa")
 
         before = site_tonnes()
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="wb-tpa-e2e", protocol=mqtt.MQTTv5
-        )
-        client.username_pw_set("wb-tpa-e2e", password)
-        client.connect("127.0.0.1", mqtt_port)
-        client.loop_start()
+        # The broker re-reads its files on SIGHUP: connect as the installer would, retrying
+        # until the new account is accepted (a refused CONNECT is not the behaviour under test).
+        client = _connected_device(mqtt_port, "wb-tpa-e2e", password, deadline_s=30)
         reading = {
             "ts": stamped.isoformat(),
             "seq": 1,
@@ -157,16 +153,19 @@ def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
             "vehicle_plate": "D 1234 XY",
         }
         info = client.publish("pisman/v1/tv-tpa/wb-tpa-e2e/weighing", json.dumps(reading), qos=1)
-        info.wait_for_publish(10)
+        info.wait_for_publish(30)
+        assert info.is_published(), "the broker did not acknowledge the reading"
         published_at = time.monotonic()
-        while time.monotonic() - published_at < 15:
+        while time.monotonic() - published_at < 30:
             if abs(site_tonnes() - before - 7.25) < 1e-6:
                 break
             time.sleep(0.3)
         client.loop_stop()
         client.disconnect()
-        assert site_tonnes() == pytest.approx(before + 7.25, abs=1e-6)
-        assert time.monotonic() - published_at < 15
+        assert site_tonnes() == pytest.approx(before + 7.25, abs=1e-6), _stored_state(
+            db_url, "wb-tpa-e2e"
+        )
+        assert time.monotonic() - published_at < 30
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -398,3 +397,37 @@ def test_children_of_a_killed_up_get_sigterm_from_the_kernel(db_url: str, tmp_pa
         for pid in children:  # the broker, documented as left running
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _connected_device(
+    port: int, device_id: str, password: str, *, deadline_s: float
+) -> mqtt.Client:
+    """An MQTT 5 client of a device, connected (CONNACK success) before the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        accepted = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
+        client.username_pw_set(device_id, password)
+        client.on_connect = lambda _c, ev, _f, reason, _p: (
+            ev.set() if not reason.is_failure else None
+        )
+        client.user_data_set(accepted)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        if accepted.wait(3):
+            return client
+        client.loop_stop()
+        client.disconnect()
+        assert time.monotonic() < deadline, f"{device_id} was not accepted by the broker"
+
+
+def _stored_state(db_url: str, device_id: str) -> str:
+    """What the database holds of a device, for a failure message."""
+    with psycopg.connect(db_url) as conn:
+        weighings = conn.execute(
+            "SELECT ts, net_kg FROM weighing WHERE device_id = %s", (device_id,)
+        ).fetchall()
+        quarantined = conn.execute(
+            "SELECT left(reason, 200) FROM quarantine WHERE device_id = %s", (device_id,)
+        ).fetchall()
+    return f"stored {weighings}, quarantined {quarantined}"
