@@ -26,7 +26,9 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
         yield conn
 
 
-Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+# scope="function": the transaction ends (and a server lost meanwhile becomes a 503) before the
+# response starts; with the default, a failure at that commit reset an already-started response.
+Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn, scope="function")]
 
 
 def _presented_key(x_api_key: str | None, authorization: str | None) -> str | None:

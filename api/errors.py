@@ -68,6 +68,8 @@ def install(app: FastAPI) -> None:
     # A connection lost mid-request (server restarted or crashed) or none to be had.
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg.InterfaceError)
+    # The server ended the session itself (class 25, not an OperationalError).
+    @app.exception_handler(psycopg.errors.IdleInTransactionSessionTimeout)
     async def database_unavailable(request: Request, exc: psycopg.Error) -> JSONResponse:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log_event(
