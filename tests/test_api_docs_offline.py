@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,18 +12,9 @@ import pytest
 
 from pisman.settings import Settings
 from tests.support.api_server import running_api
+from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.backend("postgresql", reason="the docs page reads no data")
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 TIMEOUT_MS = 15_000
 LOCAL_HOST = "127.0.0.1"
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[^\s"'<>]+""", flags=re.I)
@@ -43,12 +33,8 @@ def api_url(module_db_url: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium (Debian's) for the module."""
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with headless_chromium() as b:
         yield b
-        b.close()
 
 
 def _open_offline(browser: Any, url: str) -> tuple[Any, list[str], list[str]]:

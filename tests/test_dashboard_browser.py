@@ -20,19 +20,10 @@ from bench.dashboard.seed import ZONE, SeededCity, seed_bins, seed_city, seed_we
 from bench.dashboard.servers import Server, api_args, dashboard_args, serve
 from dashboard import format as fmt
 from tests.support.broker import free_port
+from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.browser
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 # MapLibre's software WebGL reports slow ReadPixels as a console *warning*; only errors count.
 TIMEOUT_MS = 15_000
 
@@ -112,12 +103,8 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium (Debian's) for the module."""
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with headless_chromium() as b:
         yield b
-        b.close()
 
 
 @dataclass(slots=True)
