@@ -51,9 +51,11 @@ class Registry:
         self.max_age_s = max_age_s
         self.min_refresh_gap_s = min_refresh_gap_s
         self._loaded_at = float("-inf")
+        self._load_started_wall = float("-inf")  # wall clock, like a message's received_at
 
     def refresh(self, conn: psycopg.Connection) -> None:
         """Reload now (the caller handles database errors)."""
+        started = time.time()
         snapshot = load_snapshot(conn)
         conn.commit()
         if len(snapshot.devices) != len(self.snapshot.devices):
@@ -66,11 +68,20 @@ class Registry:
             )
         self.snapshot = snapshot
         self._loaded_at = time.monotonic()
+        self._load_started_wall = started
 
-    def refresh_if_stale(self, conn: psycopg.Connection, *, missed: bool = False) -> bool:
-        """Reload when old, or when a device was missing and the last reload was not just now."""
+    def refresh_if_stale(
+        self, conn: psycopg.Connection, *, missed: bool = False, received_at: float | None = None
+    ) -> bool:
+        """Reload when old, or when a device was missing and the snapshot may not know it yet.
+
+        A miss reloads when the snapshot was read before the message arrived (a device
+        provisioned before its first message is then always found, however recent the last
+        reload), or when the last reload was not just now.
+        """
         age = time.monotonic() - self._loaded_at
-        if age >= self.max_age_s or (missed and age >= self.min_refresh_gap_s):
+        predates = received_at is not None and self._load_started_wall <= received_at
+        if age >= self.max_age_s or (missed and (predates or age >= self.min_refresh_gap_s)):
             self.refresh(conn)
             return True
         return False

@@ -257,8 +257,9 @@ class IngestService:
         validated = self._validate_with(d, snapshot)
         missing = validated.rejections[0].device_id if validated.rejections else None
         if missing is not None and missing not in snapshot.devices:
-            # Perhaps provisioned a moment ago: look again (rate-limited) before quarantining.
-            self.lookup.refresh_registry(missed=True)
+            # Perhaps provisioned a moment ago: look again before quarantining (always when the
+            # snapshot is older than the message, else rate-limited).
+            self.lookup.refresh_registry(missed=True, received_at=d.received_at)
             if self.lookup.registry.snapshot is not snapshot:
                 validated = self._validate_with(d, self.lookup.registry.snapshot)
         return validated

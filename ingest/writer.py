@@ -322,11 +322,11 @@ class Writer:
                 self.conn.close()
         self.conn = None
 
-    def refresh_registry(self, *, missed: bool = False) -> None:
+    def refresh_registry(self, *, missed: bool = False, received_at: float | None = None) -> None:
         """Reload the device snapshot when due; keep the old one if the database is away."""
         try:
             conn = self.connect()
-            self.registry.refresh_if_stale(conn, missed=missed)
+            self.registry.refresh_if_stale(conn, missed=missed, received_at=received_at)
         except (psycopg.Error, db.DatabaseUnavailable) as exc:
             log_event(log, logging.WARNING, "registry_refresh_failed", error=_first_line(exc))
             self.close()
