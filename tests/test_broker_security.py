@@ -267,24 +267,15 @@ def test_an_oversize_publish_is_refused_by_the_broker_and_ingest_goes_on(world: 
 
 def _tls_client(port: int, ca_file: Path | None, username: str, password: str) -> mqtt.Client:
     """A device connected over TLS, trusting ca_file (None: the system's CAs)."""
-    answered = threading.Event()
-    refusal: list[str] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
-    client.username_pw_set(username, password)
-
-    def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
-        if reason.is_failure:
-            refusal.append(str(reason))
-        answered.set()
-
-    client.on_connect = on_connect
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not answered.wait(10) or refusal:
-        client.loop_stop()
-        raise RuntimeError(f"TLS client could not connect: {refusal or 'no answer'}")
-    return client
+    return publisher(
+        port,
+        username=username,
+        password=password,
+        client_id=username,
+        tls=True,
+        ca_file=ca_file,
+        timeout_s=10,
+    )
 
 
 def test_a_device_publishes_over_tls_and_ingest_reads_over_tls(world: World) -> None:

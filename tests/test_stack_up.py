@@ -21,10 +21,10 @@ import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import free_port
+from tests.support.ingest_world import publisher
 
 pytestmark = pytest.mark.slow
 
@@ -314,12 +314,7 @@ def test_up_stops_every_child_and_frees_every_port_on_sigterm_and_sigint(
     db_url: str, tmp_path: Path, how: str
 ) -> None:
     var = tmp_path / "var"
-    ports = {
-        "api": free_port(),
-        "dashboard": free_port(),
-        "mqtt": free_port(),
-        "metrics": free_port(),
-    }
+    ports = _free_ports()
     tls_port = free_port()  # the broker's TLS listener, where `up` opens one
     up = _start_up_and_wait_until_live(db_url, var, {**ports, "mqtts": tls_port})
     proc = up.proc
@@ -353,12 +348,7 @@ def test_up_stops_every_child_and_frees_every_port_on_sigterm_and_sigint(
 
 def test_up_reports_a_child_that_dies_and_stops_the_rest(db_url: str, tmp_path: Path) -> None:
     var = tmp_path / "var"
-    ports = {
-        "api": free_port(),
-        "dashboard": free_port(),
-        "mqtt": free_port(),
-        "metrics": free_port(),
-    }
+    ports = _free_ports()
     up = _start_up_and_wait_until_live(db_url, var, ports)
     proc = up.proc
     children = _descendants(proc.pid)
@@ -379,12 +369,7 @@ def test_up_reports_a_child_that_dies_and_stops_the_rest(db_url: str, tmp_path: 
 
 def test_children_of_a_killed_up_get_sigterm_from_the_kernel(db_url: str, tmp_path: Path) -> None:
     var = tmp_path / "var"
-    ports = {
-        "api": free_port(),
-        "dashboard": free_port(),
-        "mqtt": free_port(),
-        "metrics": free_port(),
-    }
+    ports = _free_ports()
     up = _start_up_and_wait_until_live(db_url, var, ports)
     children = _descendants(up.proc.pid)
     services = {up.roles[role] for role in ("ingest", "api", "dashboard", "simulate")}
@@ -405,20 +390,12 @@ def _connected_device(
     """An MQTT 5 client of a device, connected (CONNACK success) before the deadline."""
     deadline = time.monotonic() + deadline_s
     while True:
-        accepted = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
-        client.username_pw_set(device_id, password)
-        client.on_connect = lambda _c, ev, _f, reason, _p: (
-            ev.set() if not reason.is_failure else None
-        )
-        client.user_data_set(accepted)
-        client.connect("127.0.0.1", port)
-        client.loop_start()
-        if accepted.wait(3):
-            return client
-        client.loop_stop()
-        client.disconnect()
-        assert time.monotonic() < deadline, f"{device_id} was not accepted by the broker"
+        try:
+            return publisher(
+                port, username=device_id, password=password, client_id=device_id, timeout_s=3
+            )
+        except RuntimeError:
+            assert time.monotonic() < deadline, f"{device_id} was not accepted by the broker"
 
 
 def _stored_state(db_url: str, device_id: str) -> str:
@@ -431,3 +408,8 @@ def _stored_state(db_url: str, device_id: str) -> str:
             "SELECT left(reason, 200) FROM quarantine WHERE device_id = %s", (device_id,)
         ).fetchall()
     return f"stored {weighings}, quarantined {quarantined}"
+
+
+def _free_ports() -> dict[str, int]:
+    """A free port for each listener of an `up` (API, dashboard, MQTT, ingest metrics)."""
+    return {name: free_port() for name in ("api", "dashboard", "mqtt", "metrics")}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -95,13 +97,19 @@ def publisher(
     password: str | None = None,
     client_id: str | None = None,
     will_topic: str | None = None,
+    tls: bool = False,
+    ca_file: Path | None = None,
+    timeout_s: float = 5,
 ) -> mqtt.Client:
-    """A connected MQTT 5 client with its network loop running."""
+    """A connected MQTT 5 client with its network loop running (over TLS trusting ca_file,
+    or the system's CAs when it is None, if tls)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv5,
     )
+    if tls:
+        client.tls_set(ca_certs=str(ca_file) if ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
     if username:
         client.username_pw_set(username, password)
     if will_topic:
@@ -117,7 +125,7 @@ def publisher(
     client.on_connect = on_connect
     client.connect("127.0.0.1", port)
     client.loop_start()
-    if not answered.wait(5) or refusal:
+    if not answered.wait(timeout_s) or refusal:
         client.loop_stop()
         raise RuntimeError(f"publisher could not connect: {refusal or 'no answer'}")
     return client
