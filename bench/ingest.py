@@ -13,6 +13,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -22,8 +23,10 @@ import threading
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -312,12 +315,84 @@ class AckCounter:
         self.client.loop_stop()
 
 
+BACKEND_NAMES = {"postgresql": "PostgreSQL", "timescaledb": "TimescaleDB"}
+DEFAULT_ADMIN_URLS = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "timescaledb": "postgresql://postgres@127.0.0.1:5433/postgres",
+}
+SCENARIOS = ("single", "half", "batched")
+VERSIONS = """
+SELECT current_setting('server_version'),
+       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb')
+"""
+
+
+@dataclass
+class Target:
+    """One backend: its server, the bench database created on it, the devices seeded there."""
+
+    backend: str  # 'postgresql' or 'timescaledb': how the schema was built (checked)
+    admin_url: str
+    url: str
+    label: str
+    pairs: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which source tree `pisman ingest` runs from (A/B comparisons in the same run)."""
+
+    name: str
+    folder: Path
+
+
+def setup_target(backend: str | None, admin_url: str, devices: int) -> Target:
+    """Create, migrate and seed a bench database; check it took the expected backend's path."""
+    url = admin_url.rsplit("/", 1)[0] + f"/pisman_bench_{uuid.uuid4().hex[:8]}"
+    db.ensure_database(url)
+    db.migrate(url, PROJECT_ROOT / "sql")
+    with psycopg.connect(url) as conn:
+        kind = db.storage_kind(conn)
+        row = conn.execute(VERSIONS).fetchone()
+    assert row is not None
+    server, timescale = str(row[0]).split()[0], row[1]
+    if backend is not None and kind != backend:
+        drop_database(admin_url, url)
+        raise SystemExit(
+            f"{admin_url} built the {kind} schema, not {backend}"
+            + (": is TimescaleDB preloaded there?" if backend == "timescaledb" else "")
+        )
+    label = (
+        f"TimescaleDB {timescale} (PostgreSQL {server})"
+        if kind == "timescaledb"
+        else f"PostgreSQL {server}"
+    )
+    return Target(kind, admin_url, url, label, seed(url, devices))
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drop a bench database (ignoring a server that went away)."""
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    except psycopg.Error as exc:
+        print(f"could not drop {url.rsplit('/', 1)[1]}: {exc}", file=sys.stderr)
+
+
 def start_ingest(
-    url: str, broker: Mosquitto, metrics_port: int, args: argparse.Namespace, *, acks: bool
+    url: str,
+    broker: Mosquitto,
+    metrics_port: int,
+    args: argparse.Namespace,
+    *,
+    acks: bool,
+    variant: Variant,
 ) -> subprocess.Popen[bytes]:
-    """`pisman ingest` as a child process; returns once it logs ingest_ready."""
+    """`pisman ingest` as a child process from the variant's source tree; returns once ready."""
     env = {
         **os.environ,
+        "PYTHONPATH": str(variant.folder),  # ahead of the editable install of this checkout
+        "PISMAN_SQL_DIR": str(PROJECT_ROOT / "sql"),
         "DATABASE_URL": url,
         "MQTT_URL": broker.url,
         "INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
@@ -328,14 +403,41 @@ def start_ingest(
         "LOG_LEVEL": "INFO",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pisman", "ingest"], env=env, stderr=subprocess.PIPE
+        [sys.executable, "-m", "pisman", "ingest"],
+        env=env,
+        cwd=variant.folder,
+        stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
     for line in proc.stderr:
         if b"ingest_ready" in line:
             threading.Thread(target=proc.stderr.read, daemon=True).start()
             return proc
-    raise SystemExit("ingest did not start")
+    raise SystemExit(f"ingest ({variant.name}) did not start")
+
+
+class Profiler:
+    """py-spy sampling a process into a collapsed-stacks file (when --profile is given)."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen(
+            [
+                *("py-spy", "record", "--pid", str(pid), "--rate", "200", "--threads", "--idle"),
+                *("--format", "raw", "--output", str(out)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        """Ask py-spy to write its file and wait for it."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -374,9 +476,8 @@ def naive_worker(url: str, port: int, expected: int, ready: mp.Event) -> None:  
 
 def scenario(
     name: str,
-    url: str,
+    target: Target,
     broker: Mosquitto,
-    pairs: list[tuple[str, str]],
     args: argparse.Namespace,
     *,
     messages: int,
@@ -384,15 +485,19 @@ def scenario(
     rate: float,
     seq_base: int,
     acks: bool,
+    variant: Variant,
+    profile: Path | None = None,
 ) -> dict[str, float]:
     """Run one scenario against a fresh ingest process; print and return its figures."""
+    url = target.url
     metrics_port = free_port()
-    ingest = start_ingest(url, broker, metrics_port, args, acks=acks)
+    ingest = start_ingest(url, broker, metrics_port, args, acks=acks, variant=variant)
     counter = AckCounter(broker.port) if acks else None
+    profiler = Profiler(ingest.pid, profile) if profile is not None else None
     try:
         started, pub_s = publish(
             broker.port,
-            pairs,
+            target.pairs,
             messages=messages,
             per_message=per_message,
             rate=rate,
@@ -401,12 +506,16 @@ def scenario(
         )
         readings = messages * per_message
         stored_at = wait_stored(url, readings, timeout=600, metrics_port=metrics_port)
+        if profiler is not None:
+            profiler.stop()
         assert _count(url) == readings, "ingest's stored counter disagrees with the table"
         p50, p99 = latency(url)
         memory = peak_rss_mib(ingest.pid)
         if counter is not None:
             counter.settle()
     finally:
+        if profiler is not None and profiler.proc.poll() is None:
+            profiler.stop()
         ingest.terminate()
         ingest.wait(30)
         if counter is not None:
@@ -422,6 +531,7 @@ def scenario(
         "ingest_peak_mib": memory,
         "ack_messages": counter.messages if counter else 0,
         "ack_bytes_per_reading": counter.bytes / readings if counter else 0.0,
+        "load_1min": os.getloadavg()[0],
     }
     ack_note = (
         f" acks {counter.messages:,} msgs, {counter.bytes / readings:.1f} B/reading"
@@ -429,52 +539,131 @@ def scenario(
         else " acks off"
     )
     print(
-        f"{name:<44} {readings:>9} readings in {elapsed:6.1f} s = {readings / elapsed:>9,.0f} readings/s "
-        f"(publish {messages / pub_s:,.0f} msg/s) latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms "
-        f"ingest peak RSS {memory:.0f} MiB{ack_note}",
+        f"{target.backend:<11} {variant.name:<8} {name:<42} {readings:>9} readings in {elapsed:6.1f} s"
+        f" = {readings / elapsed:>9,.0f} readings/s (publish {messages / pub_s:,.0f} msg/s)"
+        f" latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms"
+        f" ingest peak RSS {memory:.0f} MiB{ack_note} load {figures['load_1min']:.1f}",
         flush=True,
     )
     return figures
 
 
-def naive(
-    url: str,
-    broker: Mosquitto,
-    pairs: list[tuple[str, str]],
-    args: argparse.Namespace,
-    seq_base: int,
-) -> float:
-    """The baseline's sustained readings/s."""
+def naive(target: Target, broker: Mosquitto, args: argparse.Namespace, seq_base: int) -> float:
+    """The baseline's sustained readings/s on one backend."""
     ready = mp.Event()
-    worker = mp.Process(target=naive_worker, args=(url, broker.port, args.baseline_messages, ready))
+    worker = mp.Process(
+        target=naive_worker, args=(target.url, broker.port, args.baseline_messages, ready)
+    )
     worker.start()
     ready.wait(10)
     started, _took = publish(
         broker.port,
-        pairs,
+        target.pairs,
         messages=args.baseline_messages,
         per_message=1,
         rate=0,
         processes=args.publishers,
         seq_base=seq_base,
     )
-    stored_at = wait_stored(url, args.baseline_messages, timeout=600)
+    stored_at = wait_stored(target.url, args.baseline_messages, timeout=600)
     worker.join(30)
     if worker.is_alive():
         worker.kill()
     elapsed = stored_at - started
-    p50, p99 = latency(url)
+    p50, p99 = latency(target.url)
     rate = args.baseline_messages / elapsed
     print(
-        f"{'naive baseline (INSERT+COMMIT per message)':<44} {args.baseline_messages:>9} readings in "
-        f"{elapsed:6.1f} s = {rate:>9,.0f} readings/s latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms",
+        f"{target.backend:<11} {'':<8} {'naive baseline (INSERT+COMMIT per message)':<42}"
+        f" {args.baseline_messages:>9} readings in {elapsed:6.1f} s = {rate:>9,.0f} readings/s"
+        f" latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms",
         flush=True,
     )
     return rate
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run every scenario and the baseline; print the figures."""
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _rate_cell(runs: list[dict[str, float]]) -> str:
+    """Median readings/s, with the range when the scenario ran more than once."""
+    rates = [r["stored_per_s"] for r in runs]
+    cell = f"{_median(rates):,.0f}"
+    if len(rates) > 1:
+        cell += f" ({min(rates):,.0f}–{max(rates):,.0f})"
+    return cell
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:,.0f} ms" if s < 1 else f"{s:.1f} s"
+
+
+def markdown_table(
+    targets: list[Target],
+    rows: list[tuple[str, dict[str, list[dict[str, float]]]]],
+    baselines: dict[str, list[float]],
+    ratios: list[tuple[str, dict[str, list[dict[str, float]]]]],
+) -> str:
+    """One table, the backends side by side: each scenario, the naive baseline, the ratios."""
+    head = ["scenario"]
+    for t in targets:
+        name = BACKEND_NAMES[t.backend]
+        head += [f"{name}: readings/s", "p50 / p99", "peak RSS", "ack B/reading"]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for label, by_backend in rows:
+        cells = [label]
+        for t in targets:
+            runs = by_backend.get(t.backend, [])
+            if not runs:
+                cells += ["–"] * 4
+                continue
+            p50 = _median([r["p50_s"] for r in runs])
+            p99 = _median([r["p99_s"] for r in runs])
+            acks = _median([r["ack_bytes_per_reading"] for r in runs])
+            cells += [
+                _rate_cell(runs),
+                f"{_seconds(p50)} / {_seconds(p99)}",
+                f"{max(r['ingest_peak_mib'] for r in runs):.0f} MiB",
+                f"{acks:.1f}" if acks else "–",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = [
+        f"naive baseline: INSERT + COMMIT per message ({len(next(iter(baselines.values())))}×)"
+    ]
+    for t in targets:
+        rates = baselines.get(t.backend, [])
+        cell = f"{_median(rates):,.0f}" if rates else "–"
+        if len(rates) > 1:
+            cell += f" ({min(rates):,.0f}–{max(rates):,.0f})"
+        cells += [cell, "", "", ""]
+    lines.append("| " + " | ".join(cells) + " |")
+    for label, by_backend in ratios:
+        cells = [f"× naive: {label}"]
+        for t in targets:
+            runs, rates = by_backend.get(t.backend, []), baselines.get(t.backend, [])
+            ratio = (
+                _median([r["stored_per_s"] for r in runs]) / _median(rates)
+                if runs and rates
+                else None
+            )
+            cells += [f"{ratio:.1f}×" if ratio else "–", "", "", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _variant(text: str) -> Variant:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not Path(folder, "ingest", "service.py").is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give NAME=DIR where DIR holds a checkout (e.g. from `git archive`)"
+        )
+    return Variant(name, Path(folder).resolve())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.ingest", description=__doc__.splitlines()[0]
     )
@@ -496,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         "--half-rate",
         type=float,
         default=0.0,
-        help="msg/s for the latency run (default: half the measured full-speed rate)",
+        help="msg/s for the latency run (default: half the slowest backend's full-speed rate)",
     )
     parser.add_argument(
         "--commit-acks",
@@ -504,75 +693,210 @@ def main(argv: list[str] | None = None) -> int:
         default="on",
         help="INGEST_COMMIT_ACKS for the ingest scenarios; both: each scenario off, then on",
     )
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--backends",
+        default="postgresql,timescaledb",
+        help="comma-separated: postgresql, timescaledb (default both, in the same run)",
+    )
+    parser.add_argument(
+        "--postgresql-url",
+        default=DEFAULT_ADMIN_URLS["postgresql"],
+        help="admin URL of the plain PostgreSQL server",
+    )
+    parser.add_argument(
+        "--timescaledb-url",
+        default=DEFAULT_ADMIN_URLS["timescaledb"],
+        help="admin URL of the server with TimescaleDB preloaded",
+    )
+    parser.add_argument(
+        "--admin-url",
+        default=None,
+        help="run on this one server only (its backend is read from the schema it builds)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated: single (full speed), half (paced), batched; the naive baseline always runs",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each scenario N times, interleaved (median shown)",
+    )
+    parser.add_argument(
+        "--ingest-from",
+        type=_variant,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="A/B: also run ingest from this source tree (repeatable; `git archive` a commit)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record each full-speed single-reading run with py-spy (collapsed stacks) into DIR",
+    )
     args = parser.parse_args(argv)
-    modes = {"on": [True], "off": [False], "both": [False, True]}[args.commit_acks]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in DEFAULT_ADMIN_URLS]
+    if unknown or not backends:
+        parser.error(
+            f"--backends: unknown {', '.join(unknown) or 'empty'} (postgresql, timescaledb)"
+        )
+    args.backend_list = backends
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if not scenarios or any(s not in SCENARIOS for s in scenarios):
+        parser.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
+    if "half" in scenarios and "single" not in scenarios and not args.half_rate:
+        parser.error("--scenarios half without single needs --half-rate")
+    args.scenario_list = scenarios
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    return args
 
-    url = args.admin_url.rsplit("/", 1)[0] + f"/pisman_bench_{uuid.uuid4().hex[:8]}"
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario on every backend (interleaved) and the baselines; print one table."""
+    args = parse_args(argv)
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.commit_acks]
+    variants = [Variant("current", PROJECT_ROOT), *args.ingest_from]
+    if args.admin_url:
+        servers: list[tuple[str | None, str]] = [(None, args.admin_url)]
+    else:
+        urls = {"postgresql": args.postgresql_url, "timescaledb": args.timescaledb_url}
+        servers = [(b, urls[b]) for b in args.backend_list]
+
     folder = Path(tempfile.mkdtemp(prefix="pisman-bench-"))
     broker = Mosquitto(folder, port=free_port())
-    db.ensure_database(url)
+    targets: list[Target] = []
+    load_start = os.getloadavg()
     try:
-        db.migrate(url, PROJECT_ROOT / "sql")
-        pairs = seed(url, args.devices)
+        for backend, admin_url in servers:
+            targets.append(setup_target(backend, admin_url, args.devices))
         broker.start()
         print(
             f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
-            f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores",
+            f"batch {args.batch_size} / {args.flush_ms} ms, {os.cpu_count()} cores; "
+            f"backends: {'; '.join(t.label for t in targets)}; "
+            f"ingest: {', '.join(f'{v.name} ({v.folder})' for v in variants)}; "
+            f"load average {' '.join(f'{x:.2f}' for x in load_start)}",
             flush=True,
         )
-        results: dict[str, dict[str, float]] = {}
-        for n, acks in enumerate(modes):
-            label = "acks on" if acks else "acks off"
-            base_seq = n * 100_000_000
-            full = results[f"full_{label}"] = scenario(
-                f"single-reading messages, full speed, {label}",
-                url,
-                broker,
-                pairs,
-                args,
-                messages=args.messages,
-                per_message=1,
-                rate=0,
-                seq_base=base_seq,
-                acks=acks,
+        # results[row label][backend] = figures of each run
+        results: dict[str, dict[str, list[dict[str, float]]]] = {}
+        seq_base = 0
+
+        def run(key: str, name: str, t: Target, v: Variant, **kw: Any) -> dict[str, float]:
+            nonlocal seq_base
+            seq_base += 10_000_000
+            label = name if len(variants) == 1 else f"{name} [{v.name}]"
+            figures = scenario(name, t, broker, args, seq_base=seq_base, variant=v, **kw)
+            results.setdefault(label, {}).setdefault(t.backend, []).append(figures)
+            return figures
+
+        ratio_rows: list[tuple[str, str]] = []
+        for acks in modes:
+            suffix = "" if len(modes) == 1 else (", acks on" if acks else ", acks off")
+            full_rates: list[float] = []
+            for key in args.scenario_list:
+                for rep in range(args.repeat):
+                    for t in targets:
+                        for v in variants:
+                            profile = (
+                                args.profile / f"{t.backend}-{v.name}-{int(acks)}-{rep}.txt"
+                                if args.profile is not None and key == "single"
+                                else None
+                            )
+                            if key == "single":
+                                name = f"single-reading QoS 1 messages, full speed{suffix}"
+                                figures = run(
+                                    key,
+                                    name,
+                                    t,
+                                    v,
+                                    messages=args.messages,
+                                    per_message=1,
+                                    rate=0,
+                                    acks=acks,
+                                    profile=profile,
+                                )
+                                full_rates.append(figures["stored_per_s"])
+                                if rep == 0 and t is targets[0] and v is variants[0]:
+                                    ratio_rows.append((f"single readings{suffix}", name))
+                            elif key == "half":
+                                # One rate for every backend and mode, so their latencies compare.
+                                args.half_rate = args.half_rate or min(full_rates) / 2
+                                name = (
+                                    f"single readings paced at {args.half_rate:,.0f} msg/s{suffix}"
+                                )
+                                run(
+                                    key,
+                                    name,
+                                    t,
+                                    v,
+                                    messages=int(args.half_rate * 20),
+                                    per_message=1,
+                                    rate=args.half_rate,
+                                    acks=acks,
+                                )
+                            else:
+                                name = f"batches of {args.per_batch} readings, full speed{suffix}"
+                                run(
+                                    key,
+                                    name,
+                                    t,
+                                    v,
+                                    messages=args.batched_messages,
+                                    per_message=args.per_batch,
+                                    rate=0,
+                                    acks=acks,
+                                )
+                                if rep == 0 and t is targets[0] and v is variants[0]:
+                                    ratio_rows.append((f"batched{suffix}", name))
+        baselines: dict[str, list[float]] = {}
+        for _rep in range(args.repeat):
+            for t in targets:
+                seq_base += 10_000_000
+                baselines.setdefault(t.backend, []).append(naive(t, broker, args, seq_base))
+        load_end = os.getloadavg()
+        rows = list(results.items())
+        ratios = [
+            (
+                f"{short}" + ("" if len(variants) == 1 else f" [{v.name}]"),
+                results[name if len(variants) == 1 else f"{name} [{v.name}]"],
             )
-            # One rate for every mode, so that their latencies compare.
-            half_rate = args.half_rate = args.half_rate or full["stored_per_s"] / 2
-            results[f"half_{label}"] = scenario(
-                f"single readings at {half_rate:,.0f} msg/s, {label}",
-                url,
-                broker,
-                pairs,
-                args,
-                messages=int(half_rate * 20),
-                per_message=1,
-                rate=half_rate,
-                seq_base=base_seq + 10_000_000,
-                acks=acks,
-            )
-            batched = results[f"batched_{label}"] = scenario(
-                f"batches of {args.per_batch} readings, full speed, {label}",
-                url,
-                broker,
-                pairs,
-                args,
-                messages=args.batched_messages,
-                per_message=args.per_batch,
-                rate=0,
-                seq_base=base_seq + 20_000_000,
-                acks=acks,
-            )
-        base = naive(url, broker, pairs, args, seq_base=900_000_000)
+            for short, name in ratio_rows
+            for v in variants
+        ]
+        loads = [f["load_1min"] for by in results.values() for runs in by.values() for f in runs]
+        print()
+        print(markdown_table(targets, rows, baselines, ratios))
+        print()
         print(
-            f"speed-up over the naive baseline: {full['stored_per_s'] / base:.1f}x (single readings), "
-            f"{batched['stored_per_s'] / base:.1f}x (batched)"
+            f"Backends: {'; '.join(t.label for t in targets)}. {os.cpu_count()} cores. Load average"
+            f" (1 min) {load_start[0]:.2f} at start, {min(loads, default=0):.2f}–"
+            f"{max(loads, default=0):.2f} after the runs, {load_end[0]:.2f} at the end."
         )
-        print(json.dumps({**results, "baseline_per_s": base}))
+        print(
+            json.dumps(
+                {
+                    "targets": {t.backend: t.label for t in targets},
+                    "results": results,
+                    "baselines_per_s": baselines,
+                    "load_start": load_start,
+                    "load_end": load_end,
+                }
+            )
+        )
     finally:
         broker.stop()
-        with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        for t in targets:
+            drop_database(t.admin_url, t.url)
     return 0
 
 
