@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 import yaml
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pisman.domain import DeviceKind, Material, ProcessKind, SiteType, TargetMetric
@@ -259,6 +261,129 @@ class Simulation(_Model):
         return value
 
 
+class HoursOfDay(_Model):
+    """Local hours of a day [low, high), with their source."""
+
+    low: float = Field(ge=0, le=24)
+    high: float = Field(ge=0, le=24)
+    source: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoursOfDay:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be before high ({self.high}) on the same day")
+        return self
+
+
+class TruckPool(_Model):
+    """A truck pool (pool kendaraan): where trucks start and end their shift, and what it serves."""
+
+    id: str = Field(pattern=_ID)
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    districts: list[str] = Field(min_length=1, description="districts whose depots it serves")
+    source: str = Field(min_length=3)
+
+
+class TruckGroup(_Model):
+    """Identical trucks of one pool, ids from a pattern (`{pool}-{n:02d}`)."""
+
+    pool: str = Field(pattern=_ID)
+    id_pattern: str = "{pool}-{n:02d}"
+    count: int = Field(ge=0, le=500)
+    capacity_t: Figure
+    shift: HoursOfDay
+    source: str = Field(min_length=3)
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _pattern_makes_ids(cls, value: str) -> str:
+        try:
+            example = value.format(pool="pool", n=1)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"uses only {{pool}} and {{n}}: {exc}") from None
+        if not re.match(_ID, example) or value.format(pool="pool", n=2) == example:
+            raise ValueError(f"must give distinct lowercase ids per {{n}}, e.g. {example!r}")
+        return value
+
+    @field_validator("capacity_t")
+    @classmethod
+    def _positive_capacity(cls, value: Figure) -> Figure:
+        if not 0 < value.value <= 60:
+            raise ValueError(f"value must be above 0 and at most 60 t, got {value.value}")
+        return value
+
+
+class Truck(_Model):
+    """One truck (generated from a TruckGroup)."""
+
+    id: str
+    pool: str
+    capacity_kg: int
+    shift_start_h: float
+    shift_end_h: float
+    source: str
+
+
+class Fleet(_Model):
+    """Collection fleet and the figures a collection plan needs (docs/collection-planning.md)."""
+
+    landfill: str = Field(pattern=_ID, description="site id of the landfill gate trucks unload at")
+    landfill_hours: HoursOfDay
+    landfill_unload_min: Figure
+    service_min: Figure
+    detour_factor: Figure
+    speed_kmh: Figure
+    pools: list[TruckPool] = Field(default_factory=list)
+    trucks: list[TruckGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fleet:
+        for name, fig, low, high in (
+            ("landfill_unload_min", self.landfill_unload_min, 0, 600),
+            ("service_min", self.service_min, 0, 600),
+            ("detour_factor", self.detour_factor, 1, 5),
+            ("speed_kmh", self.speed_kmh, 1, 120),
+        ):
+            if not low <= fig.value <= high:
+                raise ValueError(f"{name}: value must be between {low} and {high}, got {fig.value}")
+        pool_ids = [p.id for p in self.pools]
+        if len(set(pool_ids)) != len(pool_ids):
+            raise ValueError(f"pool ids repeat: {_repeats(pool_ids)}")
+        for i, group in enumerate(self.trucks):
+            if group.pool not in pool_ids:
+                raise ValueError(f"trucks.{i}: unknown pool {group.pool!r}")
+        served: dict[str, str] = {}
+        for pool in self.pools:
+            for d in pool.districts:
+                if d in served:
+                    raise ValueError(f"district {d!r} is served by pools {served[d]} and {pool.id}")
+                served[d] = pool.id
+        truck_ids = [t.id for t in self.all_trucks()]
+        if len(set(truck_ids)) != len(truck_ids):
+            raise ValueError(f"truck ids repeat: {_repeats(truck_ids)}")
+        return self
+
+    def all_trucks(self) -> list[Truck]:
+        """Every truck, generated from the groups in file order."""
+        out: list[Truck] = []
+        for group in self.trucks:
+            for n in range(1, group.count + 1):
+                out.append(
+                    Truck(
+                        id=group.id_pattern.format(pool=group.pool, n=n),
+                        pool=group.pool,
+                        capacity_kg=round(group.capacity_t.value * 1000),
+                        shift_start_h=group.shift.low,
+                        shift_end_h=group.shift.high,
+                        source=f"{group.source}; capacity: {group.capacity_t.source}; "
+                        f"shift: {group.shift.source}",
+                    )
+                )
+        return out
+
+
 class City(_Model):
     """A whole city data file."""
 
@@ -270,6 +395,7 @@ class City(_Model):
     site_groups: list[SiteGroup] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     simulation: Simulation | None = None
+    fleet: Fleet | None = None
 
     @model_validator(mode="after")
     def _references(self) -> City:
@@ -287,6 +413,17 @@ class City(_Model):
         site_ids = [s.id for s in self.all_sites()]
         if len(set(site_ids)) != len(site_ids):
             raise ValueError(f"site ids repeat: {_repeats(site_ids)}")
+        if self.fleet is not None:
+            by_id = {s.id: s for s in self.all_sites()}
+            gate = by_id.get(self.fleet.landfill)
+            if gate is None or gate.type != SiteType.LANDFILL:
+                raise ValueError(f"fleet.landfill: {self.fleet.landfill!r} is not a landfill site")
+            for i, pool in enumerate(self.fleet.pools):
+                unknown = sorted(set(pool.districts) - known)
+                if unknown:
+                    raise ValueError(
+                        f"fleet.pools.{i} ({pool.id}): unknown district(s) {', '.join(unknown)}"
+                    )
         return self
 
     def all_sites(self) -> list[Site]:
@@ -468,6 +605,80 @@ ON CONFLICT (city_id, metric, valid_from) DO UPDATE SET period = EXCLUDED.period
 """
 
 
+UPSERT_COLLECTION_PARAMS = """
+INSERT INTO collection_params (city_id, landfill_site_id, landfill_open_h, landfill_close_h,
+  landfill_unload_min, service_min, detour_factor, speed_kmh, sources)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (city_id) DO UPDATE SET landfill_site_id = EXCLUDED.landfill_site_id,
+  landfill_open_h = EXCLUDED.landfill_open_h, landfill_close_h = EXCLUDED.landfill_close_h,
+  landfill_unload_min = EXCLUDED.landfill_unload_min, service_min = EXCLUDED.service_min,
+  detour_factor = EXCLUDED.detour_factor, speed_kmh = EXCLUDED.speed_kmh,
+  sources = EXCLUDED.sources, updated_at = now()
+"""
+# Pools and trucks are configuration that no reading refers to: the file is the whole truth.
+DELETE_FLEET = "DELETE FROM truck_pool WHERE city_id = %s"
+DELETE_COLLECTION_PARAMS = "DELETE FROM collection_params WHERE city_id = %s"
+INSERT_POOL = """
+INSERT INTO truck_pool (city_id, pool_id, name, lat, lon, districts, source)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+INSERT_TRUCK = """
+INSERT INTO truck (city_id, truck_id, pool_id, capacity_kg, shift_start_h, shift_end_h, source)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+def _load_fleet(conn: psycopg.Connection, cid: str, fleet: Fleet | None) -> str:
+    """Replace the city's pools, trucks and collection figures with the file's (none: removed)."""
+    conn.execute(DELETE_FLEET, (cid,))
+    if fleet is None:
+        conn.execute(DELETE_COLLECTION_PARAMS, (cid,))
+        return "no fleet"
+    sources = {
+        "landfill_hours": fleet.landfill_hours.source,
+        "landfill_unload_min": fleet.landfill_unload_min.source,
+        "service_min": fleet.service_min.source,
+        "detour_factor": fleet.detour_factor.source,
+        "speed_kmh": fleet.speed_kmh.source,
+    }
+    conn.execute(
+        UPSERT_COLLECTION_PARAMS,
+        (
+            cid,
+            fleet.landfill,
+            fleet.landfill_hours.low,
+            fleet.landfill_hours.high,
+            fleet.landfill_unload_min.value,
+            fleet.service_min.value,
+            fleet.detour_factor.value,
+            fleet.speed_kmh.value,
+            Jsonb(sources),
+        ),
+    )
+    trucks = fleet.all_trucks()
+    with conn.cursor() as cur:
+        cur.executemany(
+            INSERT_POOL,
+            [(cid, p.id, p.name, p.lat, p.lon, p.districts, p.source) for p in fleet.pools],
+        )
+        cur.executemany(
+            INSERT_TRUCK,
+            [
+                (
+                    cid,
+                    t.id,
+                    t.pool,
+                    t.capacity_kg,
+                    t.shift_start_h,
+                    t.shift_end_h,
+                    t.source,
+                )
+                for t in trucks
+            ],
+        )
+    return f"{len(fleet.pools)} truck pools, {len(trucks)} trucks"
+
+
 def load_city(conn: psycopg.Connection, city: City) -> str:
     """Insert or update the city, its districts, sites, neighbourhoods and targets; return a summary line."""
     sites = city.all_sites()
@@ -535,6 +746,7 @@ def load_city(conn: psycopg.Connection, city: City) -> str:
                     for t in city.targets
                 ],
             )
+        fleet_summary = _load_fleet(conn, cid, city.fleet)
     by_type: dict[str, int] = {}
     for s in sites:
         by_type[s.type.value] = by_type.get(s.type.value, 0) + 1
@@ -542,5 +754,5 @@ def load_city(conn: psycopg.Connection, city: City) -> str:
     kbs = sum(1 for n in hoods if n.kbs_since is not None)
     return (
         f"city {cid}: {len(city.districts)} districts, {len(sites)} sites ({kinds}), "
-        f"{len(hoods)} neighbourhoods ({kbs} KBS), {len(city.targets)} targets"
+        f"{len(hoods)} neighbourhoods ({kbs} KBS), {len(city.targets)} targets, {fleet_summary}"
     )

@@ -130,3 +130,77 @@ def test_bandung_loads_with_every_site_and_neighbourhood(db_url: str) -> None:
         ).fetchone() or (0, 0)
     assert sites == len(city.all_sites())
     assert kbs == 466
+
+
+# --- collection fleet (issue 12) ------------------------------------------------------------
+
+
+def test_bandung_fleet_carries_the_reported_daily_loads_with_a_source_per_figure() -> None:
+    city = citydata.read_city_file(CITIES / "bandung.yaml")
+    fleet = city.fleet
+    assert fleet is not None and fleet.landfill == "tpa-sarimukti"
+    trucks = fleet.all_trucks()
+    # Two landfill trips per truck and shift must carry ~140 loads of 4-8 t (~980 t/day).
+    assert sum(t.capacity_kg for t in trucks) * 2 >= 980_000
+    served = [d for p in fleet.pools for d in p.districts]
+    assert sorted(served) == sorted(d.id for d in city.districts if d.id != "tpa-sarimukti")
+    for fig in (fleet.detour_factor, fleet.speed_kmh, fleet.service_min, fleet.landfill_unload_min):
+        assert len(fig.source) > 10
+    assert all(t.source for t in trucks)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        ("landfill: tv-tpa", "landfill: tv-tps-north", "(top level)", "not a landfill site"),
+        ("pool: tv-pool, count", "pool: tv-nowhere, count", "fleet", "unknown pool 'tv-nowhere'"),
+        (
+            "districts: [north, south]",
+            "districts: [north, west]",
+            "(top level)",
+            "unknown district",
+        ),
+        (
+            "capacity_t: {value: 6,",
+            "capacity_t: {value: -6,",
+            "fleet.trucks.0.capacity_t",
+            "above 0",
+        ),
+        ("shift: {low: 6, high: 14", "shift: {low: 14, high: 6", "fleet.trucks.0.shift", "before"),
+        ("detour_factor: {value: 1.4", "detour_factor: {value: 0.5", "fleet", "detour_factor"),
+        ("count: 2,", 'id_pattern: "{truck}", count: 2,', "fleet.trucks.0.id_pattern", "{pool}"),
+        ("count: 2,", 'id_pattern: "same", count: 2,', "fleet.trucks.0.id_pattern", "distinct"),
+    ],
+)
+def test_bad_fleet_is_refused_naming_the_field(
+    tmp_path: Path, old: str, new: str, field: str, message: str
+) -> None:
+    text = (CITIES / "testville.yaml").read_text()
+    assert old in text
+    with pytest.raises(citydata.CityFileError) as err:
+        citydata.read_city_file(_write(tmp_path, text.replace(old, new)))
+    assert err.value.field == field
+    assert message in err.value.message
+
+
+def test_fleet_is_loaded_with_the_city_and_replaced_on_reload(db_url: str, tmp_path: Path) -> None:
+    full = citydata.read_city_file(CITIES / "testville.yaml")
+    text = (CITIES / "testville.yaml").read_text().replace("count: 2,", "count: 1,")
+    smaller = citydata.read_city_file(_write(tmp_path, text))
+    with psycopg.connect(db_url) as conn:
+        summary = citydata.load_city(conn, full)
+        assert summary.endswith("1 truck pools, 2 trucks")
+        trucks = conn.execute(
+            "SELECT truck_id, capacity_kg, shift_start_h, shift_end_h FROM truck"
+            " WHERE city_id = 'testville' ORDER BY truck_id"
+        ).fetchall()
+        assert [(t[0], t[1], float(t[2]), float(t[3])) for t in trucks] == [
+            ("tv-pool-01", 6000, 6.0, 14.0),
+            ("tv-pool-02", 6000, 6.0, 14.0),
+        ]
+        citydata.load_city(conn, smaller)
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM truck), (SELECT count(*) FROM truck_pool),"
+            " (SELECT detour_factor FROM collection_params WHERE city_id = 'testville')"
+        ).fetchone()
+    assert row is not None and row[:2] == (1, 1) and float(row[2]) == 1.4
