@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pisman import __version__
+from pisman.backup import BackupError, BackupFailed
 from pisman.citydata import CityFileError
 from pisman.db import DatabaseUnavailable, MigrationError
 from pisman.devices import RegistryError
@@ -169,6 +170,70 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Back up the database (DATABASE_URL) into one pg_dump custom-format file."""
+    from pisman import backup
+
+    s = _settings()
+    result = backup.backup(
+        s.DATABASE_URL,
+        Path(args.output),
+        pg_bin=Path(args.pg_bin) if args.pg_bin else None,
+        on_progress=_progress,
+    )
+    ts = f", TimescaleDB {result.timescaledb_version}" if result.timescaledb_version else ""
+    print(
+        f"backup {result.path}: {backup.human_bytes(result.size_bytes)}, {result.tables} tables"
+        f" (storage: {result.storage}{ts}), {result.seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup into a new (or empty) database."""
+    from pisman import backup, db
+
+    s = _settings()
+    target = _target_url(s.DATABASE_URL, args.database)
+    result = backup.restore(
+        Path(args.input),
+        target,
+        drop_existing=args.drop_existing,
+        pg_bin=Path(args.pg_bin) if args.pg_bin else None,
+        on_progress=_progress,
+    )
+    current = max((m.version for m in db.discover_migrations(s.PISMAN_SQL_DIR)), default=None)
+    ts = f", TimescaleDB {result.timescaledb_version}" if result.timescaledb_version else ""
+    print(
+        f"restored {args.input} into {db.redact(result.url)}: {result.tables} tables{ts},"
+        f" {result.seconds:.1f} s; schema at migration {result.schema_version}"
+        f" (this release: {current})"
+    )
+    print(
+        "next: point DATABASE_URL at it and run `pisman migrate`"
+        + (" (it applies the newer migrations)" if result.schema_version != current else "")
+    )
+    return 0
+
+
+def _target_url(base_url: str, database: str) -> str:
+    """--database: a full URL, or a database name on DATABASE_URL's server."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    if "://" in database or "=" in database:
+        return database
+    if not database or "/" in database or len(database) > 63:
+        raise UsageError(f"--database {database[:80]!r}: give a database name or a URL")
+    params = {k: str(v) for k, v in conninfo_to_dict(base_url).items() if v is not None}
+    params["dbname"] = database
+    return make_conninfo("", **params)
+
+
+def _progress(message: str) -> None:
+    """Progress of long work, on stderr so stdout stays the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _sync_broker_if_configured(conn: object, s: Settings) -> str:
     """Regenerate the broker files when configured; say what was done (or what to do)."""
     from pisman import devices
@@ -258,6 +323,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_devices_sync_broker)
 
+    p = sub.add_parser(
+        "backup", help="back up the database (pg_dump custom format; TimescaleDB included)"
+    )
+    p.add_argument("--output", "-o", required=True, metavar="FILE", help="backup file to write")
+    p.add_argument("--pg-bin", default=None, metavar="DIR", help="folder of pg_dump/pg_restore")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into a new or empty database")
+    p.add_argument("--input", "-i", required=True, metavar="FILE", help="backup file to read")
+    p.add_argument(
+        "--database",
+        "-d",
+        required=True,
+        metavar="NAME|URL",
+        help="target database: a name on DATABASE_URL's server, or a URL (created if missing)",
+    )
+    p.add_argument(
+        "--drop-existing",
+        action="store_true",
+        help="drop the target database first if it exists (everything in it is lost)",
+    )
+    p.add_argument("--pg-bin", default=None, metavar="DIR", help="folder of pg_dump/pg_restore")
+    p.set_defaults(func=cmd_restore)
+
     for module_name in COMPONENT_CLIS:
         module = importlib.import_module(module_name)
         register: Callable[[argparse._SubParsersAction], None] = module.register  # type: ignore[type-arg,unused-ignore]
@@ -275,10 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
-    except (UsageError, RegistryError, CityFileError) as exc:
+    except (UsageError, RegistryError, CityFileError, BackupError) as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
-    except (DatabaseUnavailable, MigrationError) as exc:
+    except (DatabaseUnavailable, MigrationError, BackupFailed) as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
