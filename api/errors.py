@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
+from pisman.contract import ErrorAnswer
 from pisman.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,20 @@ QUERY_TIMEOUT = (
 # an overlong query will not get shorter soon.
 RETRY_UNAVAILABLE_S = 5
 RETRY_TIMEOUT_S = 30
+
+# What every route may answer besides success, each with the body {"detail": "..."}: declared on
+# the routers so the schema says so (FastAPI's own 422 schema, a list of errors, is not ours).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorAnswer, "description": "Missing, unknown or revoked API key."},
+    403: {"model": ErrorAnswer, "description": "The key's role or city does not allow this."},
+    404: {"model": ErrorAnswer, "description": "Unknown city (or the item asked for)."},
+    422: {"model": ErrorAnswer, "description": "Bad input; `detail` says what to fix."},
+    429: {"model": ErrorAnswer, "description": "Too many requests (see Retry-After)."},
+    503: {
+        "model": ErrorAnswer,
+        "description": "Database unavailable or too slow (see Retry-After).",
+    },
+}
 
 
 def describe_validation(exc: RequestValidationError) -> str:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Ids of sites, devices, districts and accounts: they appear in MQTT topics, URLs and file names.
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# A city id is shorter: it prefixes ids and names of its own.
+CITY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+# Every topic of the v1 protocol starts here: pisman/v1/<site_id>/<device_id>/<kind> (docs/protocol.md).
+TOPIC_ROOT = "pisman/v1"
+
 
 class SiteType(StrEnum):
-    """What kind of place a site is (DOMAIN.md, "Places")."""
+    """What kind of place a site is: waste bank (unit or central), depot (TPS), facility, landfill gate."""
 
     WASTE_BANK = "waste_bank"
     WASTE_BANK_HUB = "waste_bank_hub"
@@ -105,8 +112,52 @@ class TargetMetric(StrEnum):
     KBS_RW = "kbs_rw"  # neighbourhoods (RW) declared Kawasan Bebas Sampah
 
 
+class DeviceStatus(StrEnum):
+    """A device's connection as the API reports it (api/queries/device_status.py holds the rule)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"  # silent for SILENT_INTERVALS reporting intervals, or a last-will 'offline'
+    NEVER_SEEN = "never_seen"
+
+
+class AlertKind(StrEnum):
+    """What an alert of GET /v1/alerts is about."""
+
+    FIRE = "fire"
+    BIN_FULL = "bin_full"
+    DEVICE_SILENT = "device_silent"
+    LOW_BATTERY = "low_battery"
+    ORGANIC_AT_LANDFILL = "organic_at_landfill"
+
+
+class Severity(StrEnum):
+    """How urgent an alert is, most urgent first."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class QuarantineStatus(StrEnum):
+    """Where a quarantined message stands (the quarantine table's CHECK names the same four)."""
+
+    NEW = "new"
+    RETRY = "retry"
+    REPROCESSED = "reprocessed"
+    DISCARDED = "discarded"
+
+
+class CoverageStatus(StrEnum):
+    """A month's data coverage (docs/national-report.md)."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    IN_PROGRESS = "in_progress"
+    FUTURE = "future"
+    NO_DATA = "no_data"
+
+
 # Physical limits used by validation; a single weighing heavier than this is not a real load.
 MAX_WEIGHING_KG = 60_000
-DEFAULT_BIN_FULL_THRESHOLD = 0.80
 # A device silent for this many of its reporting intervals is offline.
 SILENT_INTERVALS = 3

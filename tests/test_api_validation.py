@@ -85,14 +85,37 @@ def test_target_valid_from_in_year_0001_gets_422(
     assert all(t["valid_from"] != "0001-01-01" for t in listed)
 
 
+def test_a_target_put_through_the_api_can_end_and_a_later_put_replaces_it_whole(
+    city_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API stores a target as the city file does (pisman/targets.py): with its end date, and a
+    PUT without one makes it open-ended again; an end not after the start is a 422."""
+    start = {"value": 2, "period_days": 14, "valid_from": "2031-01-01", "source": "SK 7"}
+    with api_client(city_db, monkeypatch, role="admin") as (client, _):
+        ended = client.put("/v1/targets/landfill_quota_t", json={**start, "valid_to": "2031-07-01"})
+        backwards = client.put(
+            "/v1/targets/landfill_quota_t", json={**start, "valid_to": "2031-01-01"}
+        )
+        listed_ended = client.get("/v1/targets").json()
+        reopened = client.put("/v1/targets/landfill_quota_t", json=start)
+        listed_open = client.get("/v1/targets").json()
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["valid_to"] == "2031-07-01" and ended.json()["period_days"] == 14
+    assert backwards.status_code == 422 and "valid_to" in backwards.json()["detail"]
+    mine = [t for t in listed_ended if t["valid_from"] == "2031-01-01"]
+    assert [t["valid_to"] for t in mine] == ["2031-07-01"]
+    assert reopened.status_code == 200 and reopened.json()["valid_to"] is None
+    assert [t["valid_to"] for t in listed_open if t["valid_from"] == "2031-01-01"] == [None]
+
+
 UNKNOWN_FIELDS = [
     ("PATCH", "/v1/sites/tpa-gate", {"name": "Gate", "owner": "someone"}, "owner"),
     ("PATCH", "/v1/sites/tpa-gate", {"actve": False}, "actve"),
     (
         "PUT",
         "/v1/targets/generation_t",
-        {"value": 1, "source": "x", "valid_to": "2030-01-01"},
-        "valid_to",
+        {"value": 1, "source": "x", "period": "1 day"},
+        "period",
     ),
     (
         "POST",

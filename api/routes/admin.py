@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.deps import AdminKey, CityDep, Conn, SettingsDep
+from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, MAX_YEAR, MIN_YEAR
-from pisman import db, devices
-from pisman.domain import TargetMetric
+from api.queries.device_status import local_iso
+from api.queries.rows import fetch_all, fetch_one
+from pisman import db, devices, targets
+from pisman.contract import (
+    EditedSite,
+    ErrorAnswer,
+    ProvisionedDevice,
+    QuarantinedMessage,
+    TargetAnswer,
+)
+from pisman.domain import DeviceKind, QuarantineStatus, SiteType, TargetMetric
 from pisman.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], responses=ERROR_RESPONSES)
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorAnswer, "description": "The item exists or is in another state."}
+}
 
 
 class Body(BaseModel):
@@ -31,7 +46,7 @@ class DeviceIn(Body):
 
     device_id: str = Field(pattern=ID_PATTERN, examples=["bin-cicendo-001"])
     site_id: str = Field(pattern=ID_PATTERN, examples=["tps-cicendo-1"])
-    kind: Literal["weighbridge", "platform_scale", "bin_sensor"]
+    kind: DeviceKind
     reporting_interval_s: int | None = Field(None, ge=1, le=86400 * 7)
 
 
@@ -60,27 +75,30 @@ def _provision(settings: Settings, body: DeviceIn, city_id: str) -> tuple[device
 
 
 @router.post(
-    "/devices", status_code=201, summary="Provision a device; the MQTT password is shown once"
+    "/devices",
+    status_code=201,
+    summary="Provision a device; the MQTT password is shown once",
+    responses=CONFLICT,
 )
 async def provision_device(
     key: AdminKey, city: CityDep, settings: SettingsDep, body: DeviceIn
-) -> dict[str, Any]:
+) -> ProvisionedDevice:
     """Register a device at a site of the city and return its MQTT credentials (stored hashed)."""
     try:
         device, password = await asyncio.to_thread(_provision, settings, body, city.city_id)
     except devices.RegistryError as exc:
         status = 409 if "already exists" in str(exc) else 422
         raise HTTPException(status, detail=str(exc)) from None
-    return {
-        "device_id": device.device_id,
-        "kind": device.kind,
-        "site_id": device.site_id,
-        "city_id": device.city_id,
-        "reporting_interval_s": device.reporting_interval_s,
-        "mqtt_username": device.device_id,
-        "mqtt_password": password,
-        "topic": devices.device_topic(device.site_id, device.device_id, "<weighing|bin|status>"),
-    }
+    return ProvisionedDevice(
+        device_id=device.device_id,
+        kind=DeviceKind(device.kind),
+        site_id=device.site_id,
+        city_id=device.city_id,
+        reporting_interval_s=device.reporting_interval_s,
+        mqtt_username=device.device_id,
+        mqtt_password=password,
+        topic=devices.device_topic(device.site_id, device.device_id, "<weighing|bin|status>"),
+    )
 
 
 class SitePatch(Body):
@@ -106,6 +124,22 @@ RETURNING site_id, name, site_type, district_id, active, lat, lon, kelurahan, rw
 """
 
 
+@dataclass(frozen=True, slots=True)
+class EditedSiteRow:
+    """The row UPDATE_SITE returns."""
+
+    site_id: str
+    name: str
+    site_type: str
+    district_id: str
+    active: bool
+    lat: float | None
+    lon: float | None
+    kelurahan: str | None
+    rw: str | None
+    capacity_t_per_day: Decimal | None
+
+
 def _clean(text: str | None) -> str | None:
     if text is not None and "\x00" in text:
         raise HTTPException(422, detail="text fields must not contain NUL characters")
@@ -119,108 +153,100 @@ async def patch_site(
     city: CityDep,
     site_id: Annotated[str, Path(pattern=ID_PATTERN)],
     body: SitePatch,
-) -> dict[str, Any]:
+) -> EditedSite:
     """Change a site's name, active flag, position or capacity; 404 when unknown."""
     params = {**body.model_dump(), "site_id": site_id, "city": city.city_id}
     for k in ("name", "kelurahan", "rw"):
         params[k] = _clean(params[k])
-    row = await (await conn.execute(UPDATE_SITE, params)).fetchone()
+    row = await fetch_one(conn, EditedSiteRow, UPDATE_SITE, params)
     if row is None:
         raise HTTPException(404, detail=f"no site {site_id!r} in city {city.city_id!r}")
-    cols = (
-        "site_id",
-        "name",
-        "site_type",
-        "district_id",
-        "active",
-        "lat",
-        "lon",
-        "kelurahan",
-        "rw",
-        "capacity_t_per_day",
+    capacity = row.capacity_t_per_day
+    return EditedSite(
+        site_id=row.site_id,
+        name=row.name,
+        site_type=SiteType(row.site_type),
+        district_id=row.district_id,
+        active=row.active,
+        lat=row.lat,
+        lon=row.lon,
+        kelurahan=row.kelurahan,
+        rw=row.rw,
+        capacity_t_per_day=float(capacity) if capacity is not None else None,
     )
-    out = dict(zip(cols, row, strict=True))
-    out["capacity_t_per_day"] = (
-        float(out["capacity_t_per_day"]) if out["capacity_t_per_day"] is not None else None
-    )
-    return out
+
+
+def _year_in_range(value: date | None) -> date | None:
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return value
 
 
 class TargetIn(Body):
-    """A target value over a period, valid from a date, with the document it comes from."""
+    """A target value over a period, valid from a date (to a date, when given), with the document
+    it comes from. A PUT replaces the whole target: an absent `valid_to` means open-ended."""
 
     value: Decimal = Field(ge=0, le=Decimal("1e12"), examples=[1500])
     period_days: int = Field(
         1, ge=1, le=3660, description="The period the value covers, in days (1: per day)."
     )
     valid_from: date = Field(date(2000, 1, 1))
+    valid_to: date | None = Field(
+        None, description="First day the target no longer applies (exclusive); none: open-ended."
+    )
     source: str = Field(min_length=1, max_length=500, examples=["Perda 9/2018"])
 
-    @field_validator("valid_from")
-    @classmethod
-    def _valid_from_in_range(cls, value: date) -> date:
-        if not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
-        return value
+    _years = field_validator("valid_from", "valid_to")(_year_in_range)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TargetIn:
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("'valid_to' must be after 'valid_from'")
+        return self
 
 
-UPSERT_TARGET = """
-INSERT INTO target (city_id, metric, period, value, valid_from, source)
-VALUES (%(city)s, %(metric)s, %(period)s, %(value)s, %(valid_from)s, %(source)s)
-ON CONFLICT (city_id, metric, valid_from) DO UPDATE
-  SET period = EXCLUDED.period, value = EXCLUDED.value, source = EXCLUDED.source
-RETURNING metric, value, (extract(epoch FROM period) / 86400)::int, valid_from, valid_to, source
-"""
-LIST_TARGETS = """
-SELECT metric, value, (extract(epoch FROM period) / 86400)::int, valid_from, valid_to, source
-FROM target WHERE city_id = %s ORDER BY metric, valid_from
-"""
-
-
-def _target_item(r: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        "metric": r[0],
-        "value": float(r[1]),
-        "period_days": r[2],
-        "valid_from": r[3].isoformat(),
-        "valid_to": r[4].isoformat() if r[4] else None,
-        "source": r[5],
-    }
+def _target_answer(t: targets.StoredTarget) -> TargetAnswer:
+    return TargetAnswer(
+        metric=TargetMetric(t.metric),
+        value=float(t.value),
+        period_days=t.period_days,
+        valid_from=t.valid_from.isoformat(),
+        valid_to=t.valid_to.isoformat() if t.valid_to else None,
+        source=t.source,
+    )
 
 
 @router.get("/targets", summary="The city's targets")
-async def get_targets(conn: Conn, key: AdminKey, city: CityDep) -> list[dict[str, Any]]:
+async def get_targets(conn: Conn, key: AdminKey, city: CityDep) -> list[TargetAnswer]:
     """Every target row of the city."""
-    return [
-        _target_item(r)
-        for r in await (await conn.execute(LIST_TARGETS, (city.city_id,))).fetchall()
-    ]
+    return [_target_answer(t) for t in await targets.list_targets(conn, city.city_id)]
 
 
 @router.put("/targets/{metric}", summary="Set a target")
 async def put_target(
     conn: Conn, key: AdminKey, city: CityDep, metric: TargetMetric, body: TargetIn
-) -> dict[str, Any]:
+) -> TargetAnswer:
     """Create or replace the target of `metric` valid from `valid_from`."""
-    params = {
-        "city": city.city_id,
-        "metric": metric.value,
-        "period": timedelta(days=body.period_days),
-        "value": body.value,
-        "valid_from": body.valid_from,
-        "source": _clean(body.source),
-    }
+    spec = targets.TargetSpec(
+        metric=metric,
+        value=body.value,
+        period=timedelta(days=body.period_days),
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        source=_clean(body.source) or "",
+    )
     try:
-        row = await (await conn.execute(UPSERT_TARGET, params)).fetchone()
+        stored = await targets.upsert_target(conn, city.city_id, spec)
     except psycopg.errors.DataError as exc:
         raise HTTPException(422, detail=f"target rejected: {str(exc).splitlines()[0]}") from None
-    assert row is not None
-    return _target_item(row)
+    return _target_answer(stored)
 
 
-QUARANTINE = """
-SELECT quarantine_id, received_at, topic, substring(payload FROM 1 FOR 4000), reason, site_id, device_id, kind,
-       status, resolved_at, resolution, payload_size, times_seen, last_seen_at
+QUARANTINE_COLUMNS = """quarantine_id, received_at, topic, substring(payload FROM 1 FOR 4000) AS payload,
+       reason, site_id, device_id, kind, status, resolved_at, resolution, payload_size, times_seen,
+       last_seen_at"""
+QUARANTINE = f"""
+SELECT {QUARANTINE_COLUMNS}
 FROM quarantine
 WHERE (city_id = %(city)s OR city_id IS NULL) AND (%(status)s::text IS NULL OR status = %(status)s)
 ORDER BY received_at DESC, quarantine_id DESC
@@ -228,24 +254,43 @@ LIMIT %(limit)s
 """
 
 
-def _quarantine_item(r: tuple[Any, ...], tz: Any) -> dict[str, Any]:
-    payload = bytes(r[3])
-    return {
-        "quarantine_id": r[0],
-        "received_at": r[1].astimezone(tz).isoformat(),
-        "topic": r[2],
-        "payload": payload[:4000].decode("utf-8", errors="replace"),
-        "payload_bytes": r[11],  # of the original message; ingest keeps at most its first 64 KiB
-        "reason": r[4],
-        "site_id": r[5],
-        "device_id": r[6],
-        "kind": r[7],
-        "status": r[8],
-        "resolved_at": r[9].astimezone(tz).isoformat() if r[9] else None,
-        "resolution": r[10],
-        "times_seen": r[12],  # the same topic and bytes delivered again add to one row
-        "last_seen_at": r[13].astimezone(tz).isoformat(),
-    }
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    """A quarantined message as stored (the payload cut to its first 4,000 bytes)."""
+
+    quarantine_id: int
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    site_id: str | None
+    device_id: str | None
+    kind: str | None
+    status: str
+    resolved_at: datetime | None
+    resolution: str | None
+    payload_size: int  # of the original message; ingest keeps at most its first 64 KiB
+    times_seen: int  # the same topic and bytes delivered again add to one row
+    last_seen_at: datetime
+
+    def answer(self, tz: ZoneInfo) -> QuarantinedMessage:
+        """The row as the API shows it: local times, the payload as text."""
+        return QuarantinedMessage(
+            quarantine_id=self.quarantine_id,
+            received_at=self.received_at.astimezone(tz).isoformat(),
+            topic=self.topic,
+            payload=bytes(self.payload)[:4000].decode("utf-8", errors="replace"),
+            payload_bytes=self.payload_size,
+            reason=self.reason,
+            site_id=self.site_id,
+            device_id=self.device_id,
+            kind=self.kind,
+            status=QuarantineStatus(self.status),
+            resolved_at=local_iso(self.resolved_at, tz),
+            resolution=self.resolution,
+            times_seen=self.times_seen,
+            last_seen_at=self.last_seen_at.astimezone(tz).isoformat(),
+        )
 
 
 @router.get("/quarantine", summary="Quarantined messages, newest first")
@@ -253,44 +298,48 @@ async def get_quarantine(
     conn: Conn,
     key: AdminKey,
     city: CityDep,
-    status: Annotated[Literal["new", "retry", "reprocessed", "discarded"] | None, Query()] = None,
+    status: Annotated[QuarantineStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[QuarantinedMessage]:
     """Messages ingest could not store, with the reason (also those whose topic names no known site)."""
-    rows = await (
-        await conn.execute(QUARANTINE, {"city": city.city_id, "status": status, "limit": limit})
-    ).fetchall()
-    return [_quarantine_item(r, city.tz) for r in rows]
+    params = {"city": city.city_id, "status": status.value if status else None, "limit": limit}
+    return [r.answer(city.tz) for r in await fetch_all(conn, QuarantineRow, QUARANTINE, params)]
 
 
-REPROCESS = """
+REPROCESS = f"""
 UPDATE quarantine SET status = 'retry', resolved_at = NULL, resolution = NULL
 WHERE quarantine_id = %(id)s AND (city_id = %(city)s OR city_id IS NULL) AND status IN ('new', 'retry')
-RETURNING quarantine_id, received_at, topic, substring(payload FROM 1 FOR 4000), reason, site_id, device_id, kind,
-          status, resolved_at, resolution, payload_size, times_seen, last_seen_at
+RETURNING {QUARANTINE_COLUMNS}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """A quarantined message's status."""
+
+    status: str
+
+
 QUARANTINE_STATUS = "SELECT status FROM quarantine WHERE quarantine_id = %(id)s AND (city_id = %(city)s OR city_id IS NULL)"
 
 
 @router.post(
     "/quarantine/{quarantine_id}/reprocess",
     summary="Ask ingest to validate a quarantined message again",
+    responses=CONFLICT,
 )
 async def reprocess(
     conn: Conn, key: AdminKey, city: CityDep, quarantine_id: Annotated[int, Path(ge=1, le=2**62)]
-) -> dict[str, Any]:
+) -> QuarantinedMessage:
     """Sets status `retry`; the ingest service re-validates it and stores it or records the new reason."""
-    row = await (
-        await conn.execute(REPROCESS, {"id": quarantine_id, "city": city.city_id})
-    ).fetchone()
+    params = {"id": quarantine_id, "city": city.city_id}
+    row = await fetch_one(conn, QuarantineRow, REPROCESS, params)
     if row is None:
-        existing = await (
-            await conn.execute(QUARANTINE_STATUS, {"id": quarantine_id, "city": city.city_id})
-        ).fetchone()
+        existing = await fetch_one(conn, StatusRow, QUARANTINE_STATUS, params)
         if existing is None:
             raise HTTPException(404, detail=f"no quarantined message {quarantine_id}")
         raise HTTPException(
             409,
-            detail=f"message {quarantine_id} is already {existing[0]}; only new messages can be retried",
+            detail=f"message {quarantine_id} is already {existing.status}; only new messages can be retried",
         )
-    return _quarantine_item(row, city.tz)
+    return row.answer(city.tz)

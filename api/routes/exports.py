@@ -17,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api import export_columns as xc
 from api.deps import City, CityDep, Conn, HeavyLane, PlannerKey
+from api.errors import ERROR_RESPONSES
 from api.export_columns import Column, Lang
 from api.params import local_midnight, next_month, parse_month_range, parse_year
 from api.queries.monthly_report import (
@@ -29,7 +30,9 @@ from api.queries.monthly_report import (
 )
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 
-router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
+router = APIRouter(
+    prefix="/v1", tags=["exports"], dependencies=[HeavyLane], responses=ERROR_RESPONSES
+)
 ExportGroup = Literal["category", "district", "site", "material"]
 EXPORT_GROUPS: tuple[ExportGroup, ...] = ("category", "district", "site", "material")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 
 from api.deps import CityDep, Conn, LightLane, ViewerKey
+from api.errors import ERROR_RESPONSES
+from api.queries.rows import fetch_all
+from pisman.contract import CityInfo, District, MetaAnswer
 
-router = APIRouter(prefix="/v1", tags=["meta"], dependencies=[LightLane])
+router = APIRouter(prefix="/v1", tags=["meta"], dependencies=[LightLane], responses=ERROR_RESPONSES)
 
 # One statement for every list: each round trip is a wait for the database, and under load
 # the waits, not the work, make up a request's time.
 LABELS = """
-SELECT 'categories', code, label_id, label_en, code FROM category
+SELECT 'categories' AS kind, code, label_id, label_en, code AS sort_key FROM category
 UNION ALL SELECT 'materials', code, label_id, label_en, code FROM material
 UNION ALL SELECT 'streams', code, label_id, label_en, code FROM stream
 UNION ALL SELECT 'site_types', code, label_id, label_en, code FROM site_type
@@ -25,25 +28,36 @@ ORDER BY 1, 5, 2
 LISTS = ("categories", "materials", "streams", "site_types", "device_kinds", "target_metrics")
 
 
+@dataclass(frozen=True, slots=True)
+class LabelRow:
+    """A row of LABELS: a district's name comes as its `label_id`."""
+
+    kind: str
+    code: str
+    label_id: str
+    label_en: str | None
+    sort_key: str
+
+
 @router.get("/meta", summary="Labels (Indonesian and English) and the city's districts")
-async def get_meta(conn: Conn, key: ViewerKey, city: CityDep) -> dict[str, Any]:
+async def get_meta(conn: Conn, key: ViewerKey, city: CityDep) -> MetaAnswer:
     """Vocabulary for the UI: categories, materials, streams, site types, districts."""
-    out: dict[str, Any] = {
-        "city": {
-            "city_id": city.city_id,
-            "name": city.name,
-            "province": city.province,
-            "timezone": city.tz.key,
-            "bin_full_threshold": float(city.bin_full_threshold),
-        },
-        **{name: [] for name in LISTS},
-        "districts": [],
-    }
-    for kind, code, label_id, label_en, _sort_key in await (
-        await conn.execute(LABELS, (city.city_id,))
-    ).fetchall():
-        if kind == "districts":
-            out["districts"].append({"district_id": code, "name": label_id})
+    lists: dict[str, list[dict[str, str | None]]] = {}
+    for r in await fetch_all(conn, LabelRow, LABELS, (city.city_id,)):
+        if r.kind == "districts":
+            item: dict[str, str | None] = {"district_id": r.code, "name": r.label_id}
         else:
-            out[kind].append({"code": code, "label_id": label_id, "label_en": label_en})
-    return out
+            item = {"code": r.code, "label_id": r.label_id, "label_en": r.label_en}
+        lists.setdefault(r.kind, []).append(item)
+    districts = [District.model_validate(d) for d in lists.pop("districts", [])]
+    info = CityInfo(
+        city_id=city.city_id,
+        name=city.name,
+        province=city.province,
+        timezone=city.tz.key,
+        bin_full_threshold=float(city.bin_full_threshold),
+    )
+    # Each list's codes are checked against the domain vocabulary as the answer is built.
+    return MetaAnswer.model_validate(
+        {"city": info, **{name: lists.get(name, []) for name in LISTS}, "districts": districts}
+    )

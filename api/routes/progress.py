@@ -5,25 +5,47 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
 from api.deps import CityDep, Conn, HeavyLane, ViewerKey
+from api.errors import ERROR_RESPONSES
 from api.params import local_midnight, parse_local_date
+from api.queries.organic_at_landfill import organic_at_landfill
 from api.queries.targets import Target, targets_on
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
+from pisman.contract import (
+    FateFigure,
+    Kbs,
+    LandfillQuota,
+    MonthToDate,
+    PeriodCategories,
+    PeriodFigures,
+    ProgressAnswer,
+    Projection,
+    SeparateFigure,
+    TrendDay,
+)
+from pisman.domain import TargetMetric
 
-router = APIRouter(prefix="/v1", tags=["progress"], dependencies=[HeavyLane])
-FATES = ("reduce", "utilize", "residual")
-TARGET_METRIC = {"reduce": "reduce_t", "utilize": "utilize_t", "residual": "residual_t"}
-ORGANIC = ["food", "wood"]
+router = APIRouter(
+    prefix="/v1", tags=["progress"], dependencies=[HeavyLane], responses=ERROR_RESPONSES
+)
+TARGET_METRIC = {
+    "reduce": TargetMetric.REDUCE_T,
+    "utilize": TargetMetric.UTILIZE_T,
+    "residual": TargetMetric.RESIDUAL_T,
+}
+DEFAULT_QUOTA_DAYS = 14
 
 KBS_COUNT = """
 SELECT count(*) FROM neighbourhood
 WHERE city_id = %(city)s AND kbs_since IS NOT NULL AND kbs_since <= %(day)s
 """
-ORGANIC_MATERIALS = "SELECT array_agg(code ORDER BY code) FROM material WHERE organic"
+
+Kg = dict[str, Decimal]
 
 
 def _ratio(num: Decimal, den: Decimal | None) -> float | None:
@@ -36,43 +58,116 @@ def _num(value: Decimal | None, places: str = "0.001") -> float | None:
     return None if value is None else float(value.quantize(Decimal(places)))
 
 
-def _period_block(kg: dict[str, Decimal], days: int, targets: dict[str, Target]) -> dict[str, Any]:
+def _fate(kg: Kg, cat: str, days: int, targets: dict[str, Target]) -> FateFigure:
+    gen = targets.get(TargetMetric.GENERATION_T)
+    t = targets.get(TARGET_METRIC[cat])
+    tonnes = kg.get(cat, Decimal(0))
+    return FateFigure(
+        tonnes=as_tonnes(tonnes),
+        target_t=_num(t.for_days(days)) if t else None,
+        share_of_generation=_ratio(tonnes / 1000, gen.for_days(days) if gen else None),
+    )
+
+
+def period_figures(kg: Kg, days: int, targets: dict[str, Target]) -> PeriodFigures:
     """Categories with targets and shares, collected, diverted, landfilled for `days` days."""
-    gen = targets.get("generation_t")
+    gen = targets.get(TargetMetric.GENERATION_T)
     generation_t = gen.for_days(days) if gen else None
-    categories: dict[str, Any] = {}
-    for cat in FATES:
-        t = targets.get(TARGET_METRIC[cat])
-        tonnes = kg.get(cat, Decimal(0)) / 1000
-        categories[cat] = {
-            "tonnes": as_tonnes(kg.get(cat, Decimal(0))),
-            "target_t": _num(t.for_days(days)) if t else None,
-            "share_of_generation": _ratio(tonnes, generation_t),
-        }
     collected = kg.get("collected", Decimal(0))
-    sep_target = targets.get("separate_share")
-    categories["separate"] = {
-        "tonnes": as_tonnes(kg.get("separate", Decimal(0))),
-        "share_of_collected": _ratio(kg.get("separate", Decimal(0)), collected),
-        "target_share": _num(sep_target.value, "0.0001") if sep_target else None,
-    }
+    sep_target = targets.get(TargetMetric.SEPARATE_SHARE)
+    separate = kg.get("separate", Decimal(0))
     diverted = kg.get("reduce", Decimal(0)) + kg.get("utilize", Decimal(0))
-    return {
-        "categories": categories,
-        "collected_t": as_tonnes(collected),
-        "diverted_t": as_tonnes(diverted),
-        "diverted_share": _ratio(diverted / 1000, generation_t),
-        "landfilled_share": _ratio(kg.get("residual", Decimal(0)) / 1000, generation_t),
-    }
+    return PeriodFigures(
+        categories=PeriodCategories(
+            reduce=_fate(kg, "reduce", days, targets),
+            utilize=_fate(kg, "utilize", days, targets),
+            residual=_fate(kg, "residual", days, targets),
+            separate=SeparateFigure(
+                tonnes=as_tonnes(separate),
+                share_of_collected=_ratio(separate, collected),
+                target_share=_num(sep_target.value, "0.0001") if sep_target else None,
+            ),
+        ),
+        collected_t=as_tonnes(collected),
+        diverted_t=as_tonnes(diverted),
+        diverted_share=_ratio(diverted / 1000, generation_t),
+        landfilled_share=_ratio(kg.get("residual", Decimal(0)) / 1000, generation_t),
+    )
 
 
-def _sum_days(daily: dict[date, dict[str, Decimal]], first: date, end: date) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
+def _sum_days(daily: dict[date, Kg], first: date, end: date) -> Kg:
+    out: Kg = {}
     for day, cats in daily.items():
         if first <= day < end:
             for cat, kg in cats.items():
                 out[cat] = out.get(cat, Decimal(0)) + kg
     return out
+
+
+def _tonnes_of(kg: Kg) -> dict[str, float]:
+    return {
+        c: as_tonnes(kg.get(c, Decimal(0))) for c in ("reduce", "utilize", "residual", "separate")
+    }
+
+
+async def daily_kg(
+    conn: Conn, city_id: str, tz: ZoneInfo, first: date, end: date
+) -> dict[date, Kg]:
+    """Kilograms per local day and category (fates, separate, collected) over [first, end)."""
+    result = await tonnage(
+        conn,
+        TonnageQuery(
+            city_id,
+            tz,
+            local_midnight(first, tz),
+            local_midnight(end, tz),
+            "day",
+            ("category",),
+            measures=("fate", "separate", "collected"),
+        ),
+    )
+    daily: dict[date, Kg] = {}
+    for r in result.rows:
+        d = r.bucket_start.astimezone(tz).date()
+        cats = daily.setdefault(d, {})
+        cat = str(r.groups["category"])
+        cats[cat] = cats.get(cat, Decimal(0)) + r.kg
+    return daily
+
+
+def month_to_date(daily: dict[date, Kg], day: date, targets: dict[str, Target]) -> MonthToDate:
+    """The month up to and including `day`, and its projection to the month's end."""
+    month_start, end = day.replace(day=1), day + timedelta(days=1)
+    kg = _sum_days(daily, month_start, end)
+    days = (end - month_start).days
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    projected = {c: v / days * days_in_month for c, v in kg.items()}
+    return MonthToDate(
+        from_=month_start.isoformat(),
+        to=end.isoformat(),
+        days=days,
+        **period_figures(kg, days, targets).model_dump(),
+        projection=Projection(days_in_month=days_in_month, **_tonnes_of(projected)),
+    )
+
+
+def landfill_quota(
+    daily: dict[date, Kg], quota: Target | None, window_start: date, end: date
+) -> LandfillQuota | None:
+    """Residual tonnage in the quota's window ending with the day, against the quota."""
+    if quota is None:
+        return None
+    used_kg = _sum_days(daily, window_start, end).get("residual", Decimal(0))
+    quota_kg = quota.value * 1000
+    return LandfillQuota(
+        quota_t=_num(quota.value),
+        period_days=(end - window_start).days,
+        window_start=window_start.isoformat(),
+        window_end=end.isoformat(),
+        used_t=as_tonnes(used_kg),
+        remaining_t=as_tonnes(quota_kg - used_kg),
+        used_share=_ratio(used_kg, quota_kg),
+    )
 
 
 @router.get("/progress", summary="Today (or a day) and month to date against targets")
@@ -91,118 +186,40 @@ async def get_progress(
     trend_days: Annotated[
         int, Query(ge=1, le=400, description="Days of daily trend ending at `date`.")
     ] = 90,
-) -> dict[str, Any]:
+) -> ProgressAnswer:
     """Tonnage per category against targets and the daily generation; diverted and landfilled
     shares; the daily trend; a projection for the month; the landfill quota window; KBS count."""
-    day = parse_local_date("date", date_, city.tz)
     tz = city.tz
-    month_start = day.replace(day=1)
+    day = parse_local_date("date", date_, tz)
     end = day + timedelta(days=1)
     trend_start = day - timedelta(days=trend_days - 1)
     targets = await targets_on(conn, city_id=city.city_id, day=day)
-    quota = targets.get("landfill_quota_t")
-    window_days = int(quota.period_days) if quota and quota.period_days >= 1 else 14
+    quota = targets.get(TargetMetric.LANDFILL_QUOTA_T)
+    window_days = int(quota.period_days) if quota and quota.period_days >= 1 else DEFAULT_QUOTA_DAYS
     window_start = end - timedelta(days=window_days)
-    first = min(month_start, trend_start, window_start)
+    first = min(day.replace(day=1), trend_start, window_start)
+    daily = await daily_kg(conn, city.city_id, tz, first, end)
 
-    result = await tonnage(
-        conn,
-        TonnageQuery(
-            city.city_id,
-            tz,
-            local_midnight(first, tz),
-            local_midnight(end, tz),
-            "day",
-            ("category",),
-            measures=("fate", "separate", "collected"),
-        ),
-    )
-    daily: dict[date, dict[str, Decimal]] = {}
-    for r in result.rows:
-        d = r.bucket_start.astimezone(tz).date()
-        cat = str(r.groups["category"])
-        daily.setdefault(d, {})[cat] = daily.get(d, {}).get(cat, Decimal(0)) + r.kg
-
-    day_kg = _sum_days(daily, day, end)
-    mtd_kg = _sum_days(daily, month_start, end)
-    mtd_days = (end - month_start).days
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
-    month_block = _period_block(mtd_kg, mtd_days, targets)
-    month_block = {
-        "from": month_start.isoformat(),
-        "to": end.isoformat(),
-        "days": mtd_days,
-        **month_block,
-    }
-    month_block["projection"] = {
-        "days_in_month": days_in_month,
-        **{
-            cat: as_tonnes(mtd_kg.get(cat, Decimal(0)) / mtd_days * days_in_month)
-            for cat in (*FATES, "separate")
-        },
-    }
-    trend = []
-    for i in range(trend_days):
-        d = trend_start + timedelta(days=i)
-        cats = daily.get(d, {})
-        trend.append(
-            {
-                "date": d.isoformat(),
-                **{c: as_tonnes(cats.get(c, Decimal(0))) for c in (*FATES, "separate")},
-            }
-        )
-
-    used_kg = _sum_days(daily, window_start, end).get("residual", Decimal(0))
-    landfill_quota = None
-    if quota:
-        quota_kg = quota.value * 1000
-        landfill_quota = {
-            "quota_t": _num(quota.value),
-            "period_days": window_days,
-            "window_start": window_start.isoformat(),
-            "window_end": end.isoformat(),
-            "used_t": as_tonnes(used_kg),
-            "remaining_t": as_tonnes(quota_kg - used_kg),
-            "used_share": _ratio(used_kg, quota_kg),
-        }
-
-    organic = await tonnage(
-        conn,
-        TonnageQuery(
-            city.city_id,
-            tz,
-            local_midnight(day, tz),
-            local_midnight(end, tz),
-            "total",
-            ("category", "material"),
-            measures=("fate",),
-            site_types=("landfill",),
-        ),
-    )
-    organic_codes = set((await (await conn.execute(ORGANIC_MATERIALS)).fetchone() or [[]])[0] or [])
-    organic_kg = sum(
-        (
-            r.kg
-            for r in organic.rows
-            if r.groups["category"] == "residual" and r.groups["material"] in organic_codes
-        ),
-        Decimal(0),
-    )
+    trend = [
+        TrendDay(date=d.isoformat(), **_tonnes_of(daily.get(d, {})))
+        for d in (trend_start + timedelta(days=i) for i in range(trend_days))
+    ]
+    organic = await organic_at_landfill(conn, city_id=city.city_id, tz=tz, day=day)
     kbs = (
         await (await conn.execute(KBS_COUNT, {"city": city.city_id, "day": day})).fetchone() or [0]
     )[0]
-    kbs_target = targets.get("kbs_rw")
-    gen = targets.get("generation_t")
-    return {
-        "city": city.city_id,
-        "date": day.isoformat(),
-        "timezone": tz.key,
-        "as_of": datetime.now(tz).isoformat(timespec="seconds"),
-        "generation_t_per_day": _num(gen.per_day()) if gen else None,
-        "day": _period_block(day_kg, 1, targets),
-        "month_to_date": month_block,
-        "trend": trend,
-        "landfill_quota": landfill_quota,
-        "kbs": {"count": int(kbs), "target": int(kbs_target.value) if kbs_target else None},
-        "organic_at_landfill_t": as_tonnes(organic_kg),
-    }
+    kbs_target = targets.get(TargetMetric.KBS_RW)
+    gen = targets.get(TargetMetric.GENERATION_T)
+    return ProgressAnswer(
+        city=city.city_id,
+        date=day.isoformat(),
+        timezone=tz.key,
+        as_of=datetime.now(tz).isoformat(timespec="seconds"),
+        generation_t_per_day=_num(gen.per_day()) if gen else None,
+        day=period_figures(_sum_days(daily, day, end), 1, targets),
+        month_to_date=month_to_date(daily, day, targets),
+        trend=trend,
+        landfill_quota=landfill_quota(daily, quota, window_start, end),
+        kbs=Kbs(count=int(kbs), target=int(kbs_target.value) if kbs_target else None),
+        organic_at_landfill_t=as_tonnes(sum((o.kg for o in organic), Decimal(0))),
+    )

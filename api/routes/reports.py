@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import CityDep, Conn, HeavyLane, PlannerKey
+from api.errors import ERROR_RESPONSES
 from api.params import bad_request, parse_month, parse_year
 from api.queries.monthly_report import month_report, summarize, year_reports
+from pisman.contract import NationalMonthAnswer, NationalYearAnswer
 
-router = APIRouter(prefix="/v1", tags=["exports"], dependencies=[HeavyLane])
+router = APIRouter(
+    prefix="/v1", tags=["exports"], dependencies=[HeavyLane], responses=ERROR_RESPONSES
+)
 
 
 @router.get(
@@ -28,7 +32,7 @@ async def get_national_report(
         str | None,
         Query(description="Year YYYY: twelve months and the annual terms.", examples=["2026"]),
     ] = None,
-) -> dict[str, Any]:
+) -> NationalMonthAnswer | NationalYearAnswer:
     """A is the generation target over the days with data (an estimate, and says so); shares are
     over that A. `coverage` says which days and scales sent data and whether the month is
     complete, partial, in progress, future or without data. With `year`: `months` (each month's
@@ -39,17 +43,21 @@ async def get_national_report(
     if year is not None:
         y = parse_year("year", year)
         reports = await year_reports(conn, city_id=city.city_id, tz=city.tz, year=y)
-        return {
-            "city": city.city_id,
-            "year": y,
-            "annual": summarize(reports, str(y)),
-            "months": [{**m.national, "coverage": m.coverage} for m in reports],
-        }
+        return NationalYearAnswer.model_validate(
+            {
+                "city": city.city_id,
+                "year": y,
+                "annual": summarize(reports, str(y)),
+                "months": [{**m.national, "coverage": m.coverage} for m in reports],
+            }
+        )
     assert month is not None
     first = parse_month("month", month)
     report = (await month_report(conn, city_id=city.city_id, tz=city.tz, first=first)).public()
-    return {
-        "city": city.city_id,
-        **report.pop("national"),
-        **{k: v for k, v in report.items() if k != "month"},
-    }
+    return NationalMonthAnswer.model_validate(
+        {
+            "city": city.city_id,
+            **report.pop("national"),
+            **{k: v for k, v in report.items() if k != "month"},
+        }
+    )

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CityDep, Conn, HeavyLane, SettingsDep, ViewerKey
+from api.errors import ERROR_RESPONSES
 from api.params import bad_request, parse_group_by, parse_range
 from api.queries.tonnage import (
     PUBLIC_GROUPS,
@@ -21,8 +22,11 @@ from api.queries.tonnage import (
     tonnes_rows,
     totals_by_group,
 )
+from pisman.contract import TonnageAnswer
 
-router = APIRouter(prefix="/v1", tags=["tonnage"], dependencies=[HeavyLane])
+router = APIRouter(
+    prefix="/v1", tags=["tonnage"], dependencies=[HeavyLane], responses=ERROR_RESPONSES
+)
 MAX_HOUR_RANGE = timedelta(days=31)
 
 EXAMPLE = {
@@ -44,6 +48,8 @@ EXAMPLE = {
 @router.get(
     "/tonnage",
     summary="Tonnes per time bucket and group",
+    # The answer is encoded here, a slice at a time (see encode_json); the model is its schema.
+    response_model=TonnageAnswer,
     responses={200: {"content": {"application/json": {"example": EXAMPLE}}}},
 )
 async def get_tonnage(

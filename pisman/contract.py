@@ -1,0 +1,522 @@
+"""The API's answers as pydantic models: the routes declare them, the dashboard decodes into them.
+
+The OpenAPI schema the API serves is built from these models, so it is the contract; what the
+numbers mean is in docs/api-contract.md. Field names and values are what the API has always
+served: a model describes an answer, it never renames one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pisman.domain import (
+    AlertKind,
+    Category,
+    CoverageStatus,
+    DeviceKind,
+    DeviceStatus,
+    Material,
+    ProcessKind,
+    QuarantineStatus,
+    Severity,
+    SiteType,
+    Stream,
+    TargetMetric,
+)
+
+# Times are ISO-8601 strings with the city's offset, as the API has always written them.
+Timestamp = Annotated[
+    str,
+    Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-01T00:00:00+07:00"]),
+]
+LocalDate = Annotated[str, Field(json_schema_extra={"format": "date"}, examples=["2026-11-01"])]
+Month = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"])]
+Tonnes = Annotated[float, Field(description="Tonnes, rounded to 3 decimals.")]
+Share = Annotated[float, Field(description="A ratio 0–1 (shown as %).")]
+
+
+class Answer(BaseModel):
+    """Base of every answer: immutable; `from` and other reserved words travel under an alias."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class ErrorAnswer(Answer):
+    """Every 4xx and 503: one line saying what is wrong or what to do."""
+
+    detail: str = Field(examples=["'from' must be a date YYYY-MM-DD or an ISO-8601 datetime"])
+
+
+# --- /v1/tonnage ---------------------------------------------------------------------------
+
+
+class TonnageTotal(Answer):
+    """Tonnes of one group over the whole range; only the asked-for group columns are present."""
+
+    category: Category | None = None
+    district: str | None = None
+    district_name: str | None = None
+    site: str | None = None
+    site_name: str | None = None
+    site_type: SiteType | None = None
+    material: Material | None = None
+    tonnes: Tonnes
+
+
+class TonnageRow(TonnageTotal):
+    """Tonnes of one bucket and group."""
+
+    bucket_start: Timestamp
+
+
+class TonnageAnswer(Answer):
+    """GET /v1/tonnage: the query echoed, rows, per-group totals and the fate total."""
+
+    city: str
+    timezone: str
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    bucket: str = Field(examples=["day"])
+    group_by: list[str]
+    unit: str = Field(examples=["t"])
+    rows: list[TonnageRow]
+    totals: list[TonnageTotal]
+    total_tonnes: Tonnes
+
+
+# --- /v1/progress --------------------------------------------------------------------------
+
+
+class FateFigure(Answer):
+    """A fate's tonnes for a period against its target and the generation target."""
+
+    tonnes: Tonnes
+    target_t: Tonnes | None
+    share_of_generation: Share | None
+
+
+class SeparateFigure(Answer):
+    """Tonnage arriving separated, as a share of all collected tonnage, against its target."""
+
+    tonnes: Tonnes
+    share_of_collected: Share | None
+    target_share: Share | None
+
+
+class PeriodCategories(Answer):
+    """The three fates and `separate` (which overlaps them)."""
+
+    reduce: FateFigure
+    utilize: FateFigure
+    residual: FateFigure
+    separate: SeparateFigure
+
+
+class PeriodFigures(Answer):
+    """A period's categories, collected, diverted (reduce + utilize) and landfilled shares."""
+
+    categories: PeriodCategories
+    collected_t: Tonnes
+    diverted_t: Tonnes
+    diverted_share: Share | None
+    landfilled_share: Share | None
+
+
+class Projection(Answer):
+    """Month to date scaled to the whole month."""
+
+    days_in_month: int
+    reduce: Tonnes
+    utilize: Tonnes
+    residual: Tonnes
+    separate: Tonnes
+
+
+class MonthToDate(PeriodFigures):
+    """The month up to and including the day."""
+
+    from_: LocalDate = Field(alias="from")
+    to: LocalDate
+    days: int
+    projection: Projection
+
+
+class TrendDay(Answer):
+    """One day of the trend."""
+
+    date: LocalDate
+    reduce: Tonnes
+    utilize: Tonnes
+    residual: Tonnes
+    separate: Tonnes
+
+
+class LandfillQuota(Answer):
+    """The rolling landfill quota window ending with the day."""
+
+    quota_t: Tonnes | None
+    period_days: int
+    window_start: LocalDate
+    window_end: LocalDate
+    used_t: Tonnes
+    remaining_t: Tonnes
+    used_share: Share | None
+
+
+class Kbs(Answer):
+    """Waste-free neighbourhoods (Kawasan Bebas Sampah) against the target."""
+
+    count: int
+    target: int | None
+
+
+class ProgressAnswer(Answer):
+    """GET /v1/progress."""
+
+    city: str
+    date: LocalDate
+    timezone: str
+    as_of: Timestamp
+    generation_t_per_day: Tonnes | None
+    day: PeriodFigures
+    month_to_date: MonthToDate
+    trend: list[TrendDay]
+    landfill_quota: LandfillQuota | None
+    kbs: Kbs
+    organic_at_landfill_t: Tonnes
+
+
+# --- /v1/meta ------------------------------------------------------------------------------
+
+CodeT = TypeVar("CodeT")
+
+
+class Label(Answer, Generic[CodeT]):
+    """A code and its names in Bahasa Indonesia and English."""
+
+    code: CodeT
+    label_id: str
+    label_en: str
+
+
+class District(Answer):
+    """A district (kecamatan) of the city."""
+
+    district_id: str
+    name: str
+
+
+class CityInfo(Answer):
+    """The city the answer is about."""
+
+    city_id: str
+    name: str
+    province: str | None
+    timezone: str
+    bin_full_threshold: Share
+
+
+class MetaAnswer(Answer):
+    """GET /v1/meta: the vocabulary in both languages and the city's districts."""
+
+    city: CityInfo
+    categories: list[Label[Category]]
+    device_kinds: list[Label[DeviceKind]]
+    materials: list[Label[Material]]
+    site_types: list[Label[SiteType]]
+    streams: list[Label[Stream]]
+    target_metrics: list[Label[TargetMetric]]
+    districts: list[District]
+
+
+# --- /v1/sites, /v1/devices, /v1/bins, /v1/alerts ------------------------------------------
+
+
+class Device(Answer):
+    """A device with its connection status."""
+
+    device_id: str
+    kind: DeviceKind
+    site_id: str
+    site_name: str
+    district_id: str
+    reporting_interval_s: int
+    last_seen_at: Timestamp | None
+    last_reading_ts: Timestamp | None
+    status: DeviceStatus
+    silent_for_s: int | None
+    battery_pct: float | None
+    fill_pct: float | None
+
+
+class Site(Answer):
+    """A place: waste bank, depot, facility or landfill gate, with its count of active devices."""
+
+    site_id: str
+    name: str
+    site_type: SiteType
+    process_kind: ProcessKind | None
+    district_id: str
+    district_name: str
+    kelurahan: str | None
+    rw: str | None
+    lat: float | None
+    lon: float | None
+    active: bool
+    capacity_t_per_day: float | None
+    devices: int
+
+
+class SiteDetail(Site):
+    """A site and its devices."""
+
+    device_list: list[Device]
+
+
+class Bin(Answer):
+    """A bin sensor's newest reading; `needs_collection` when the fill reached its threshold."""
+
+    device_id: str
+    site_id: str
+    site_name: str
+    district_id: str
+    district_name: str
+    lat: float | None
+    lon: float | None
+    fill_pct: float | None
+    threshold_pct: float
+    needs_collection: bool
+    battery_pct: float | None
+    temperature_c: float | None
+    fire: bool
+    tilt: bool
+    lid_open: bool
+    reading_ts: Timestamp | None
+    status: DeviceStatus
+
+
+class Alert(Answer):
+    """Something that needs attention now, with a message in both languages."""
+
+    kind: AlertKind
+    severity: Severity
+    device_id: str | None
+    site_id: str | None
+    district_id: str | None
+    message_id: str
+    message_en: str
+    since: Timestamp | None
+
+
+# --- /v1/reports/national ------------------------------------------------------------------
+
+
+class NationalTerms(Answer):
+    """A–E, shares over A and the unmanaged rest (docs/national-report.md)."""
+
+    days: int
+    days_with_data: int
+    A_t: Tonnes | None
+    A_basis: str
+    A_month_estimate_t: Tonnes | None
+    A_month_basis: str
+    A_measured_t: Tonnes | None
+    B_t: Tonnes | None
+    B_share: Share | None
+    C_t: Tonnes | None
+    C_share: Share | None
+    managed_t: Tonnes | None
+    managed_share: Share | None
+    unmanaged_t: Tonnes | None
+    D_t: Tonnes | None
+    E_t: Tonnes | None
+    recycling_rate: Share | None
+    reduce_t: Tonnes | None
+    utilize_t: Tonnes | None
+    residual_t: Tonnes | None
+
+
+class ShareTargets(Answer):
+    """The city's B/A and C/A targets."""
+
+    B_share: Share | None
+    C_share: Share | None
+
+
+class MonthTerms(NationalTerms):
+    """A month's national terms."""
+
+    month: Month
+    status: CoverageStatus
+    targets: ShareTargets
+
+
+class SilentScale(Answer):
+    """A scale that sent nothing on some of the month's ended days."""
+
+    device: str
+    site: str
+    days_with_data: int
+    days_silent: int
+
+
+class Coverage(Answer):
+    """Which days and scales of a month sent data, and the month's status."""
+
+    month: Month
+    status: CoverageStatus
+    days_in_month: int
+    days_elapsed: int
+    days_with_data: int
+    days_without_data: list[LocalDate]
+    partial: bool
+    in_progress: bool
+    scales_silent_some_days: list[SilentScale]
+
+
+class LandfillLine(Answer):
+    """A landfill gate's month: trips, net tonnes, quota use."""
+
+    month: Month
+    site: str
+    site_name: str
+    trips: int
+    net_t: Tonnes
+    t_per_trip: Tonnes | None
+    quota_t: Tonnes | None
+    quota_used_share: Share | None
+
+
+class FacilityLine(Answer):
+    """A processing facility's month: in, processed (in − residue), output weighed, residue."""
+
+    month: Month
+    site: str
+    site_name: str
+    in_t: Tonnes
+    processed_t: Tonnes
+    processed_output_t: Tonnes
+    residue_t: Tonnes
+
+
+class WasteBankLine(Answer):
+    """Waste-bank deposits of one material in a month."""
+
+    month: Month
+    material: Material
+    kg: float
+    amount_rp: float
+    deposits: int
+
+
+class DataQuality(Answer):
+    """Manual tickets, silent scales and quarantined messages of a month."""
+
+    month: Month
+    weighings: int
+    manual_tickets: int
+    manual_share: Share | None
+    silent_scales_now: int
+    silent_scale_ids: list[str]
+    quarantined: int
+    quarantined_by_status: dict[QuarantineStatus, int]
+    generation_is_estimate: bool
+
+
+class NationalMonthAnswer(MonthTerms):
+    """GET /v1/reports/national?month=: the month's terms, coverage and report sections."""
+
+    city: str
+    coverage: Coverage
+    landfill: list[LandfillLine]
+    facilities: list[FacilityLine]
+    waste_banks: list[WasteBankLine]
+    data_quality: DataQuality
+
+
+class CoveredMonthTerms(MonthTerms):
+    """A month of a year: its terms and coverage."""
+
+    coverage: Coverage
+
+
+class AnnualTerms(NationalTerms):
+    """The year's terms: exact sums over the months, shares over the covered A."""
+
+    period: str
+    months_by_status: dict[CoverageStatus, int]
+    partial: bool
+
+
+class NationalYearAnswer(Answer):
+    """GET /v1/reports/national?year=: twelve months and the annual terms."""
+
+    city: str
+    year: int
+    annual: AnnualTerms
+    months: list[CoveredMonthTerms]
+
+
+# --- admin ---------------------------------------------------------------------------------
+
+
+class ProvisionedDevice(Answer):
+    """A new device and its MQTT credentials (the password is shown this once)."""
+
+    device_id: str
+    kind: DeviceKind
+    site_id: str
+    city_id: str
+    reporting_interval_s: int
+    mqtt_username: str
+    mqtt_password: str
+    topic: str
+
+
+class EditedSite(Answer):
+    """A site after an edit."""
+
+    site_id: str
+    name: str
+    site_type: SiteType
+    district_id: str
+    active: bool
+    lat: float | None
+    lon: float | None
+    kelurahan: str | None
+    rw: str | None
+    capacity_t_per_day: float | None
+
+
+class TargetAnswer(Answer):
+    """A target row: a value over a period, valid from a date (to a date, when set)."""
+
+    metric: TargetMetric
+    value: float
+    period_days: int
+    valid_from: LocalDate
+    valid_to: LocalDate | None
+    source: str
+
+
+class QuarantinedMessage(Answer):
+    """A message ingest could not store, with the reason."""
+
+    quarantine_id: int
+    received_at: Timestamp
+    topic: str
+    payload: str = Field(
+        description="The first 4,000 bytes, decoded as UTF-8 (bad bytes replaced)."
+    )
+    payload_bytes: int = Field(description="Size of the original message.")
+    reason: str
+    site_id: str | None
+    device_id: str | None
+    kind: str | None
+    status: QuarantineStatus
+    resolved_at: Timestamp | None
+    resolution: str | None
+    times_seen: int = Field(description="The same topic and bytes delivered again add to one row.")
+    last_seen_at: Timestamp
