@@ -195,8 +195,8 @@ def test_fleet_is_loaded_with_the_city_and_replaced_on_reload(db_url: str, tmp_p
             " WHERE city_id = 'testville' ORDER BY truck_id"
         ).fetchall()
         assert [(t[0], t[1], float(t[2]), float(t[3])) for t in trucks] == [
-            ("tv-pool-01", 6000, 6.0, 14.0),
-            ("tv-pool-02", 6000, 6.0, 14.0),
+            ("tv-pool-01", 10000, 6.0, 14.0),
+            ("tv-pool-02", 10000, 6.0, 14.0),
         ]
         citydata.load_city(conn, smaller)
         row = conn.execute(

@@ -1,0 +1,302 @@
+"""Bin fill forecasts: fill rate by hour of week from a bin's own history, robust to emptyings and noise.
+
+Pure: hourly mean fill levels in, a Forecast out; no database, no clock. The API
+(api/routes/forecast.py, api/routes/collection.py) and the simulator's planned collection
+(simulators/) both call it. Method (docs/collection-planning.md):
+
+1. Increments between consecutive hourly means; a drop of more than `drop` is an emptying
+   (a truck came) and is left out with the hour on each side of it (half-emptied hours);
+   levels near 100 % are left out too (a full bin reads 100 % whatever arrives).
+2. A profile: the trimmed mean of the increments per local hour of day, times a trimmed
+   weekday factor, blended with the trimmed mean per hour of week where there are enough
+   weeks of it (shrinkage: a single odd week does not make a peak).
+3. Calibration and band: the history is cut into day-long pieces between emptyings; each
+   piece's rise is a Theil-Sen slope (robust to sensor noise and outliers) over its hours,
+   divided by what the profile expects over the same hours. The median ratio scales the
+   profile; its 10th and 90th percentiles are the band (slow and fast days).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+HOURS_PER_WEEK = 168
+# Hourly increments below this are emptyings (a truck came), not noise.
+DEFAULT_DROP = 0.12
+# A level at or above this is treated as censored: a full bin's sensor reads 100 %.
+CENSORED_LEVEL = 0.97
+TRIM = 0.1
+# Weight (in samples) of the hour-of-day x weekday profile against one hour of week's own mean.
+SHRINK_SAMPLES = 8
+MIN_INCREMENTS = 24
+MIN_PIECE_H = 12
+# Band when there are too few day-long pieces to take quantiles from (assumption: +-50 %).
+FALLBACK_BAND = (0.5, 1.5)
+MIN_PIECES_FOR_BAND = 4
+STALE_AFTER_H = 48
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """What a bin's history says about its next hours; rates are fill ratio per hour."""
+
+    status: str  # "ok" or "insufficient_history"
+    message: str
+    as_of: datetime
+    tz_name: str
+    current_fill: float | None
+    last_reading_at: datetime | None
+    rate_by_hour_of_week: tuple[float, ...]  # index: weekday (Monday 0) * 24 + local hour
+    band_low: float  # multipliers of the rates: a slow day
+    band_high: float  # a fast day
+    history_hours: int
+    emptyings: int
+    pieces: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the forecast can be used."""
+        return self.status == "ok"
+
+    @property
+    def rate_per_day(self) -> float:
+        """Mean fill ratio added per day over a week."""
+        return sum(self.rate_by_hour_of_week) / 7
+
+    def rise(self, start: datetime, end: datetime, factor: float = 1.0) -> float:
+        """Expected fill added between two instants (hour of week of each part)."""
+        return factor * _profile_integral(
+            self.rate_by_hour_of_week, ZoneInfo(self.tz_name), start, end
+        )
+
+    def fill_at(self, when: datetime, factor: float = 1.0) -> float:
+        """Expected fill ratio at `when` (not capped at 1: above 1 means overflowing)."""
+        if self.current_fill is None:
+            return math.nan
+        if when <= self.as_of:
+            return self.current_fill
+        return self.current_fill + self.rise(self.as_of, when, factor)
+
+    def hours_until(
+        self, level: float, factor: float = 1.0, horizon_h: int = 14 * 24
+    ) -> float | None:
+        """Hours from as_of until the expected fill reaches `level` (None: not within horizon)."""
+        if self.current_fill is None:
+            return None
+        if self.current_fill >= level:
+            return 0.0
+        tz = ZoneInfo(self.tz_name)
+        need = level - self.current_fill
+        t = self.as_of
+        for _ in range(horizon_h + 1):
+            nxt = t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            rate = factor * self.rate_by_hour_of_week[_how(t, tz)]
+            span_h = (nxt - t).total_seconds() / 3600
+            if rate * span_h >= need:
+                done = (t - self.as_of).total_seconds() / 3600 + need / rate
+                return done if done <= horizon_h else None
+            need -= rate * span_h
+            t = nxt
+        return None
+
+
+def _how(t: datetime, tz: ZoneInfo) -> int:
+    local = t.astimezone(tz)
+    return local.weekday() * 24 + local.hour
+
+
+def _profile_integral(
+    rates: Sequence[float], tz: ZoneInfo, start: datetime, end: datetime
+) -> float:
+    total = 0.0
+    t = start
+    while t < end:
+        nxt = min(end, t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+        total += rates[_how(t, tz)] * (nxt - t).total_seconds() / 3600
+        t = nxt
+    return total
+
+
+def _trimmed_mean(values: Sequence[float] | np.ndarray, trim: float = TRIM) -> float:
+    arr = np.sort(np.asarray(values, dtype=float))
+    n = len(arr)
+    if n == 0:
+        return math.nan
+    k = int(n * trim)
+    return float(arr[k : n - k].mean()) if n - 2 * k > 0 else float(arr.mean())
+
+
+def _theil_sen_slope(x: np.ndarray, y: np.ndarray, min_dx: float = 0.0) -> float:
+    """Median of the pairwise slopes (pairs closer than min_dx in x are too noisy to count)."""
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    keep = dx > max(min_dx, 1e-12)
+    if not keep.any():
+        keep = dx > 1e-12
+    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+
+
+def insufficient(as_of: datetime, tz: ZoneInfo, message: str, **extra: int) -> Forecast:
+    """A forecast that says why it cannot be made."""
+    return Forecast(
+        status="insufficient_history",
+        message=message,
+        as_of=as_of,
+        tz_name=str(tz),
+        current_fill=None,
+        last_reading_at=None,
+        rate_by_hour_of_week=(0.0,) * HOURS_PER_WEEK,
+        band_low=math.nan,
+        band_high=math.nan,
+        history_hours=extra.get("history_hours", 0),
+        emptyings=extra.get("emptyings", 0),
+        pieces=0,
+    )
+
+
+def forecast_bin(
+    hourly: Sequence[tuple[datetime, float]],
+    *,
+    as_of: datetime,
+    tz: ZoneInfo,
+    lookback_days: int = 28,
+    drop: float = DEFAULT_DROP,
+) -> Forecast:
+    """Forecast from hourly mean fill ratios [(hour start, aware), mean fill 0..1] before as_of."""
+    start = as_of - timedelta(days=lookback_days)
+    points: dict[int, float] = {}
+    for hour_start, fill in hourly:
+        if start <= hour_start < as_of and math.isfinite(fill):
+            points[int(hour_start.timestamp() // 3600)] = min(1.0, max(0.0, float(fill)))
+    if not points:
+        return insufficient(
+            as_of, tz, f"no readings in the {lookback_days} days before {as_of.isoformat()}"
+        )
+    hours = sorted(points)
+    levels = [points[h] for h in hours]
+    last_at = datetime.fromtimestamp(hours[-1] * 3600, UTC)
+    if (as_of - last_at) > timedelta(hours=STALE_AFTER_H):
+        return insufficient(
+            as_of,
+            tz,
+            f"the newest reading is from {last_at.isoformat()}, more than {STALE_AFTER_H} h old",
+            history_hours=len(hours),
+        )
+
+    # 1. Increments, emptyings, censored levels.
+    n = len(hours)
+    consecutive = [hours[i] - hours[i - 1] == 1 for i in range(1, n)]
+    diffs = [levels[i] - levels[i - 1] for i in range(1, n)]
+    emptied = [c and d < -drop for c, d in zip(consecutive, diffs, strict=True)]
+    usable: list[tuple[int, float]] = []  # (hour index of the later point, increment)
+    for k in range(len(diffs)):
+        if not consecutive[k] or emptied[k]:
+            continue
+        if (k > 0 and emptied[k - 1]) or (k + 1 < len(emptied) and emptied[k + 1]):
+            continue
+        if levels[k] >= CENSORED_LEVEL or levels[k + 1] >= CENSORED_LEVEL:
+            continue
+        usable.append((hours[k + 1], diffs[k]))
+    n_emptyings = sum(emptied)
+    if len(usable) < MIN_INCREMENTS:
+        return insufficient(
+            as_of,
+            tz,
+            f"needs at least {MIN_INCREMENTS} hours of readings between emptyings; has {len(usable)}",
+            history_hours=len(hours),
+            emptyings=n_emptyings,
+        )
+
+    # 2. Profile: hour of day x weekday, blended with hour of week.
+    by_hod: list[list[float]] = [[] for _ in range(24)]
+    by_dow: list[list[float]] = [[] for _ in range(7)]
+    by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
+    for h, d in usable:
+        how = _how(datetime.fromtimestamp((h - 1) * 3600, UTC), tz)  # the hour the rise happened in
+        by_hod[how % 24].append(d)
+        by_dow[how // 24].append(d)
+        by_how[how].append(d)
+    overall = _trimmed_mean([d for _, d in usable])
+    hod = [_trimmed_mean(v) if len(v) >= 3 else overall for v in by_hod]
+    mean_hod = sum(hod) / 24
+    dow = []
+    for v in by_dow:
+        if len(v) >= 24 and overall > 0 and mean_hod > 0:
+            dow.append(max(0.0, _trimmed_mean(v) / mean_hod))
+        else:
+            dow.append(1.0)
+    rates = []
+    for how in range(HOURS_PER_WEEK):
+        prior = hod[how % 24] * dow[how // 24]
+        own = by_how[how]
+        if own:
+            m = len(own)
+            prior = (m * _trimmed_mean(own) + SHRINK_SAMPLES * prior) / (m + SHRINK_SAMPLES)
+        rates.append(max(0.0, prior))
+    if sum(rates) <= 0:
+        rates = [max(overall, 0.0)] * HOURS_PER_WEEK
+
+    # 3. Calibration and band from day-long pieces between emptyings.
+    ratios: list[float] = []
+    piece: list[int] = []
+
+    def close_piece() -> None:
+        # Theil-Sen of the level against the profile's expected cumulative rise: the slope is
+        # this piece's ratio of observed to expected filling, whatever the shape of the day.
+        if len(piece) >= MIN_PIECE_H:
+            t0 = datetime.fromtimestamp(piece[0] * 3600, UTC)
+            x = np.array(
+                [
+                    _profile_integral(rates, tz, t0, datetime.fromtimestamp(h * 3600, UTC))
+                    for h in piece
+                ]
+            )
+            y = np.array([points[h] for h in piece])
+            if x[-1] > 1e-6:
+                ratios.append(max(0.0, _theil_sen_slope(x, y, min_dx=x[-1] / 8)))
+        piece.clear()
+
+    for i, h in enumerate(hours):
+        breaks = i > 0 and (not consecutive[i - 1] or emptied[i - 1])
+        if breaks or points[h] >= CENSORED_LEVEL or len(piece) >= 24:
+            close_piece()
+        if points[h] < CENSORED_LEVEL and not (i + 1 < n and i < len(emptied) and emptied[i]):
+            piece.append(h)
+    close_piece()
+    if ratios:
+        scale = float(np.median(ratios))
+        if scale > 0:
+            rates = [r * scale for r in rates]
+    if len(ratios) >= MIN_PIECES_FOR_BAND and np.median(ratios) > 0:
+        med = float(np.median(ratios))
+        low = float(np.quantile(ratios, 0.1)) / med
+        high = float(np.quantile(ratios, 0.9)) / med
+        band = (min(low, 1.0), max(high, 1.0))
+    else:
+        band = FALLBACK_BAND
+
+    # The level now: the newest hourly mean, advanced by the profile to as_of.
+    last_mid = last_at + timedelta(minutes=30)
+    current = levels[-1] + (
+        _profile_integral(rates, tz, last_mid, as_of) if as_of > last_mid else 0.0
+    )
+    return Forecast(
+        status="ok",
+        message="",
+        as_of=as_of,
+        tz_name=str(tz),
+        current_fill=current,
+        last_reading_at=last_at,
+        rate_by_hour_of_week=tuple(rates),
+        band_low=band[0],
+        band_high=band[1],
+        history_hours=len(hours),
+        emptyings=n_emptyings,
+        pieces=len(ratios),
+    )

@@ -1,0 +1,291 @@
+"""Route the trucks with OR-Tools: capacities, time windows, reload trips to the landfill, optional stops.
+
+Each pool is solved on its own (its trucks serve only its districts; pools share nothing but
+the landfill gate, which has no capacity limit), which keeps Bandung's problem in pieces of
+~25-50 depots. The landfill is modelled as optional duplicated nodes whose demand is minus
+a full truck, with slack that lets the load go back to zero (OR-Tools' "reload" pattern).
+Mandatory depots carry a drop penalty far above any route's cost; optional ones a penalty
+worth the landfill-trip share their load would save, so a truck is topped up only when the
+detour costs less than the road it saves later.
+"""
+
+from __future__ import annotations
+
+import math
+import time as clock
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from pisman.planning.model import (
+    NO_CAPACITY,
+    NO_TRUCKS,
+    NOT_REACHABLE,
+    REASONS,
+    Plan,
+    PlanInput,
+    PlannedStop,
+    Point,
+    Stop,
+    Trip,
+    TruckRoute,
+    TruckSpec,
+    Uncovered,
+)
+
+MANDATORY_PENALTY = 10**9
+# Share of a landfill round trip that collecting one truckload early saves (assumption: a bit
+# under 1, since the load may be partly collected later anyway).
+OPTIONAL_VALUE = 0.8
+MIN_POOL_TIME_S = 1.0
+MAX_WAIT_MIN = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    kind: str  # "pool", "stop", "landfill"
+    lat: float
+    lon: float
+    stop: Stop | None = None
+
+
+def _uncovered(stop: Stop, code: str) -> Uncovered:
+    return Uncovered(
+        stop.site_id,
+        stop.site_name,
+        stop.district_id,
+        stop.kelurahan,
+        stop.pool_id,
+        stop.expected_fill,
+        code,
+        REASONS[code],
+    )
+
+
+def solve(inp: PlanInput) -> Plan:
+    """The day's plan; never raises on infeasible input: what cannot be covered is listed with its reason."""
+    started = clock.monotonic()
+    messages: list[str] = []
+    uncovered = list(inp.uncovered)
+    routes: list[TruckRoute] = []
+    optional_left = 0
+    pools = {p.id: p for p in inp.pools}
+    by_pool: dict[str | None, list[Stop]] = {}
+    for s in inp.stops:
+        by_pool.setdefault(s.pool_id if s.pool_id in pools else None, []).append(s)
+    trucks_by_pool: dict[str, list[TruckSpec]] = {}
+    for t in inp.trucks:
+        trucks_by_pool.setdefault(t.pool_id, []).append(t)
+    if not inp.trucks:
+        messages.append("kota ini tidak punya truk / this city has no trucks in its fleet data")
+    total = sum(len(v) for k, v in by_pool.items() if k is not None and trucks_by_pool.get(k))
+    for pool_id, stops in sorted(by_pool.items(), key=lambda kv: kv[0] or ""):
+        trucks = trucks_by_pool.get(pool_id or "", [])
+        if pool_id is None or not trucks:
+            uncovered.extend(_uncovered(s, NO_TRUCKS) for s in stops if s.mandatory)
+            optional_left += sum(1 for s in stops if not s.mandatory)
+            continue
+        share = inp.time_limit_s * len(stops) / max(1, total)
+        pool_routes, dropped, left = _solve_pool(
+            inp, pools[pool_id], trucks, stops, max(MIN_POOL_TIME_S, share)
+        )
+        routes.extend(pool_routes)
+        uncovered.extend(dropped)
+        optional_left += left
+    return Plan(
+        day=inp.day,
+        routes=routes,
+        uncovered=uncovered,
+        optional_left=optional_left,
+        solve_s=clock.monotonic() - started,
+        messages=messages,
+    )
+
+
+def _solve_pool(
+    inp: PlanInput, pool: Point, trucks: list[TruckSpec], stops: list[Stop], time_limit_s: float
+) -> tuple[list[TruckRoute], list[Uncovered], int]:
+    lf = inp.landfill
+    lf_km = float(inp.distance.km([(pool.lat, pool.lon), (lf.lat, lf.lon)])[0, 1])
+    one_way = math.ceil(lf_km / inp.speed_kmh * 60)
+    # A truck that cannot reach the open landfill and be home within its shift plans nothing.
+    trucks = [
+        t
+        for t in trucks
+        if max(lf.open_min, t.shift_start_min + one_way)
+        <= min(lf.close_min, t.shift_end_min - lf.unload_min - one_way)
+    ]
+    if not trucks:
+        return (
+            [],
+            [_uncovered(s, NOT_REACHABLE) for s in stops if s.mandatory],
+            sum(1 for s in stops if not s.mandatory),
+        )
+    max_cap = max(t.capacity_kg for t in trucks)
+    too_big = [s for s in stops if s.load_kg > max_cap]
+    stops = [s for s in stops if s.load_kg <= max_cap]
+    dropped_big = [_uncovered(s, NO_CAPACITY) for s in too_big if s.mandatory]
+    if not stops:
+        return [], dropped_big, sum(1 for s in too_big if not s.mandatory)
+    round_trip_min = 2 * lf_km / inp.speed_kmh * 60 + lf.unload_min
+    longest_shift = max(t.shift_end_min - t.shift_start_min for t in trucks)
+    trips_per_truck = max(1, math.floor(longest_shift / max(1.0, round_trip_min)))
+    total_kg = sum(s.load_kg for s in stops)
+    # Every route ends at the landfill (node 1, the last unload); copies serve the reloads before it.
+    copies = min(len(trucks) * (trips_per_truck - 1), math.ceil(total_kg / max_cap))
+
+    nodes = [_Node("pool", pool.lat, pool.lon), _Node("landfill", lf.lat, lf.lon)]
+    nodes += [_Node("stop", s.lat, s.lon, s) for s in stops]
+    nodes += [_Node("landfill", lf.lat, lf.lon) for _ in range(copies)]
+    km = inp.distance.km([(n.lat, n.lon) for n in nodes])
+    dist_m = np.rint(km * 1000).astype(np.int64)
+    travel_min = np.ceil(km / inp.speed_kmh * 60).astype(np.int64)
+    service = np.array(
+        [
+            0 if n.kind == "pool" else inp.service_min if n.kind == "stop" else lf.unload_min
+            for n in nodes
+        ],
+        dtype=np.int64,
+    )
+    demand = np.array(
+        [0 if n.kind == "pool" else n.stop.load_kg if n.stop else -max_cap for n in nodes],
+        dtype=np.int64,
+    )
+
+    manager = pywrapcp.RoutingIndexManager(
+        len(nodes), len(trucks), [0] * len(trucks), [1] * len(trucks)
+    )
+    routing = pywrapcp.RoutingModel(manager)
+    dist_list = dist_m.tolist()
+    time_list = (travel_min + service[:, None]).tolist()
+    demand_list = demand.tolist()
+
+    def dist_cb(i: int, j: int) -> int:
+        return int(dist_list[manager.IndexToNode(i)][manager.IndexToNode(j)])
+
+    def time_cb(i: int, j: int) -> int:
+        return int(time_list[manager.IndexToNode(i)][manager.IndexToNode(j)])
+
+    def demand_cb(i: int) -> int:
+        return int(demand_list[manager.IndexToNode(i)])
+
+    dist_idx = routing.RegisterTransitCallback(dist_cb)
+    routing.SetArcCostEvaluatorOfAllVehicles(dist_idx)
+    time_idx = routing.RegisterTransitCallback(time_cb)
+    routing.AddDimension(time_idx, MAX_WAIT_MIN, 48 * 60, False, "time")
+    tdim = routing.GetDimensionOrDie("time")
+    cap_idx = routing.RegisterUnaryTransitCallback(demand_cb)
+    routing.AddDimensionWithVehicleCapacity(
+        cap_idx, max_cap, [t.capacity_kg for t in trucks], True, "load"
+    )
+    ldim = routing.GetDimensionOrDie("load")
+
+    # A full landfill trip's cost, for the value of topping a truck up.
+    trip_m = 2 * lf_km * 1000
+    back_min = int(travel_min[1, 0])
+    for n_i, node in enumerate(nodes):
+        if n_i <= 1:
+            continue
+        index = manager.NodeToIndex(n_i)
+        if node.kind == "landfill":
+            routing.AddDisjunction([index], 0)
+            ldim.SlackVar(index).SetRange(0, max_cap)
+            tdim.CumulVar(index).SetRange(lf.open_min, lf.close_min)
+            continue
+        stop = node.stop
+        assert stop is not None
+        ldim.SlackVar(index).SetValue(0)
+        tdim.CumulVar(index).SetRange(stop.window_start_min, stop.window_end_min)
+        penalty = (
+            MANDATORY_PENALTY
+            if stop.mandatory
+            else int(OPTIONAL_VALUE * trip_m * stop.load_kg / max_cap)
+        )
+        routing.AddDisjunction([index], penalty)
+    for v, truck in enumerate(trucks):
+        start, end = routing.Start(v), routing.End(v)
+        tdim.CumulVar(start).SetRange(truck.shift_start_min, truck.shift_end_min)
+        # The last unload at the landfill, then home before the shift ends.
+        latest = min(lf.close_min, truck.shift_end_min - lf.unload_min - back_min)
+        tdim.CumulVar(end).SetRange(lf.open_min, latest)
+        ldim.SlackVar(start).SetValue(0)
+        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(end))
+        routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(start))
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = (
+        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
+    solution = routing.SolveWithParameters(params)
+
+    if solution is None:
+        code = _why_dropped(stops, trucks, trips_per_truck)
+        return (
+            [],
+            dropped_big + [_uncovered(s, code) for s in stops if s.mandatory],
+            sum(1 for s in stops if not s.mandatory) + sum(1 for s in too_big if not s.mandatory),
+        )
+
+    routes: list[TruckRoute] = []
+    visited: set[int] = set()
+    for v, truck in enumerate(trucks):
+        index = routing.Start(v)
+        start_min = solution.Value(tdim.CumulVar(index))
+        trips: list[Trip] = []
+        current: list[PlannedStop] = []
+        trip_km = 0.0
+        route_km = 0.0
+        load = 0
+        prev = manager.IndexToNode(index)
+        index = solution.Value(routing.NextVar(index))
+        while True:
+            node_i = manager.IndexToNode(index)
+            leg = float(km[prev, node_i])
+            trip_km += leg
+            route_km += leg
+            arrival = solution.Value(tdim.CumulVar(index))
+            node = nodes[node_i]
+            if node.kind == "stop":
+                assert node.stop is not None
+                visited.add(node_i)
+                current.append(PlannedStop(len(current) + 1, node.stop, arrival, load))
+                load += node.stop.load_kg
+            elif current:  # a landfill visit ends a trip
+                trips.append(Trip(len(trips) + 1, current, arrival, load, round(trip_km, 1)))
+                current, load, trip_km = [], 0, 0.0
+            prev = node_i
+            if routing.IsEnd(index):
+                break
+            index = solution.Value(routing.NextVar(index))
+        route_km += float(km[prev, 0])
+        end_min = solution.Value(tdim.CumulVar(index)) + lf.unload_min + back_min
+        if trips:
+            # The drive home belongs to the last trip.
+            last = trips[-1]
+            trips[-1] = Trip(
+                last.number,
+                last.stops,
+                last.landfill_arrival_min,
+                last.load_kg,
+                round(last.km + float(km[prev, 0]), 1),
+            )
+            routes.append(TruckRoute(truck, start_min, end_min, trips, round(route_km, 1)))
+    dropped_mandatory = [
+        s for i, s in enumerate(stops, start=2) if s.mandatory and i not in visited
+    ]
+    left = sum(1 for i, s in enumerate(stops, start=2) if not s.mandatory and i not in visited)
+    code = _why_dropped(stops, trucks, trips_per_truck)
+    left += sum(1 for s in too_big if not s.mandatory)
+    return routes, dropped_big + [_uncovered(s, code) for s in dropped_mandatory], left
+
+
+def _why_dropped(stops: list[Stop], trucks: list[TruckSpec], trips_per_truck: int) -> str:
+    """More mandatory waste than trucks x trips can carry is a capacity problem; otherwise time."""
+    need = sum(s.load_kg for s in stops if s.mandatory)
+    can = sum(t.capacity_kg for t in trucks) * trips_per_truck
+    return NO_CAPACITY if need > can else NOT_REACHABLE
