@@ -224,6 +224,16 @@ def migrate(
                 if on_progress:
                     on_progress(f"applying {m.path.name}")
                 started = time.monotonic()
+
+                # A long migration says what it did (for example how many rows it filled and
+                # how long that took) with RAISE NOTICE: shown with the file's name.
+                def notice(diag: psycopg.errors.Diagnostic, name: str = m.path.name) -> None:
+                    text = f"{name}: {diag.message_primary}"
+                    log_event(log, logging.INFO, "migration_notice", file=name, message=text)
+                    if on_progress:
+                        on_progress(text)
+
+                conn.add_notice_handler(notice)
                 try:
                     with conn.transaction():
                         conn.execute(
@@ -250,6 +260,8 @@ def migrate(
                     raise MigrationError(
                         f"{m.path.name} failed and was rolled back: {detail}"
                     ) from exc
+                finally:
+                    conn.remove_notice_handler(notice)
                 log_event(
                     log,
                     logging.INFO,

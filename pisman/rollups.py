@@ -1,4 +1,5 @@
-"""Rollups brought up to date after writes: plain PostgreSQL's tables, TimescaleDB's continuous aggregates."""
+"""Rollups brought up to date after writes: plain PostgreSQL's tables, TimescaleDB's continuous
+aggregates, and the tonnage grain tables both backends keep (sql/025_tonnage_grain.sql)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-# Plain PostgreSQL: recompute the rollup tables' buckets in the caller's transaction.
+# Plain PostgreSQL: recompute the rollup tables' buckets (grain tables included) in the caller's
+# transaction.
 REBUILD_SQL = "SELECT pisman_rebuild_rollups(%s, %s)"
+# Either backend: recompute the tonnage grain tables' buckets; returns (table, rows written).
+REBUILD_GRAIN_SQL = "SELECT table_name, rows_written FROM pisman_rebuild_tonnage_grain(%s, %s)"
 # TimescaleDB: every continuous aggregate with the aggregate it is built on (NULL when it reads
 # a hypertable) and, when rows from `lo` on lie below its materialised range (the watermark,
 # under which real-time aggregation does not look), how far to refresh: up to the watermark,
@@ -105,7 +109,7 @@ def bring_rollups_up_to_date(conn: psycopg.Connection, start: datetime, end: dat
     """Recompute every rollup bucket between start and end from the raw rows (after a bulk load).
 
     On plain PostgreSQL this runs pisman_rebuild_rollups() in the caller's transaction (the
-    caller commits). On TimescaleDB it first COMMITS the caller's transaction (a refresh must
+    caller commits). On TimescaleDB it rebuilds the tonnage grain tables, then COMMITS the caller's transaction (a refresh must
     see the rows and cannot run inside a transaction block), then refreshes each continuous
     aggregate, parents first, over the window widened by a day each side (only whole buckets
     are materialised) and ending no later than now: a materialised range reaching into the
@@ -114,6 +118,7 @@ def bring_rollups_up_to_date(conn: psycopg.Connection, start: datetime, end: dat
     if not uses_timescaledb(conn):
         conn.execute(REBUILD_SQL, (start, end))
         return
+    rebuild_tonnage_grain(conn, start, end)
     conn.commit()
     until = min(end + timedelta(days=1), datetime.now(UTC))
     parents = {
@@ -124,3 +129,13 @@ def bring_rollups_up_to_date(conn: psycopg.Connection, start: datetime, end: dat
     }
     conn.commit()
     refresh_aggregates(conn, [(view, until) for view in refresh_order(parents)], start)
+
+
+def rebuild_tonnage_grain(
+    conn: psycopg.Connection, start: datetime, end: datetime
+) -> list[tuple[str, int]]:
+    """Recompute the tonnage grain tables between start and end (widened to whole local days,
+    the site-month table to whole months) from raw rows, in the caller's transaction, on either
+    backend; return (table, rows written)."""
+    rows = conn.execute(REBUILD_GRAIN_SQL, (start, end)).fetchall()
+    return [(str(table), int(n)) for table, n in rows]

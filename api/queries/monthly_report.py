@@ -35,19 +35,21 @@ WHERE d.city_id = %(city)s AND d.active AND d.kind IN ('weighbridge', 'platform_
        OR ds.last_seen_at < now() - make_interval(secs => %(silent)s * d.reporting_interval_s))
 ORDER BY d.device_id
 """
-# Days with data: local days on which any weighing of the city was stored (daily rollups are
-# bucketed at local midnight).
+# Days with data: local days on which any weighing of the city was stored (the city grain's
+# rows are local days, sql/025_tonnage_grain.sql).
 COVERED_DAYS = """
-SELECT DISTINCT (bucket AT TIME ZONE %(tz)s)::date AS day FROM weighing_daily
+SELECT DISTINCT (bucket AT TIME ZONE %(tz)s)::date AS day FROM tonnage_daily_city
 WHERE city_id = %(city)s AND bucket >= %(start)s AND bucket < %(end)s
 ORDER BY day
 """
-# Each active scale's days with data in the ended part of the month (through its site's rollups).
+# Each active scale's days with data in the ended part of the month: its site's day masks in
+# the site-month grain (bit d-1: data on day d), cut to the ended days.
 SCALE_DAYS = """
-SELECT d.device_id, d.site_id, count(DISTINCT w.bucket)::int
+SELECT d.device_id, d.site_id,
+       coalesce(bit_count((bit_or(w.days_mask) & %(ended_mask)s::int)::bit(32)), 0)::int
 FROM device d
-LEFT JOIN weighing_daily w
-  ON w.city_id = d.city_id AND w.site_id = d.site_id AND w.bucket >= %(start)s AND w.bucket < %(end)s
+LEFT JOIN tonnage_monthly_site w
+  ON w.city_id = d.city_id AND w.bucket = %(start)s AND w.site_id = d.site_id
 WHERE d.city_id = %(city)s AND d.active AND d.kind IN ('weighbridge', 'platform_scale')
 GROUP BY d.device_id, d.site_id
 ORDER BY d.device_id
@@ -231,7 +233,7 @@ async def coverage_of(
     ]
     silent: list[dict[str, Any]] = []
     if ended:
-        scale_params = {**params, "end": local_midnight(first + timedelta(days=ended), tz)}
+        scale_params = {**params, "ended_mask": (1 << ended) - 1}
         for device, site, n in await (await conn.execute(SCALE_DAYS, scale_params)).fetchall():
             if n < ended:
                 silent.append(

@@ -1,20 +1,23 @@
-"""THE tonnage query: weighing rollups ⨝ site ⨝ category_map, bucketed in the city's zone."""
+"""THE tonnage query: weighing rollups ⨝ site ⨝ category_map, bucketed in the city's zone.
+
+The source is the smallest rollup that answers the query exactly (sql/025_tonnage_grain.sql):
+the city or district grain for day-aligned views without sites, the site-month grain for
+whole months by site, weighing_daily or weighing_hourly for the rest. Every source is exact at
+commit on both backends, so nothing is cached in the process."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 
-from api.queries.tonnage_cache import CACHE, closed_end, month_chunks
 from pisman.domain import SiteType
 
 Bucket = Literal["hour", "day", "week", "month", "total"]
@@ -37,6 +40,27 @@ _GROUP_SQL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "national_term": (("cm.national_term",), ("national_term",)),
 }
 
+# The grain tables carry the site's attributes as columns (no site column at all).
+_GRAIN_GROUP_SQL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    **_GROUP_SQL,
+    "district": (("r.district_id", "d.name"), ("district", "district_name")),
+    "site_type": (("r.site_type",), ("site_type",)),
+    "process_kind": (("r.process_kind",), ("process_kind",)),
+}
+DAILY_CITY = "tonnage_daily_city"
+DAILY_DISTRICT = "tonnage_daily_district"
+MONTHLY_SITE = "tonnage_monthly_site"
+WEIGHING_DAILY = "weighing_daily"
+WEIGHING_HOURLY = "weighing_hourly"
+SOURCES: tuple[str, ...] = (
+    DAILY_CITY,
+    DAILY_DISTRICT,
+    MONTHLY_SITE,
+    WEIGHING_DAILY,
+    WEIGHING_HOURLY,
+)
+GRAIN_SOURCES: tuple[str, ...] = (DAILY_CITY, DAILY_DISTRICT)
+
 # Aggregated by the category_map flags first (a few rows per bucket and group); the flags are
 # expanded into categories in Python, which keeps the per-row work in SQL to joins and one sum.
 TONNAGE_SQL = """
@@ -56,6 +80,26 @@ WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
   {site_filter}
 GROUP BY {group_by}
 """
+GRAIN_SQL = """
+SELECT {bucket} AS bucket_start{groups},
+       cm.category, cm.sign, coalesce(cm.separated, false), coalesce(cm.collected, false),
+       sum(r.net_kg) AS kg, sum(r.weighings)::bigint AS weighings,
+       sum(r.manual_weighings)::bigint AS manual_weighings, sum(r.amount_rp) AS amount_rp
+FROM {source} AS r
+{district_join}
+LEFT JOIN category_map AS cm
+  ON cm.city_id = r.city_id AND cm.site_type = r.site_type AND cm.stream = r.stream
+ AND cm.material = r.material AND cm.from_own_site = r.from_own_site
+WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
+  AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
+  AND (%(site_types)s::text[] IS NULL OR r.site_type = ANY(%(site_types)s::text[]))
+  {site_filter}
+GROUP BY {group_by}
+"""
+GRAIN_DISTRICT_JOIN = (
+    "JOIN district AS d ON d.city_id = r.city_id AND d.district_id = r.district_id"
+)
+GRAIN_NOT_LANDFILL = "AND r.site_type <> 'landfill'"
 # A month of weighing_daily is ~100,000 joined rows; with the default 4 MB the planner sorts
 # them on disk before grouping (2x slower). Local to the request's transaction.
 SET_WORK_MEM = "SET LOCAL work_mem = '32MB'"
@@ -190,43 +234,95 @@ def _is_whole_hour(t: datetime) -> bool:
     )
 
 
+def _is_month_start(t: datetime, tz: ZoneInfo) -> bool:
+    return _is_local_midnight(t, tz) and t.astimezone(tz).day == 1
+
+
 def choose_source(q: TonnageQuery) -> str:
-    """weighing_daily when both ends are local midnights and buckets are days or longer."""
+    """The smallest rollup that answers the query exactly.
+
+    Day-aligned ranges (both ends at local midnight) with day or longer buckets: by site,
+    whole months in month or total buckets come from the site-month grain, anything else by
+    site from weighing_daily; without sites, the district grain when grouped by district,
+    else the city grain. Other whole-hour ranges: weighing_hourly.
+    """
     if q.bucket != "hour" and _is_local_midnight(q.start, q.tz) and _is_local_midnight(q.end, q.tz):
-        return "weighing_daily"
+        if "site" not in q.group_by:
+            return DAILY_DISTRICT if "district" in q.group_by else DAILY_CITY
+        if (
+            q.bucket in ("month", "total")
+            and _is_month_start(q.start, q.tz)
+            and _is_month_start(q.end, q.tz)
+        ):
+            return MONTHLY_SITE
+        return WEIGHING_DAILY
     if _is_whole_hour(q.start.astimezone(ZoneInfo("UTC"))) and _is_whole_hour(
         q.end.astimezone(ZoneInfo("UTC"))
     ):
-        return "weighing_hourly"
+        return WEIGHING_HOURLY
     raise RangeNotAligned(
         "'from' and 'to' must fall on whole hours (or local midnight for day buckets)"
     )
 
 
-def build_sql(q: TonnageQuery) -> tuple[sql.SQL, list[str]]:
-    """The statement for a query and the output names of its group columns."""
+# Which sources can stand in for a chosen one: finer rollups that answer the same query.
+_FINER: dict[str, tuple[str, ...]] = {
+    DAILY_CITY: (DAILY_DISTRICT, WEIGHING_DAILY, WEIGHING_HOURLY),
+    DAILY_DISTRICT: (WEIGHING_DAILY, WEIGHING_HOURLY),
+    MONTHLY_SITE: (WEIGHING_DAILY, WEIGHING_HOURLY),
+    WEIGHING_DAILY: (WEIGHING_HOURLY,),
+    WEIGHING_HOURLY: (),
+}
+
+
+def _check_source(q: TonnageQuery, source: str) -> None:
+    """A source named by the caller must be the chosen one or a finer one."""
+    natural = choose_source(q)
+    if source != natural and source not in _FINER[natural]:
+        raise ValueError(f"{source!r} cannot answer a query the {natural} source answers")
+
+
+def build_sql(q: TonnageQuery, source: str | None = None) -> tuple[sql.SQL, list[str]]:
+    """The statement for a query (from its chosen source, or one named) and the output names
+    of its group columns."""
+    if source is None:
+        source = choose_source(q)
+    else:
+        _check_source(q, source)
+    grain = source in GRAIN_SOURCES
+    groups_sql = _GRAIN_GROUP_SQL if grain else _GROUP_SQL
     exprs: list[str] = []
     names: list[str] = []
     for group in q.group_by:
         if group == "category":
             continue  # expanded from the category_map flags in Python
-        e, n = _GROUP_SQL[group]
+        e, n = groups_sql[group]
         exprs += e
         names += n
-    source = choose_source(q)
     select_groups = "".join(f", {e} AS {n}" for e, n in zip(exprs, names, strict=True))
     group_by = ", ".join(str(i + 1) for i in range(len(exprs) + 5))
-    bucket = (
-        "r.bucket" if q.bucket == "day" and source == "weighing_daily" else _BUCKET_SQL[q.bucket]
-    )
-    text = TONNAGE_SQL.format(
-        bucket=bucket,
-        groups=select_groups,
-        source=source,
-        group_by=group_by,
-        district_join=DISTRICT_JOIN if "district" in q.group_by else "",
-        site_filter=NOT_LANDFILL if reads_landfill_by_origin(q) else "",
-    )
+    # Daily sources' buckets are local days, the site-month grain's local months.
+    native = {WEIGHING_HOURLY: "hour", MONTHLY_SITE: "month"}.get(source, "day")
+    bucket = "r.bucket" if q.bucket == native else _BUCKET_SQL[q.bucket]
+    by_origin = reads_landfill_by_origin(q)
+    if grain:
+        text = GRAIN_SQL.format(
+            bucket=bucket,
+            groups=select_groups,
+            source=source,
+            group_by=group_by,
+            district_join=GRAIN_DISTRICT_JOIN if "district" in q.group_by else "",
+            site_filter=GRAIN_NOT_LANDFILL if by_origin else "",
+        )
+    else:
+        text = TONNAGE_SQL.format(
+            bucket=bucket,
+            groups=select_groups,
+            source=source,
+            group_by=group_by,
+            district_join=DISTRICT_JOIN if "district" in q.group_by else "",
+            site_filter=NOT_LANDFILL if by_origin else "",
+        )
     return sql.SQL(text), names  # composed from fixed fragments only, never request text
 
 
@@ -258,12 +354,15 @@ def build_landfill_sql(q: TonnageQuery) -> sql.SQL:
     return sql.SQL(text)  # composed from fixed fragments only, never request text
 
 
-async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResult:
-    """Tonnage for the query; groups with zero tonnage are omitted."""
+async def tonnage(
+    conn: psycopg.AsyncConnection, q: TonnageQuery, *, source: str | None = None
+) -> TonnageResult:
+    """Tonnage for the query; groups with zero tonnage are omitted. `source` names a rollup to
+    read instead of the chosen one (a finer one that answers the same query: tests compare)."""
     for group in q.group_by:
         if group not in _GROUP_SQL and group != "category":
             raise ValueError(f"unknown group {group!r}")
-    statement, names = build_sql(q)
+    statement, names = build_sql(q, source)
     measures = q.effective_measures()
     params = {
         "city": q.city_id,
@@ -274,11 +373,10 @@ async def tonnage(conn: psycopg.AsyncConnection, q: TonnageQuery) -> TonnageResu
         "all": "all" in measures,
         "site_types": list(q.site_types) if q.site_types is not None else None,
     }
-    raw = await _raw_rows(conn, q, statement, params)
+    await conn.execute(SET_WORK_MEM)
+    raw = await (await conn.execute(statement, params)).fetchall()
     if reads_landfill_by_origin(q):
-        # Never cached: sql/021's counters follow weighing_daily, and an edit of a load's
-        # origin_site_id changes no rollup. A month of a city's gates is a few thousand rows.
-        await conn.execute(SET_WORK_MEM)
+        # A month of a city's gates is a few thousand raw rows (weighing_site_ts_idx).
         cur = await conn.execute(build_landfill_sql(q), params)
         raw += await cur.fetchall()
     # Summing a long range row by row is seconds of pure Python: done on the event loop it
@@ -328,42 +426,6 @@ def _aggregate(
         ordered = {g: groups[g] for g in _output_order(q.group_by, names)}
         result.rows.append(TonnageRow(key[0], ordered, kg, weighings, manual, amount))
     return result
-
-
-async def _raw_rows(
-    conn: psycopg.AsyncConnection, q: TonnageQuery, statement: sql.SQL, params: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The statement's rows; over weighing_daily, closed past days come from the cache, one entry
-    per calendar month (late data re-reads only its month), and only the open tail is queried.
-    The caller sums rows of all parts bucket by bucket, so a week or month split at a chunk
-    edge adds up to the same total (and 'total' buckets carry the query's own start)."""
-
-    async def fetch(start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-        await conn.execute(SET_WORK_MEM)
-        cur = await conn.execute(statement, {**params, "start": start, "end": end})
-        return await cur.fetchall()
-
-    split = None
-    if choose_source(q) == "weighing_daily":
-        split = closed_end(q.start, q.end, q.tz, datetime.now(UTC))
-    if split is None:
-        return await fetch(q.start, q.end)
-    text = statement.as_string(None)
-    skip = ("start", "end") if "%(label)s" in text else ("start", "end", "label")
-    shared = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in skip))
-    rows: list[tuple[Any, ...]] = []
-    for chunk_start, chunk_end in month_chunks(q.start, split, q.tz):
-        rows += await CACHE.rows(
-            conn,
-            city_id=q.city_id,
-            start=chunk_start,
-            end=chunk_end,
-            key=(text, shared, chunk_start, chunk_end),
-            fetch=partial(fetch, chunk_start, chunk_end),
-        )
-    if split < q.end:
-        rows += await fetch(split, q.end)
-    return rows
 
 
 def _output_order(group_by: tuple[str, ...], names: list[str]) -> list[str]:
