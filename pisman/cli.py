@@ -216,6 +216,47 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """TimescaleDB background jobs and how their runs went; exit 1 when one is failing."""
+    from pisman import db, jobs
+
+    s = _settings()
+    with db.connect(s.DATABASE_URL) as conn:
+        listed = jobs.list_jobs(conn)
+    if listed is None:
+        print("not applicable: plain PostgreSQL has no TimescaleDB background jobs")
+        return 0
+    print(
+        f"{'job':>5}  {'proc':<58} {'hypertable':<24} {'last run':<8} {'last success':<20}"
+        f" {'fails':>5} {'in a row':>8}  next start"
+    )
+    for j in listed:
+        success = (
+            j.last_successful_finish.strftime("%Y-%m-%d %H:%M")
+            if j.last_successful_finish
+            else "never"
+        )
+        nxt = j.next_start.strftime("%Y-%m-%d %H:%M") if j.next_start else "-"
+        if not j.scheduled:
+            nxt = "paused"
+        print(
+            f"{j.job_id:>5}  {j.proc:<58} {j.hypertable or '-':<24} {j.last_run_status or '-':<8}"
+            f" {success:<20} {j.total_failures:>5} {j.consecutive_failures:>8}  {nxt}"
+        )
+        if j.failing and j.last_error:
+            print(f"       last error: {j.last_error}")
+    failing = [j for j in listed if j.failing]
+    if failing:
+        print(
+            f"{len(failing)} of {len(listed)} jobs FAILING: run them by hand (CALL run_job(<job>))"
+            " and see docs/operations.md, 'TimescaleDB jobs'",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{len(listed)} jobs, none failing")
+    return 0
+
+
 def _target_url(base_url: str, database: str) -> str:
     """--database: a full URL, or a database name on DATABASE_URL's server."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -345,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pg-bin", default=None, metavar="DIR", help="folder of pg_dump/pg_restore")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
+        "jobs", help="TimescaleDB background jobs and their failures (exit 1 when one fails)"
+    )
+    p.set_defaults(func=cmd_jobs)
 
     for module_name in COMPONENT_CLIS:
         module = importlib.import_module(module_name)

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
+from tests.support.databases import Backend
 from tests.support.ingest_world import (
     bin_reading,
     dumps,
@@ -33,6 +34,8 @@ RULES_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 ALERTS = RULES_DIR / "alerts.yml"
 # A selector of one of our metrics: name, then optional {label="value", ...}.
 SELECTOR = re.compile(r"\b(pisman_[a-z0-9_]+)\s*(?:\{([^}]*)\})?")
+# Series the API exposes only for a database with TimescaleDB (its background jobs).
+TIMESCALEDB_METRICS = "pisman_timescaledb_"
 MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 
 
@@ -86,6 +89,8 @@ def test_every_alert_has_a_unit_test_that_sees_it_fire() -> None:
         "PismanWeighingsSilent",
         "PismanDatabaseUnreachable",
         "PismanBrokerUnreachable",
+        "PismanTimescaleJobFailing",
+        "PismanTimescaleJobsUnchecked",
     }
     assert expected <= set(names)
 
@@ -138,6 +143,7 @@ def ingest_metrics(db_url: str, broker: Mosquitto) -> Iterator[tuple[str, Mosqui
 def test_every_metric_and_label_in_the_alerts_is_exposed_by_running_services(
     ingest_metrics: tuple[str, Mosquitto, str],
     db_url: str,
+    backend: Backend,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.test_api_seed import api_client
@@ -154,6 +160,11 @@ def test_every_metric_and_label_in_the_alerts_is_exposed_by_running_services(
         for match in SELECTOR.finditer(rule["expr"])
     ]
     assert len(used) >= 10, used
+    timescaledb_only = {name for name, _ in used if name.startswith(TIMESCALEDB_METRICS)}
+    assert timescaledb_only, "the TimescaleDB job alerts are missing"
+    if not backend.is_timescaledb:  # no job series on plain PostgreSQL, by design
+        assert not any(sample.startswith(TIMESCALEDB_METRICS) for sample, _ in exposed)
+        used = [(name, m) for name, m in used if name not in timescaledb_only]
     for name, matchers in used:
         labelsets = [labels for sample, labels in exposed if sample == name]
         assert labelsets, f"{name} is used in {ALERTS.name} but no service exposes it"
