@@ -161,7 +161,7 @@ def test_bandung_fleet_carries_the_reported_daily_loads_with_a_source_per_figure
             "unknown district",
         ),
         (
-            "capacity_t: {value: 6,",
+            "capacity_t: {value: 10,",
             "capacity_t: {value: -6,",
             "fleet.trucks.0.capacity_t",
             "above 0",
