@@ -23,8 +23,10 @@ from api.routes import (
     admin,
     alerts,
     bins,
+    collection,
     devices,
     exports,
+    forecast,
     health,
     meta,
     progress,
@@ -123,7 +125,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
 
     app.include_router(health.router)
-    for module in (tonnage, progress, meta, sites, devices, bins, alerts, exports, reports, admin):
+    for module in (
+        tonnage,
+        progress,
+        meta,
+        sites,
+        devices,
+        bins,
+        alerts,
+        exports,
+        reports,
+        admin,
+        forecast,
+        collection,
+    ):
         app.include_router(module.router, dependencies=[RateLimited])
     return app
 

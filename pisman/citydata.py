@@ -335,6 +335,7 @@ class Fleet(_Model):
     service_min: Figure
     detour_factor: Figure
     speed_kmh: Figure
+    container_t: Figure
     pools: list[TruckPool] = Field(default_factory=list)
     trucks: list[TruckGroup] = Field(default_factory=list)
 
@@ -345,6 +346,7 @@ class Fleet(_Model):
             ("service_min", self.service_min, 0, 600),
             ("detour_factor", self.detour_factor, 1, 5),
             ("speed_kmh", self.speed_kmh, 1, 120),
+            ("container_t", self.container_t, 0.1, 60),
         ):
             if not low <= fig.value <= high:
                 raise ValueError(f"{name}: value must be between {low} and {high}, got {fig.value}")
@@ -607,13 +609,13 @@ ON CONFLICT (city_id, metric, valid_from) DO UPDATE SET period = EXCLUDED.period
 
 UPSERT_COLLECTION_PARAMS = """
 INSERT INTO collection_params (city_id, landfill_site_id, landfill_open_h, landfill_close_h,
-  landfill_unload_min, service_min, detour_factor, speed_kmh, sources)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+  landfill_unload_min, service_min, detour_factor, speed_kmh, container_kg, sources)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (city_id) DO UPDATE SET landfill_site_id = EXCLUDED.landfill_site_id,
   landfill_open_h = EXCLUDED.landfill_open_h, landfill_close_h = EXCLUDED.landfill_close_h,
   landfill_unload_min = EXCLUDED.landfill_unload_min, service_min = EXCLUDED.service_min,
   detour_factor = EXCLUDED.detour_factor, speed_kmh = EXCLUDED.speed_kmh,
-  sources = EXCLUDED.sources, updated_at = now()
+  container_kg = EXCLUDED.container_kg, sources = EXCLUDED.sources, updated_at = now()
 """
 # Pools and trucks are configuration that no reading refers to: the file is the whole truth.
 DELETE_FLEET = "DELETE FROM truck_pool WHERE city_id = %s"
@@ -640,6 +642,7 @@ def _load_fleet(conn: psycopg.Connection, cid: str, fleet: Fleet | None) -> str:
         "service_min": fleet.service_min.source,
         "detour_factor": fleet.detour_factor.source,
         "speed_kmh": fleet.speed_kmh.source,
+        "container_t": fleet.container_t.source,
     }
     conn.execute(
         UPSERT_COLLECTION_PARAMS,
@@ -652,6 +655,7 @@ def _load_fleet(conn: psycopg.Connection, cid: str, fleet: Fleet | None) -> str:
             fleet.service_min.value,
             fleet.detour_factor.value,
             fleet.speed_kmh.value,
+            round(fleet.container_t.value * 1000),
             Jsonb(sources),
         ),
     )

@@ -1,0 +1,652 @@
+"""GET /v1/collection-plan (JSON, XLSX, printable page per truck): tomorrow's pickups and truck routes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import html
+import io
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import xlsxwriter
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+
+from api.deps import CityDep, Conn, HeavyLane, PlannerKey
+from api.errors import ERROR_RESPONSES
+from api.params import ID_PATTERN, bad_request, parse_local_date
+from api.routes.forecast import hourly_fill
+from pisman import planning as P
+from pisman.forecast import forecast_bin
+from pisman.planning.model import NO_TRUCKS, REASONS
+
+router = APIRouter(prefix="/v1", tags=["collection"], responses=ERROR_RESPONSES)
+
+# Solver time per plan (all pools together); Bandung's 260 depots need about this on 2 cores.
+PLAN_TIME_LIMIT_S = 20.0
+LOOKBACK_DAYS = 28
+MAX_DAYS_AHEAD = 7
+# A plan is reused for the same city, date and pool this long (the XLSX and the printed
+# pages after the JSON), so one planner's three downloads cost one solve.
+CACHE_S = 600.0
+_cache: dict[tuple[str, str, str | None], tuple[float, PlanAnswer]] = {}
+
+PARAMS = """
+SELECT p.landfill_site_id, s.name, s.lat, s.lon, p.landfill_open_h, p.landfill_close_h,
+       p.landfill_unload_min, p.service_min, p.detour_factor, p.speed_kmh, p.container_kg
+FROM collection_params p JOIN site s ON s.site_id = p.landfill_site_id
+WHERE p.city_id = %s
+"""
+POOLS = (
+    "SELECT pool_id, name, lat, lon, districts FROM truck_pool WHERE city_id = %s ORDER BY pool_id"
+)
+TRUCKS = """
+SELECT truck_id, pool_id, capacity_kg, shift_start_h, shift_end_h
+FROM truck WHERE city_id = %s ORDER BY truck_id
+"""
+DEPOT_BINS = """
+SELECT s.site_id, d.device_id, s.name, s.district_id, di.name, s.kelurahan, s.lat, s.lon,
+       coalesce(d.full_threshold, c.bin_full_threshold)
+FROM device d
+JOIN site s ON s.site_id = d.site_id
+JOIN district di ON di.city_id = s.city_id AND di.district_id = s.district_id
+JOIN city c ON c.city_id = d.city_id
+WHERE d.city_id = %s AND d.kind = 'bin_sensor' AND d.active AND s.active AND s.site_type = 'depot'
+  AND s.lat IS NOT NULL AND s.lon IS NOT NULL
+ORDER BY s.site_id, d.device_id
+"""
+
+
+class PlanStop(BaseModel):
+    """One depot stop, in the truck's order."""
+
+    order: int
+    site_id: str
+    site_name: str
+    district_id: str
+    district_name: str
+    kelurahan: str | None
+    lat: float
+    lon: float
+    expected_fill_pct: float
+    load_t: float
+    window_start: str
+    window_end: str
+    arrival: str
+    mandatory: bool
+    why: str
+
+
+class PlanTrip(BaseModel):
+    """Depots emptied in order, then the landfill gate."""
+
+    number: int
+    load_t: float
+    km: float
+    landfill_arrival: str
+    stops: list[PlanStop]
+
+
+class PlanTruck(BaseModel):
+    """A truck's day."""
+
+    truck_id: str
+    pool_id: str
+    capacity_t: float
+    start: str
+    end: str
+    km: float
+    load_t: float
+    trips: list[PlanTrip]
+
+
+class PlanUncovered(BaseModel):
+    """A depot that needs emptying and is not in the plan, and why."""
+
+    site_id: str
+    site_name: str
+    district_id: str
+    kelurahan: str | None
+    pool_id: str | None
+    expected_fill_pct: float | None
+    reason_code: str
+    reason: str
+
+
+class PlanSummary(BaseModel):
+    """The plan's totals."""
+
+    trucks_used: int
+    trucks_available: int
+    trips: int
+    km: float
+    load_t: float
+    t_per_trip: float | None
+    stops: int
+    stops_needed: int
+    uncovered: int
+    optional_left: int
+    solve_s: float
+
+
+class PlanPlace(BaseModel):
+    """A pool or the landfill gate on the map."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+class PlanAnswer(BaseModel):
+    """A day's collection plan; `status`: ok, partial (some depots uncovered), empty, no_fleet."""
+
+    city_id: str
+    date: str
+    pool: str | None
+    as_of: str
+    status: str
+    messages: list[str]
+    summary: PlanSummary
+    trucks: list[PlanTruck]
+    uncovered: list[PlanUncovered]
+    pools: list[PlanPlace]
+    landfill: PlanPlace | None
+    landfill_hours: str | None
+
+
+def _hhmm(minute: int) -> str:
+    day, rest = divmod(int(minute), 24 * 60)
+    text = f"{rest // 60:02d}:{rest % 60:02d}"
+    return text if day == 0 else f"{text} (+{day})"
+
+
+def _hours(h: Any) -> int:
+    return round(float(h) * 60)
+
+
+def _answer(
+    city_id: str,
+    day: date,
+    pool: str | None,
+    as_of: datetime,
+    plan: P.Plan,
+    *,
+    trucks_available: int,
+    stops: list[P.Stop],
+    pools: list[P.Point],
+    landfill: P.Landfill | None,
+    extra_messages: list[str],
+) -> PlanAnswer:
+    trucks = [
+        PlanTruck(
+            truck_id=r.truck.truck_id,
+            pool_id=r.truck.pool_id,
+            capacity_t=r.truck.capacity_kg / 1000,
+            start=_hhmm(r.start_min),
+            end=_hhmm(r.end_min),
+            km=round(r.km, 1),
+            load_t=round(r.load_kg / 1000, 3),
+            trips=[
+                PlanTrip(
+                    number=t.number,
+                    load_t=round(t.load_kg / 1000, 3),
+                    km=round(t.km, 1),
+                    landfill_arrival=_hhmm(t.landfill_arrival_min),
+                    stops=[
+                        PlanStop(
+                            order=ps.order,
+                            site_id=ps.stop.site_id,
+                            site_name=ps.stop.site_name,
+                            district_id=ps.stop.district_id,
+                            district_name=ps.stop.district_name,
+                            kelurahan=ps.stop.kelurahan,
+                            lat=ps.stop.lat,
+                            lon=ps.stop.lon,
+                            expected_fill_pct=round(ps.stop.expected_fill * 100, 1),
+                            load_t=round(ps.stop.load_kg / 1000, 3),
+                            window_start=_hhmm(ps.stop.window_start_min),
+                            window_end=_hhmm(ps.stop.window_end_min),
+                            arrival=_hhmm(ps.arrival_min),
+                            mandatory=ps.stop.mandatory,
+                            why=ps.stop.why,
+                        )
+                        for ps in t.stops
+                    ],
+                )
+                for t in r.trips
+            ],
+        )
+        for r in plan.routes
+    ]
+    uncovered = [
+        PlanUncovered(
+            site_id=u.site_id,
+            site_name=u.site_name,
+            district_id=u.district_id,
+            kelurahan=u.kelurahan,
+            pool_id=u.pool_id,
+            expected_fill_pct=round(u.expected_fill * 100, 1)
+            if u.expected_fill is not None
+            else None,
+            reason_code=u.reason_code,
+            reason=u.reason,
+        )
+        for u in plan.uncovered
+    ]
+    needed = sum(1 for s in stops if s.mandatory)
+    visited = sum(len(t.stops) for r in plan.routes for t in r.trips)
+    if landfill is None:
+        status = "no_fleet"
+    elif uncovered:
+        status = "partial"
+    elif not trucks:
+        status = "empty"
+    else:
+        status = "ok"
+    return PlanAnswer(
+        city_id=city_id,
+        date=day.isoformat(),
+        pool=pool,
+        as_of=as_of.isoformat(timespec="seconds"),
+        status=status,
+        messages=extra_messages + plan.messages,
+        summary=PlanSummary(
+            trucks_used=len(plan.routes),
+            trucks_available=trucks_available,
+            trips=plan.trips,
+            km=round(plan.km, 1),
+            load_t=round(plan.load_kg / 1000, 3),
+            t_per_trip=round(plan.load_kg / 1000 / plan.trips, 2) if plan.trips else None,
+            stops=visited,
+            stops_needed=needed,
+            uncovered=len(uncovered),
+            optional_left=plan.optional_left,
+            solve_s=round(plan.solve_s, 2),
+        ),
+        trucks=trucks,
+        uncovered=uncovered,
+        pools=[PlanPlace(id=p.id, name=p.name, lat=p.lat, lon=p.lon) for p in pools],
+        landfill=(
+            PlanPlace(id=landfill.site_id, name=landfill.name, lat=landfill.lat, lon=landfill.lon)
+            if landfill
+            else None
+        ),
+        landfill_hours=(
+            f"{_hhmm(landfill.open_min)}-{_hhmm(landfill.close_min)}" if landfill else None
+        ),
+    )
+
+
+def _plan_day(value: str | None, tz: ZoneInfo) -> date:
+    """The plan's date (default tomorrow); 422 beyond what forecasts reach."""
+    today = datetime.now(tz).date()
+    day = today + timedelta(days=1) if not value else parse_local_date("date", value, tz)
+    if day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise bad_request(
+            f"'date' {day.isoformat()} is more than {MAX_DAYS_AHEAD} days ahead: forecasts of bin "
+            "fill reach no further; ask for an earlier date"
+        )
+    return day
+
+
+async def build_plan(
+    conn: psycopg.AsyncConnection, *, city_id: str, tz: ZoneInfo, day: date, pool: str | None
+) -> PlanAnswer:
+    """Gather fleet, bins and their history, forecast and solve (in a worker thread)."""
+    key = (city_id, day.isoformat(), pool)
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < CACHE_S:
+        return hit[1]
+    now = datetime.now(tz)
+    as_of = min(now, datetime.combine(day, dtime(0), tzinfo=tz))
+    params = await (await conn.execute(PARAMS, (city_id,))).fetchone()
+    pools_rows = await (await conn.execute(POOLS, (city_id,))).fetchall()
+    if pool is not None and pool not in {r[0] for r in pools_rows}:
+        raise HTTPException(404, detail=f"no truck pool {pool!r} in city {city_id!r}")
+    truck_rows = await (await conn.execute(TRUCKS, (city_id,))).fetchall()
+    bin_rows = await (await conn.execute(DEPOT_BINS, (city_id,))).fetchall()
+    pool_of = {d: r[0] for r in pools_rows for d in r[4]}
+    if pool is not None:
+        bin_rows = [b for b in bin_rows if pool_of.get(b[3]) == pool]
+        truck_rows = [t for t in truck_rows if t[1] == pool]
+        pools_rows = [r for r in pools_rows if r[0] == pool]
+    history = await hourly_fill(
+        conn,
+        city_id=city_id,
+        device_ids=[b[1] for b in bin_rows],
+        end=as_of,
+        days=LOOKBACK_DAYS,
+    )
+    container_kg = int(params[10]) if params else 8000
+    trucks = [P.TruckSpec(t[0], t[1], int(t[2]), _hours(t[3]), _hours(t[4])) for t in truck_rows]
+    pools = [P.Point(r[0], r[1], float(r[2]), float(r[3])) for r in pools_rows]
+    messages: list[str] = []
+    if not bin_rows:
+        messages.append(
+            "tidak ada sensor tempat sampah di TPS / no bin sensors at depots"
+            + (f" of pool {pool}" if pool else "")
+        )
+
+    def compute() -> tuple[P.Plan, list[P.Stop], P.Landfill | None]:
+        bins = [
+            P.BinState(
+                site_id=b[0],
+                device_id=b[1],
+                site_name=b[2],
+                district_id=b[3],
+                district_name=b[4],
+                kelurahan=b[5],
+                lat=float(b[6]),
+                lon=float(b[7]),
+                container_kg=container_kg,
+                threshold=float(b[8]),
+                pool_id=pool_of.get(b[3]),
+                forecast=forecast_bin(
+                    history.get(b[1], []), as_of=as_of, tz=tz, lookback_days=LOOKBACK_DAYS
+                ),
+            )
+            for b in bin_rows
+        ]
+        stops, uncovered = P.select_stops(bins, day=day, tz=tz, trucks=trucks)
+        if params is None:
+            no_fleet = [
+                P.Uncovered(
+                    s.site_id,
+                    s.site_name,
+                    s.district_id,
+                    s.kelurahan,
+                    s.pool_id,
+                    s.expected_fill,
+                    NO_TRUCKS,
+                    REASONS[NO_TRUCKS],
+                )
+                for s in stops
+                if s.mandatory
+            ]
+            plan = P.Plan(day, [], uncovered + no_fleet, 0, 0.0, [])
+            return plan, stops, None
+        landfill = P.Landfill(
+            params[0],
+            params[1],
+            float(params[2]),
+            float(params[3]),
+            _hours(params[4]),
+            _hours(params[5]),
+            round(float(params[6])),
+        )
+        inp = P.PlanInput(
+            day=day,
+            tz_name=str(tz),
+            pools=pools,
+            trucks=trucks,
+            landfill=landfill,
+            stops=stops,
+            service_min=round(float(params[7])),
+            speed_kmh=float(params[9]),
+            distance=P.HaversineMatrix(float(params[8])),
+            time_limit_s=PLAN_TIME_LIMIT_S,
+            uncovered=uncovered,
+        )
+        return P.solve(inp), stops, landfill
+
+    plan, stops, landfill = await asyncio.to_thread(compute)
+    if params is None:
+        messages.append(
+            "data armada kota ini belum dimuat / this city has no fleet data: add a `fleet` "
+            "section to its city file and run `pisman city load`"
+        )
+    if not any(history.values()) and bin_rows:
+        messages.append(
+            f"tidak ada data isi dalam {LOOKBACK_DAYS} hari sebelum {as_of:%Y-%m-%d %H:%M} / "
+            f"no fill data in the {LOOKBACK_DAYS} days before the plan"
+        )
+    answer = _answer(
+        city_id,
+        day,
+        pool,
+        as_of,
+        plan,
+        trucks_available=len(trucks),
+        stops=stops,
+        pools=pools,
+        landfill=landfill,
+        extra_messages=messages,
+    )
+    _cache[key] = (time.monotonic(), answer)
+    if len(_cache) > 64:
+        oldest = min(_cache, key=lambda k: _cache[k][0])
+        _cache.pop(oldest, None)
+    return answer
+
+
+DateQ = Annotated[
+    str | None,
+    Query(
+        description="Local date of the plan, YYYY-MM-DD (default: tomorrow; at most 7 days ahead)."
+    ),
+]
+PoolQ = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only this truck pool (default: all).")
+]
+
+
+@router.get(
+    "/collection-plan",
+    summary="The day's collection plan: depots to empty, trucks, order, landfill trips",
+    dependencies=[HeavyLane],
+)
+async def get_collection_plan(
+    conn: Conn, key: PlannerKey, city: CityDep, date: DateQ = None, pool: PoolQ = None
+) -> PlanAnswer:
+    """Forecast every depot bin, choose the depots that must (and may) be emptied, route the trucks.
+
+    Depots that need emptying and cannot be covered are listed in `uncovered` with the reason
+    (no data, no trucks, no capacity, not reachable in time): never an error.
+    """
+    day = _plan_day(date, city.tz)
+    return await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+
+
+XLSX_HEADERS = [
+    ("Truk / Truck", 16),
+    ("Rit / Trip", 8),
+    ("Urutan / Order", 9),
+    ("TPS / Depot", 26),
+    ("Kelurahan", 18),
+    ("Kecamatan / District", 20),
+    ("Perkiraan isi % / Expected fill %", 14),
+    ("Muatan t / Load t", 11),
+    ("Jendela waktu / Time window", 16),
+    ("Tiba / Arrival", 10),
+    ("Wajib / Mandatory", 10),
+]
+
+
+def build_xlsx(answer: PlanAnswer) -> bytes:
+    """The plan as a workbook: every stop, each trip's landfill arrival, and what is not covered."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    bold = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    num = wb.add_format({"num_format": "0.0"})
+    ton = wb.add_format({"num_format": "0.000"})
+    ws = wb.add_worksheet("Rencana")
+    ws.write(0, 0, f"Rencana pengangkutan / Collection plan {answer.city_id} {answer.date}", bold)
+    s = answer.summary
+    ws.write(
+        1,
+        0,
+        f"{s.trucks_used} truk, {s.trips} rit, {s.km:.1f} km, {s.load_t:.3f} t; "
+        f"tidak terangkut / not covered: {s.uncovered}",
+    )
+    for col, (title, width) in enumerate(XLSX_HEADERS):
+        ws.write(3, col, title, bold)
+        ws.set_column(col, col, width)
+    row = 4
+    for truck in answer.trucks:
+        for trip in truck.trips:
+            for stop in trip.stops:
+                ws.write(row, 0, truck.truck_id)
+                ws.write_number(row, 1, trip.number)
+                ws.write_number(row, 2, stop.order)
+                ws.write(row, 3, stop.site_name)
+                ws.write(row, 4, stop.kelurahan or "")
+                ws.write(row, 5, stop.district_name)
+                ws.write_number(row, 6, stop.expected_fill_pct, num)
+                ws.write_number(row, 7, stop.load_t, ton)
+                ws.write(row, 8, f"{stop.window_start}-{stop.window_end}")
+                ws.write(row, 9, stop.arrival)
+                ws.write(row, 10, "ya" if stop.mandatory else "tidak")
+                row += 1
+            ws.write(row, 0, truck.truck_id)
+            ws.write_number(row, 1, trip.number)
+            ws.write(row, 3, f"TPA / landfill ({answer.landfill.name if answer.landfill else ''})")
+            ws.write_number(row, 7, trip.load_t, ton)
+            ws.write(row, 9, trip.landfill_arrival)
+            row += 1
+    un = wb.add_worksheet("Tidak terangkut")
+    for col, title in enumerate(
+        [
+            "TPS / Depot",
+            "Kelurahan",
+            "Kecamatan / District",
+            "Pool",
+            "Perkiraan isi %",
+            "Alasan / Reason",
+        ]
+    ):
+        un.write(0, col, title, bold)
+        un.set_column(col, col, 22 if col < 5 else 70)
+    for i, u in enumerate(answer.uncovered, start=1):
+        un.write(i, 0, u.site_name)
+        un.write(i, 1, u.kelurahan or "")
+        un.write(i, 2, u.district_id)
+        un.write(i, 3, u.pool_id or "")
+        if u.expected_fill_pct is not None:
+            un.write_number(i, 4, u.expected_fill_pct, num)
+        un.write(i, 5, u.reason)
+    wb.close()
+    return buf.getvalue()
+
+
+@router.get(
+    "/collection-plan.xlsx",
+    summary="The collection plan as an XLSX workbook (Bahasa Indonesia / English headers)",
+    response_class=Response,
+    dependencies=[HeavyLane],
+)
+async def get_collection_plan_xlsx(
+    conn: Conn, key: PlannerKey, city: CityDep, date: DateQ = None, pool: PoolQ = None
+) -> Response:
+    """One row per stop and per landfill arrival; a second sheet lists depots not covered."""
+    day = _plan_day(date, city.tz)
+    answer = await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+    body = await asyncio.to_thread(build_xlsx, answer)
+    name = f"rencana-angkut-{city.city_id}-{day.isoformat()}{'-' + pool if pool else ''}.xlsx"
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+PRINT_CSS = (
+    "body{font-family:sans-serif;font-size:11pt;margin:1.5cm}"
+    "h1{font-size:15pt;margin:0}h2{font-size:12pt;margin:.8em 0 .3em}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{border:1px solid #444;padding:3px 6px;text-align:left;vertical-align:top}"
+    "th{background:#eee}td.n{text-align:right}"
+    ".truck{page-break-after:always}.truck:last-child{page-break-after:auto}"
+    ".small{font-size:9pt;color:#333}"
+)
+PRINT_CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(PRINT_CSS.encode()).digest()).decode()
+    + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def build_print_page(answer: PlanAnswer, truck_id: str | None) -> str:
+    """A printable page per truck: stop order, depot, kelurahan, expected fill, time window."""
+    e = html.escape
+    trucks = [t for t in answer.trucks if truck_id is None or t.truck_id == truck_id]
+    parts = [
+        "<!doctype html><html lang='id'><head><meta charset='utf-8'>",
+        f"<title>Rencana angkut {e(answer.city_id)} {e(answer.date)}</title>",
+        f"<style>{PRINT_CSS}</style></head><body>",
+    ]
+    if not trucks:
+        parts.append(
+            f"<h1>Rencana angkut {e(answer.date)}</h1><p>Tidak ada rute truk untuk tanggal ini / "
+            "no truck routes for this date.</p>"
+        )
+    lf_name = e(answer.landfill.name) if answer.landfill else "TPA"
+    for t in trucks:
+        parts.append("<section class='truck'>")
+        parts.append(
+            f"<h1>Truk {e(t.truck_id)} &middot; {e(answer.date)}</h1>"
+            f"<p class='small'>Pool {e(t.pool_id)} &middot; berangkat / departs {e(t.start)} "
+            f"&middot; kembali / back {e(t.end)} &middot; kapasitas / capacity {t.capacity_t:.1f} t "
+            f"&middot; {t.km:.1f} km &middot; jam buka TPA / landfill hours {e(answer.landfill_hours or '')}</p>"
+        )
+        for trip in t.trips:
+            parts.append(
+                f"<h2>Rit {trip.number} &middot; {trip.load_t:.1f} t &middot; tiba di {lf_name} "
+                f"/ at the landfill {e(trip.landfill_arrival)}</h2>"
+                "<table><tr><th>No.</th><th>TPS</th><th>Kelurahan</th><th>Kecamatan</th>"
+                "<th>Perkiraan isi</th><th>Jendela waktu</th><th>Tiba</th><th>Paraf</th></tr>"
+            )
+            for s in trip.stops:
+                parts.append(
+                    f"<tr><td class='n'>{s.order}</td><td>{e(s.site_name)}</td>"
+                    f"<td>{e(s.kelurahan or '-')}</td><td>{e(s.district_name)}</td>"
+                    f"<td class='n'>{s.expected_fill_pct:.0f} %</td>"
+                    f"<td>{e(s.window_start)}&ndash;{e(s.window_end)}</td>"
+                    f"<td>{e(s.arrival)}</td><td></td></tr>"
+                )
+            parts.append("</table>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+@router.get(
+    "/collection-plan/print",
+    summary="Printable page per truck (Bahasa Indonesia): stop order, depot, kelurahan, fill, window",
+    response_class=HTMLResponse,
+    dependencies=[HeavyLane],
+)
+async def get_collection_plan_print(
+    conn: Conn,
+    key: PlannerKey,
+    city: CityDep,
+    date: DateQ = None,
+    pool: PoolQ = None,
+    truck: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN, description="Only this truck (default: every truck, a page each)."
+        ),
+    ] = None,
+) -> HTMLResponse:
+    """An HTML page to print, one truck per sheet; 404 for a truck not in the city's fleet."""
+    day = _plan_day(date, city.tz)
+    if truck is not None:
+        row = await (
+            await conn.execute(
+                "SELECT 1 FROM truck WHERE city_id = %s AND truck_id = %s", (city.city_id, truck)
+            )
+        ).fetchone()
+        if row is None:
+            raise HTTPException(404, detail=f"no truck {truck!r} in city {city.city_id!r}")
+    answer = await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+    return HTMLResponse(
+        build_print_page(answer, truck), headers={"Content-Security-Policy": PRINT_CSP}
+    )

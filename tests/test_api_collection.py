@@ -1,0 +1,220 @@
+"""The bin forecast and collection-plan API against a real database (both backends)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from api import keys
+from api.app import create_app
+from api.routes import collection
+from pisman import citydata, rollups
+from pisman.devices import add_device
+from pisman.settings import PROJECT_ROOT
+
+TZ = ZoneInfo("Asia/Jakarta")
+CITY_FILE = PROJECT_ROOT / "data" / "cities" / "testville.yaml"
+# Per hour; north fills fast (emptied at 85 %), south slowly and never reaches the threshold soon.
+RATES = {"tv-tps-north-bin1": 0.025, "tv-tps-south-bin1": 0.004}
+
+
+def _history(conn: psycopg.Connection, now: datetime, days: int = 10) -> None:
+    """15-minute readings of two depot bins with known fill curves, and their rollups."""
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for device_id, rate in RATES.items():
+        site = device_id.removesuffix("-bin1")
+        level = 0.1
+        t = start
+        seq = 1
+        while t < now - timedelta(minutes=20):
+            level += rate / 4
+            if level >= 0.85:
+                level = 0.03
+            rows.append((t, "testville", site, device_id, seq, round(level, 4)))
+            t += timedelta(minutes=15)
+            seq += 1
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO bin_reading (ts, city_id, site_id, device_id, seq, fill_ratio)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    hours = sorted({(r[3], r[0].replace(minute=0)) for r in rows})
+    conn.execute(
+        "SELECT pisman_refresh_bin_rollups(%s, %s)", ([h[0] for h in hours], [h[1] for h in hours])
+    )
+    conn.commit()
+    if rollups.uses_timescaledb(conn):
+        rollups.refresh_late_rows(conn, rows[0][0], rows[-1][0])
+
+
+@pytest.fixture
+def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Testville with its fleet, two depot bins with 10 days of history, a key per role."""
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("PISMAN_CITY", "testville")
+    monkeypatch.setenv("MQTT_URL", "mqtt://127.0.0.1:1")
+    monkeypatch.setattr(collection, "PLAN_TIME_LIMIT_S", 2.0)
+    collection._cache.clear()
+    from pisman.settings import get_settings
+
+    get_settings.cache_clear()
+    with psycopg.connect(db_url) as conn:
+        citydata.load_city(conn, citydata.read_city_file(CITY_FILE))
+        for device_id in RATES:
+            add_device(
+                conn,
+                device_id=device_id,
+                site_id=device_id.removesuffix("-bin1"),
+                kind="bin_sensor",
+            )
+        add_device(conn, device_id="tv-tps-north-wb1", site_id="tv-tps-north", kind="weighbridge")
+        conn.commit()
+        _history(conn, datetime.now(UTC))
+        role_keys = {
+            role: keys.create_key(conn, role=role, name=f"test-{role}")
+            for role in ("viewer", "planner", "admin")
+        }
+    with TestClient(create_app()) as client:
+        yield client, role_keys
+    collection._cache.clear()
+
+
+def _get(world: tuple[Any, dict[str, str]], role: str, url: str) -> Any:
+    client, role_keys = world
+    return client.get(url, headers={"X-API-Key": role_keys[role]})
+
+
+def test_forecast_of_a_filling_bin_gives_its_rate_and_time_to_threshold(world: Any) -> None:
+    r = _get(world, "viewer", "/v1/bins/tv-tps-north-bin1/forecast")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["rate_pct_per_day"] == pytest.approx(2.5 * 24, rel=0.1)
+    assert len(body["rate_pct_by_hour_of_week"]) == 168
+    to = body["to_threshold"]
+    remaining = (80 - body["current_fill_pct"]) / 2.5
+    if remaining > 0:
+        assert to["expected_h"] == pytest.approx(remaining, abs=1.5)
+        assert to["earliest_h"] <= to["expected_h"] <= to["latest_h"]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/v1/bins/no-such-bin/forecast", 404, "no device"),
+        ("/v1/bins/tv-tps-north-wb1/forecast", 422, "not a bin sensor"),
+        ("/v1/bins/BAD%20ID/forecast", 422, ""),
+    ],
+)
+def test_forecast_refuses_what_it_cannot_answer(
+    world: Any, url: str, status: int, words: str
+) -> None:
+    r = _get(world, "viewer", url)
+    assert r.status_code == status
+    assert words in r.text
+
+
+def test_forecast_of_a_bin_without_history_says_so(world: Any, db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        add_device(conn, device_id="tv-new-bin", site_id="tv-tps-south", kind="bin_sensor")
+        conn.commit()
+    r = _get(world, "viewer", "/v1/bins/tv-new-bin/forecast")
+    assert r.status_code == 200
+    assert r.json()["status"] == "insufficient_history"
+    assert "no readings" in r.json()["message"]
+
+
+def test_plan_for_tomorrow_collects_the_filling_depot_within_capacity_and_hours(world: Any) -> None:
+    r = _get(world, "planner", "/v1/collection-plan")
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    tomorrow = (datetime.now(TZ) + timedelta(days=1)).date().isoformat()
+    assert plan["date"] == tomorrow and plan["status"] == "ok", plan
+    stops = [s for t in plan["trucks"] for trip in t["trips"] for s in trip["stops"]]
+    # North fills 60 %/day: it must be emptied; south (10 %/day, emptied only at 85 %) need not.
+    assert "tv-tps-north" in {s["site_id"] for s in stops}
+    for truck in plan["trucks"]:
+        for trip in truck["trips"]:
+            assert trip["load_t"] <= truck["capacity_t"]
+            assert "06:00" <= trip["landfill_arrival"] <= "20:00"
+            for s in trip["stops"]:
+                assert s["window_start"] <= s["arrival"] <= s["window_end"]
+                assert s["kelurahan"] is None or isinstance(s["kelurahan"], str)
+    assert plan["summary"]["km"] > 0 and plan["uncovered"] == []
+
+
+def test_plan_exports_as_xlsx_and_a_printable_page_per_truck(world: Any) -> None:
+    plan = _get(world, "planner", "/v1/collection-plan").json()
+    x = _get(world, "planner", "/v1/collection-plan.xlsx")
+    assert x.status_code == 200
+    assert x.headers["content-type"].startswith("application/vnd.openxmlformats")
+    with zipfile.ZipFile(io.BytesIO(x.content)) as z:
+        shared = z.read("xl/sharedStrings.xml").decode()
+        sheets = z.read("xl/workbook.xml").decode()
+    assert "TPS North" in shared and "Jendela waktu" in shared
+    assert "Rencana" in sheets and "Tidak terangkut" in sheets
+    truck = plan["trucks"][0]["truck_id"]
+    page = _get(world, "planner", f"/v1/collection-plan/print?truck={truck}")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (
+        f"Truk {truck}" in page.text and "TPS North" in page.text and "Jendela waktu" in page.text
+    )
+    assert "style-src 'sha256-" in page.headers["content-security-policy"]
+    assert _get(world, "planner", "/v1/collection-plan/print?truck=nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("date=2026-13-01", 422, "YYYY-MM-DD"),
+        ("date=tomorrow", 422, "YYYY-MM-DD"),
+        ("date=0001-01-01", 422, "between the years"),
+        ("date=2199-01-01", 422, "days ahead"),
+        ("pool=no-such-pool", 404, "no truck pool"),
+        ("pool=BAD POOL", 422, ""),
+    ],
+)
+def test_plan_answers_bad_input_with_4xx(world: Any, query: str, status: int, words: str) -> None:
+    for path in ("/v1/collection-plan", "/v1/collection-plan.xlsx", "/v1/collection-plan/print"):
+        r = _get(world, "planner", f"{path}?{query}")
+        assert r.status_code == status, (path, r.text)
+        assert words in r.text
+
+
+def test_viewer_may_not_read_the_plan(world: Any) -> None:
+    for path in ("/v1/collection-plan", "/v1/collection-plan.xlsx", "/v1/collection-plan/print"):
+        assert _get(world, "viewer", path).status_code == 403
+    assert _get(world, "admin", "/v1/collection-plan").status_code == 200
+
+
+def test_a_date_without_data_gives_a_plan_that_says_so(world: Any) -> None:
+    r = _get(world, "planner", "/v1/collection-plan?date=2020-01-01")
+    assert r.status_code == 200
+    plan = r.json()
+    assert plan["trucks"] == []
+    assert {u["reason_code"] for u in plan["uncovered"]} == {"no_data"}
+    assert any("no fill data" in m for m in plan["messages"])
+
+
+def test_a_city_without_fleet_data_gets_a_plan_that_says_so(world: Any, db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DELETE FROM truck_pool; DELETE FROM collection_params")
+    r = _get(world, "planner", "/v1/collection-plan")
+    assert r.status_code == 200
+    plan = r.json()
+    assert plan["status"] == "no_fleet" and plan["trucks"] == []
+    assert "tv-tps-north" in {
+        u["site_id"] for u in plan["uncovered"] if u["reason_code"] == "no_trucks"
+    }
+    assert any("no fleet data" in m for m in plan["messages"])
