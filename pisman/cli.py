@@ -209,10 +209,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f" {result.seconds:.1f} s; schema at migration {result.schema_version}"
         f" (this release: {current})"
     )
-    print(
-        "next: point DATABASE_URL at it and run `pisman migrate`"
-        + (" (it applies the newer migrations)" if result.schema_version != current else "")
-    )
+    if result.schema_version == current:
+        print("next: point DATABASE_URL at it; `pisman migrate` has nothing to apply")
+    else:
+        print(
+            "next: point DATABASE_URL at it and serve it with the release it was backed up from"
+            " (a rollback), or run this release's `pisman migrate` on it (an upgrade)"
+        )
     return 0
 
 
