@@ -455,6 +455,7 @@ async def get_collection_plan(
     return await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 XLSX_HEADERS = [
     ("Truk / Truck", 16),
     ("Rit / Trip", 8),
@@ -540,6 +541,12 @@ def build_xlsx(answer: PlanAnswer) -> bytes:
     "/collection-plan.xlsx",
     summary="The collection plan as an XLSX workbook (Bahasa Indonesia / English headers)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "An XLSX workbook: the plan's stops, and the depots not covered.",
+            "content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
     dependencies=[HeavyLane],
 )
 async def get_collection_plan_xlsx(
@@ -552,7 +559,7 @@ async def get_collection_plan_xlsx(
     name = f"rencana-angkut-{city.city_id}-{day.isoformat()}{'-' + pool if pool else ''}.xlsx"
     return Response(
         body,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
@@ -620,7 +627,13 @@ def build_print_page(answer: PlanAnswer, truck_id: str | None) -> str:
 @router.get(
     "/collection-plan/print",
     summary="Printable page per truck (Bahasa Indonesia): stop order, depot, kelurahan, fill, window",
-    response_class=HTMLResponse,
+    response_class=Response,
+    responses={
+        200: {
+            "description": "An HTML page to print, one truck per sheet.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
     dependencies=[HeavyLane],
 )
 async def get_collection_plan_print(
