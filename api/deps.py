@@ -14,8 +14,8 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 from api import keys
 from api.keys import ApiKey
 from api.limits import retry_after
-from api.params import CITY_PATTERN
-from pisman.domain import Role
+from api.queries.rows import fetch_one
+from pisman.domain import CITY_ID_PATTERN, Role
 from pisman.settings import Settings
 
 
@@ -154,6 +154,17 @@ class City:
     bin_full_threshold: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class CityRow:
+    """A row of FIND_CITY."""
+
+    city_id: str
+    name: str
+    province: str | None
+    timezone: str
+    bin_full_threshold: Decimal
+
+
 FIND_CITY = (
     "SELECT city_id, name, province, timezone, bin_full_threshold FROM city WHERE city_id = %s"
 )
@@ -165,17 +176,17 @@ async def get_city(
     settings: SettingsDep,
     city: Annotated[
         str | None,
-        Query(description="City id (default: the server's PISMAN_CITY).", pattern=CITY_PATTERN),
+        Query(description="City id (default: the server's PISMAN_CITY).", pattern=CITY_ID_PATTERN),
     ] = None,
 ) -> City:
     """The requested city (default PISMAN_CITY); 404 when unknown, 403 outside the key's city."""
     city_id = city or settings.PISMAN_CITY
     if key.city_id is not None and key.city_id != city_id:
         raise HTTPException(403, detail=f"key {key.key_id} is limited to city {key.city_id!r}")
-    row = await (await conn.execute(FIND_CITY, (city_id,))).fetchone()
+    row = await fetch_one(conn, CityRow, FIND_CITY, (city_id,))
     if row is None:
         raise HTTPException(404, detail=f"unknown city {city_id!r}")
-    return City(row[0], row[1], row[2], ZoneInfo(row[3]), row[4])
+    return City(row.city_id, row.name, row.province, ZoneInfo(row.timezone), row.bin_full_threshold)
 
 
 CityDep = Annotated[City, Depends(get_city)]

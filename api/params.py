@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-CITY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+# The id rules live in the domain vocabulary (ingest and the city loader check the same ones).
+from pisman.domain import ID_PATTERN as ID_PATTERN
+
 MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 YEAR_PATTERN = re.compile(r"^\d{4}$")
 # Dates outside these years are refused with a 422: far enough for any real question, and

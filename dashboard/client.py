@@ -1,4 +1,5 @@
-"""HTTP client for the API: typed results; failures become ApiUnavailable / ApiRefused values to show."""
+"""HTTP client for the API: every answer decoded into the API's own models (pisman/contract.py);
+failures become ApiUnavailable / ApiRefused values to show."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ import logging
 import threading
 import time
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from pisman.contract import (
+    Alert,
+    Bin,
+    Device,
+    MetaAnswer,
+    NationalMonthAnswer,
+    NationalYearAnswer,
+    ProgressAnswer,
+    Site,
+    TonnageAnswer,
+)
 from pisman.logs import log_event
 from pisman.settings import get_settings
 
@@ -33,183 +45,26 @@ class ApiRefused(Exception):
         self.detail = detail
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class CategoryFigure(_Model):
-    """One category's figure for a period (tonnes or, for separate, a share)."""
-
-    tonnes: float = 0.0
-    target_t: float | None = None
-    share_of_generation: float | None = None
-    share_of_collected: float | None = None
-    target_share: float | None = None
-
-
-class PeriodFigures(_Model):
-    """A day's or the month-to-date's figures."""
-
-    categories: dict[str, CategoryFigure] = {}
-    collected_t: float = 0.0
-    diverted_t: float = 0.0
-    diverted_share: float | None = None
-    landfilled_share: float | None = None
-    projection: dict[str, float] | None = None
-    days: int | None = None
-
-
-class LandfillQuota(_Model):
-    """The rolling landfill quota window."""
-
-    quota_t: float | None = None
-    period_days: int | None = None
-    used_t: float = 0.0
-    remaining_t: float | None = None
-    used_share: float | None = None
-
-
-class Kbs(_Model):
-    """Waste-free neighbourhood count against its target."""
-
-    count: int = 0
-    target: int | None = None
-
-
-class Progress(_Model):
-    """GET /v1/progress."""
-
-    city: str
-    date: str
-    as_of: str | None = None
-    generation_t_per_day: float | None = None
-    day: PeriodFigures
-    month_to_date: PeriodFigures
-    trend: list[dict[str, Any]] = []
-    landfill_quota: LandfillQuota | None = None
-    kbs: Kbs | None = None
-    organic_at_landfill_t: float | None = None
-
-
-class Tonnage(_Model):
-    """GET /v1/tonnage."""
-
-    rows: list[dict[str, Any]] = []
-    totals: list[dict[str, Any]] = []
-    total_tonnes: float = 0.0
-
-
-class Meta(_Model):
-    """GET /v1/meta: labels in both languages and the city's districts."""
-
-    city: dict[str, Any] = {}
-    categories: list[dict[str, Any]] = []
-    materials: list[dict[str, Any]] = []
-    streams: list[dict[str, Any]] = []
-    site_types: list[dict[str, Any]] = []
-    districts: list[dict[str, Any]] = []
-
-
-class Site(_Model):
-    """An item of GET /v1/sites."""
-
-    site_id: str
-    name: str
-    site_type: str
-    district_id: str
-    district_name: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    active: bool = True
-
-
-class Bin(_Model):
-    """An item of GET /v1/bins."""
-
-    device_id: str
-    site_id: str
-    site_name: str | None = None
-    district_id: str | None = None
-    district_name: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    fill_pct: float | None = None
-    threshold_pct: float | None = None
-    needs_collection: bool = False
-    battery_pct: float | None = None
-    reading_ts: str | None = None
-    status: str | None = None
-
-
-class Device(_Model):
-    """An item of GET /v1/devices."""
-
-    device_id: str
-    kind: str
-    site_id: str
-    site_name: str | None = None
-    district_id: str | None = None
-    last_seen_at: str | None = None
-    status: str
-    silent_for_s: float | None = None
-    battery_pct: float | None = None
-
-
-class Alert(_Model):
-    """An item of GET /v1/alerts."""
-
-    kind: str
-    severity: str
-    device_id: str | None = None
-    site_id: str | None = None
-    district_id: str | None = None
-    message_id: str = ""
-    message_en: str = ""
-    since: str | None = None
-
-
-class NationalTerms(_Model):
-    """A month's (or a year's) national terms as /v1/reports/national gives them."""
-
-    month: str | None = None
-    period: str | None = None
-    status: str | None = None
-    days: int = 0
-    days_with_data: int = 0
-    A_t: float | None = None
-    A_month_estimate_t: float | None = None
-    B_t: float | None = None
-    B_share: float | None = None
-    C_t: float | None = None
-    C_share: float | None = None
-    managed_share: float | None = None
-    unmanaged_t: float | None = None
-    recycling_rate: float | None = None
-    partial: bool | None = None
-    coverage: dict[str, Any] = {}
-
-
-class NationalYear(_Model):
-    """/v1/reports/national?year=: twelve months and the annual terms."""
-
-    year: int
-    annual: NationalTerms
-    months: list[NationalTerms]
-
-
-class Export(_Model):
-    """A downloaded export file."""
+class Export(BaseModel):
+    """A downloaded export file (the API's CSV and XLSX are files, not JSON answers)."""
 
     filename: str
     content: bytes
     media_type: str
 
 
-def _items(payload: Any) -> list[Any]:
-    """List endpoints answer a bare list or {"items": [...]}; accept both."""
-    if isinstance(payload, dict):
-        return list(payload.get("items") or payload.get("rows") or [])
-    return list(payload)
+AnswerT = TypeVar("AnswerT")
+
+
+# One validator per answer type, built on first use (building one costs more than a decode).
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(answer_type: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(answer_type)
+    if adapter is None:
+        adapter = _ADAPTERS.setdefault(answer_type, TypeAdapter(answer_type))
+    return adapter
 
 
 class ApiClient:
@@ -226,7 +81,7 @@ class ApiClient:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
         self._city = city
-        self._meta: tuple[float, Meta] | None = None
+        self._meta: tuple[float, MetaAnswer] | None = None
         self._meta_lock = threading.Lock()
 
     def close(self) -> None:
@@ -265,30 +120,43 @@ class ApiClient:
         log_event(logger, logging.DEBUG, "api_call", path=path, ms=elapsed_ms)
         return response
 
-    def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def _answer(
+        self, answer_type: type[AnswerT], path: str, params: dict[str, Any] | None = None
+    ) -> AnswerT:
+        """The answer decoded into its contract model; one that does not fit is a failed call."""
+        response = self._get(path, params)
         try:
-            return self._get(path, params).json()
-        except ValueError:
-            raise ApiUnavailable(f"{path} did not answer JSON") from None
+            answer: AnswerT = _adapter(answer_type).validate_json(response.content)
+        except ValidationError as exc:
+            log_event(
+                logger,
+                logging.WARNING,
+                "api_answer_off_contract",
+                path=path,
+                errors=exc.error_count(),
+                first=exc.errors()[0]["msg"] if exc.errors() else "",
+            )
+            raise ApiUnavailable(f"{path} answered outside the contract") from None
+        return answer
 
-    def meta(self) -> Meta:
+    def meta(self) -> MetaAnswer:
         """Labels and districts (cached for a minute)."""
         with self._meta_lock:
             if self._meta and time.monotonic() - self._meta[0] < META_CACHE_S:
                 return self._meta[1]
-        meta = Meta.model_validate(self._json("/v1/meta"))
+        meta = self._answer(MetaAnswer, "/v1/meta")
         with self._meta_lock:
             self._meta = (time.monotonic(), meta)
         return meta
 
-    def progress(self, *, day: date | None = None, trend_days: int = 90) -> Progress:
+    def progress(self, *, day: date | None = None, trend_days: int = 90) -> ProgressAnswer:
         """Today's (or a day's) figures against targets, month to date and the trend."""
         params = {"date": day.isoformat() if day else None, "trend_days": trend_days}
-        return Progress.model_validate(self._json("/v1/progress", params))
+        return self._answer(ProgressAnswer, "/v1/progress", params)
 
     def tonnage(
         self, *, start: date, end: date, bucket: str = "total", group_by: str = "category"
-    ) -> Tonnage:
+    ) -> TonnageAnswer:
         """Tonnage over [start, end) in buckets, grouped."""
         params = {
             "from": start.isoformat(),
@@ -296,13 +164,11 @@ class ApiClient:
             "bucket": bucket,
             "group_by": group_by,
         }
-        return Tonnage.model_validate(self._json("/v1/tonnage", params))
+        return self._answer(TonnageAnswer, "/v1/tonnage", params)
 
     def sites(self, *, district: str | None = None) -> list[Site]:
         """Sites, optionally of one district."""
-        return [
-            Site.model_validate(i) for i in _items(self._json("/v1/sites", {"district": district}))
-        ]
+        return self._answer(list[Site], "/v1/sites", {"district": district})
 
     def bins(
         self, *, district: str | None = None, needs_collection: bool | None = None
@@ -312,27 +178,23 @@ class ApiClient:
             "district": district,
             "needs_collection": None if needs_collection is None else str(needs_collection).lower(),
         }
-        return [Bin.model_validate(i) for i in _items(self._json("/v1/bins", params))]
+        return self._answer(list[Bin], "/v1/bins", params)
 
     def devices(self, *, district: str | None = None, status: str | None = None) -> list[Device]:
         """Devices with their connection status."""
-        params = {"district": district, "status": status}
-        return [Device.model_validate(i) for i in _items(self._json("/v1/devices", params))]
+        return self._answer(list[Device], "/v1/devices", {"district": district, "status": status})
 
     def alerts(self, *, district: str | None = None) -> list[Alert]:
         """Current alerts."""
-        return [
-            Alert.model_validate(i)
-            for i in _items(self._json("/v1/alerts", {"district": district}))
-        ]
+        return self._answer(list[Alert], "/v1/alerts", {"district": district})
 
-    def national_month(self, month: str) -> NationalTerms:
+    def national_month(self, month: str) -> NationalMonthAnswer:
         """The national report of a month, with its coverage."""
-        return NationalTerms.model_validate(self._json("/v1/reports/national", {"month": month}))
+        return self._answer(NationalMonthAnswer, "/v1/reports/national", {"month": month})
 
-    def national_year(self, year: int) -> NationalYear:
+    def national_year(self, year: int) -> NationalYearAnswer:
         """The national report of a year: each month's terms and coverage, and the annual terms."""
-        return NationalYear.model_validate(self._json("/v1/reports/national", {"year": str(year)}))
+        return self._answer(NationalYearAnswer, "/v1/reports/national", {"year": str(year)})
 
     def export(
         self,

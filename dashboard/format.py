@@ -1,11 +1,14 @@
-"""Number formats for people: Indonesian (1.234,5 t) or English (1,234.5 t)."""
+"""Numbers and names for people: Indonesian (1.234,5 t) or English (1,234.5 t); a code's label."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from dashboard.i18n import Lang
+from pisman.contract import Label
 
 # Plotly's layout.separators: decimal mark first, then the thousands separator.
 PLOTLY_SEPARATORS: dict[Lang, str] = {"id": ",.", "en": ".,"}
@@ -64,3 +67,11 @@ def duration(seconds: float | None, lang: Lang) -> str:
             amount = number(minutes / size, lang, 0 if size == 1 else 1)
             return f"{amount} {unit_id if lang == 'id' else unit_en}"
     return "< 1 menit" if lang == "id" else "< 1 min"
+
+
+def label(items: Sequence[Label[Any]], code: str, lang: Lang) -> str:
+    """The name of a code from a /v1/meta list in the language; the code itself if absent."""
+    for item in items:
+        if item.code == code:
+            return (item.label_id if lang == "id" else item.label_en) or code
+    return code

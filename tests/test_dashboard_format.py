@@ -6,7 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard import format as fmt
-from dashboard.i18n import TEXT, as_lang, label, t
+from dashboard.format import label
+from dashboard.i18n import TEXT, as_lang, t
+from pisman.contract import Label
+from pisman.domain import Category
 
 
 def test_indonesian_numbers_use_dot_for_thousands_and_comma_for_decimals() -> None:
@@ -38,7 +41,7 @@ def test_every_text_has_both_languages_and_unknown_language_falls_back_to_indone
 
 
 def test_labels_come_from_the_apis_meta_lists() -> None:
-    categories = [{"code": "reduce", "label_id": "Kurangi", "label_en": "Reduce"}]
+    categories = [Label[Category](code=Category.REDUCE, label_id="Kurangi", label_en="Reduce")]
     assert label(categories, "reduce", "id") == "Kurangi"
     assert label(categories, "reduce", "en") == "Reduce"
     assert label(categories, "unknown", "en") == "unknown"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from api.deps import AdminKey, CityDep, Conn, SettingsDep
 from api.errors import ERROR_RESPONSES
-from api.params import ID_PATTERN, MAX_YEAR, MIN_YEAR
+from api.params import MAX_YEAR, MIN_YEAR
 from api.queries.device_status import local_iso
 from api.queries.rows import fetch_all, fetch_one
 from pisman import db, devices, targets
@@ -26,7 +26,7 @@ from pisman.contract import (
     QuarantinedMessage,
     TargetAnswer,
 )
-from pisman.domain import DeviceKind, QuarantineStatus, SiteType, TargetMetric
+from pisman.domain import ID_PATTERN, DeviceKind, QuarantineStatus, SiteType, TargetMetric
 from pisman.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["admin"], responses=ERROR_RESPONSES)

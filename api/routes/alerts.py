@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 
 from api.deps import CityDep, Conn, ViewerKey
 from api.errors import ERROR_RESPONSES
-from api.params import ID_PATTERN, local_midnight
+from api.params import local_midnight
 from api.queries.bins import list_bins
 from api.queries.device_status import list_devices
 from api.queries.organic_at_landfill import organic_at_landfill
 from api.queries.tonnage import as_tonnes
 from pisman.contract import Alert, Bin, Device
-from pisman.domain import AlertKind, DeviceStatus, Severity
+from pisman.domain import ID_PATTERN, AlertKind, DeviceStatus, Severity
 
 router = APIRouter(prefix="/v1", tags=["alerts"], responses=ERROR_RESPONSES)
 LOW_BATTERY_PCT = 20

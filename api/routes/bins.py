@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import CityDep, Conn, ViewerKey
 from api.errors import ERROR_RESPONSES
-from api.params import ID_PATTERN
 from api.queries.bins import list_bins
 from pisman.contract import Bin
+from pisman.domain import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["bins"], responses=ERROR_RESPONSES)
 

@@ -8,10 +8,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import CityDep, Conn, ViewerKey
 from api.errors import ERROR_RESPONSES
-from api.params import ID_PATTERN
 from api.queries.device_status import list_devices
 from pisman.contract import Device
-from pisman.domain import DeviceKind, DeviceStatus
+from pisman.domain import ID_PATTERN, DeviceKind, DeviceStatus
 
 router = APIRouter(prefix="/v1", tags=["devices"], responses=ERROR_RESPONSES)
 

@@ -43,6 +43,28 @@ SELECT 'category', code, label_id, label_en FROM category
 UNION ALL SELECT 'material', code, label_id, label_en FROM material
 """
 
+# Files, not JSON: the schema names each media type (the columns are in api/export_columns.py).
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV, UTF-8 with a BOM: a header row with units, rows, a totals row.",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": (
+                    "\ufeffBulan,Kategori,Tonase (ton),Status data bulan,Hari berdata\r\n"
+                    "2026-10,Kurangi,9001.5,lengkap,31\r\n"
+                ),
+            }
+        },
+    }
+}
+XLSX_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An XLSX workbook, one sheet per table.",
+        "content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
 LangQuery = Annotated[
     Lang, Query(description="Headers, sheet names and labels: `id` (SIPSN terms) or `en`.")
 ]
@@ -345,7 +367,7 @@ def _csv_response(table: Table, lang: Lang, locale: CsvLocale, name: str) -> Str
     "/exports/monthly.csv",
     summary="Monthly tonnage or the national report as CSV (UTF-8 with BOM)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses=CSV_RESPONSE,
 )
 async def export_csv(
     conn: Conn,
@@ -429,7 +451,7 @@ def _xlsx_response(body: bytes, name: str) -> Response:
     "/exports/monthly.xlsx",
     summary="Monthly report as XLSX: one sheet per grouping plus the national report",
     response_class=Response,
-    responses={200: {"content": {XLSX_TYPE: {}}}},
+    responses=XLSX_RESPONSE,
 )
 async def export_xlsx(
     conn: Conn,
@@ -460,7 +482,7 @@ async def export_xlsx(
     "/exports/annual.xlsx",
     summary="A year as XLSX: the national terms with months as columns, then the monthly sheets",
     response_class=Response,
-    responses={200: {"content": {XLSX_TYPE: {}}}},
+    responses=XLSX_RESPONSE,
 )
 async def export_annual_xlsx(
     conn: Conn,
@@ -491,7 +513,7 @@ async def export_annual_xlsx(
     "/exports/annual.csv",
     summary="A year's national terms as CSV, months as columns (UTF-8 with BOM)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses=CSV_RESPONSE,
 )
 async def export_annual_csv(
     conn: Conn,

@@ -8,11 +8,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import CityDep, Conn, ViewerKey
 from api.errors import ERROR_RESPONSES
-from api.params import ID_PATTERN
 from api.queries.device_status import list_devices
 from api.queries.sites import list_sites
 from pisman.contract import Site, SiteDetail
-from pisman.domain import SiteType
+from pisman.domain import ID_PATTERN, SiteType
 
 router = APIRouter(prefix="/v1", tags=["sites"], responses=ERROR_RESPONSES)
 

@@ -68,8 +68,8 @@ def render_bins(
     try:
         meta = client.meta()
         options = [
-            {"label": str(d.get("name")), "value": str(d.get("district_id"))}
-            for d in sorted(meta.districts, key=lambda d: str(d.get("name")))
+            {"label": d.name, "value": d.district_id}
+            for d in sorted(meta.districts, key=lambda d: d.name)
         ]
         bins = client.bins(district=district, needs_collection=True)
         devices = client.devices(district=district)

@@ -12,10 +12,12 @@ import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, Bin, Meta, Site, Tonnage, get_client
-from dashboard.i18n import Lang, as_lang, label, t
+from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.format import label
+from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
 from dashboard.tables import table
+from pisman.contract import Bin, MetaAnswer, Site, TonnageAnswer, TonnageTotal
 from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/districts", name="Districts", order=1)
@@ -54,9 +56,9 @@ def month_range(today: date) -> tuple[date, date]:
     return today.replace(day=1), today + timedelta(days=1)
 
 
-def _row_key(row: dict[str, Any], group: str) -> str:
-    """The group column of a tonnage row (`district` or `district_id`)."""
-    return str(row.get(group) if row.get(group) is not None else row.get(f"{group}_id"))
+def _row_key(row: TonnageTotal, group: str) -> str:
+    """The group column of a tonnage row (`district` or `site`)."""
+    return str(getattr(row, group))
 
 
 def _robust_max(values: list[float]) -> float | None:
@@ -123,7 +125,7 @@ def _site_map(sites: list[Site], values: dict[str, float], colour_by: str, lang:
 
 
 def _district_bars(
-    names: dict[str, str], by_district: dict[str, dict[str, float]], meta: Meta, lang: Lang
+    names: dict[str, str], by_district: dict[str, dict[str, float]], meta: MetaAnswer, lang: Lang
 ) -> go.Figure:
     order = sorted(names, key=lambda d: -sum(by_district.get(d, {}).get(c, 0.0) for c in FATES))
     fig = go.Figure()
@@ -153,7 +155,7 @@ def _district_table(
     by_district: dict[str, dict[str, float]],
     site_counts: dict[str, int],
     full_bins: dict[str, int],
-    meta: Meta,
+    meta: MetaAnswer,
     lang: Lang,
 ) -> html.Table:
     headers = [
@@ -217,20 +219,20 @@ def render_districts(
     try:
         meta = client.meta()
         sites = client.sites()
-        per_site: Tonnage = client.tonnage(start=start, end=end, bucket="total", group_by="site")
-        per_district: Tonnage = client.tonnage(
+        per_site: TonnageAnswer = client.tonnage(
+            start=start, end=end, bucket="total", group_by="site"
+        )
+        per_district: TonnageAnswer = client.tonnage(
             start=start, end=end, bucket="total", group_by="district,category"
         )
         bins: list[Bin] = client.bins()
     except (ApiUnavailable, ApiRefused) as exc:
         return api_problem(exc, lang), t("colour_by", lang), options
 
-    names = {str(d.get("district_id")): str(d.get("name")) for d in meta.districts}
+    names = {d.district_id: d.name for d in meta.districts}
     by_district: dict[str, dict[str, float]] = defaultdict(dict)
     for row in per_district.rows:
-        by_district[_row_key(row, "district")][str(row.get("category"))] = float(
-            row.get("tonnes") or 0.0
-        )
+        by_district[_row_key(row, "district")][str(row.category)] = row.tonnes
     site_counts: dict[str, int] = defaultdict(int)
     for site in sites:
         site_counts[site.district_id] += 1
@@ -242,7 +244,7 @@ def render_districts(
             full_bins[b.district_id] += 1
         if b.fill_pct is not None:
             fill_by_site[b.site_id] = max(fill_by_site.get(b.site_id, 0.0), b.fill_pct)
-    tonnes_by_site = {_row_key(r, "site"): float(r.get("tonnes") or 0.0) for r in per_site.rows}
+    tonnes_by_site = {_row_key(r, "site"): r.tonnes for r in per_site.rows}
 
     body: list[Any] = []
     if not sites:

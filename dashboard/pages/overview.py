@@ -9,13 +9,16 @@ import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, CategoryFigure, Meta, Progress, get_client
-from dashboard.i18n import Lang, as_lang, label, t
+from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.format import label
+from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
+from pisman.contract import FateFigure, MetaAnswer, ProgressAnswer, SeparateFigure, TrendDay
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
 FATES = ("reduce", "utilize", "residual")
+CATEGORIES = (*FATES, "separate")
 CATEGORY_COLOURS = {
     "reduce": "#2e7d32",
     "utilize": "#f9a825",
@@ -50,9 +53,9 @@ def _bullet(value: float, target: float | None, colour: str, *, title: str) -> h
     return html.Div(marks, className="bullet", title=title)
 
 
-def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> html.Div:
-    figure = progress.day.categories.get(code, CategoryFigure())
-    if code == "separate":
+def _category_card(code: str, progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
+    figure: FateFigure | SeparateFigure = getattr(progress.day.categories, code)
+    if isinstance(figure, SeparateFigure):
         main = fmt.percent(figure.share_of_collected, lang)
         target = fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
         extra = html.Div(
@@ -95,7 +98,7 @@ def _category_card(code: str, progress: Progress, meta: Meta, lang: Lang) -> htm
     )
 
 
-def _headline(progress: Progress, lang: Lang) -> html.Div:
+def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
     day = progress.day
     items = [
         html.Div(
@@ -166,23 +169,21 @@ def _headline(progress: Progress, lang: Lang) -> html.Div:
                 className="card card-headline",
             )
         )
-    if progress.kbs is not None:
-        target = (
-            f" / {fmt.count(progress.kbs.target, lang)}" if progress.kbs.target is not None else ""
+    kbs = progress.kbs
+    target = f" / {fmt.count(kbs.target, lang)}" if kbs.target is not None else ""
+    items.append(
+        html.Div(
+            [
+                html.Div(t("kbs", lang), className="card-title"),
+                html.Div(
+                    fmt.count(kbs.count, lang) + target,
+                    id="ov-kbs",
+                    className="card-value",
+                ),
+            ],
+            className="card card-headline",
         )
-        items.append(
-            html.Div(
-                [
-                    html.Div(t("kbs", lang), className="card-title"),
-                    html.Div(
-                        fmt.count(progress.kbs.count, lang) + target,
-                        id="ov-kbs",
-                        className="card-value",
-                    ),
-                ],
-                className="card card-headline",
-            )
-        )
+    )
     if progress.organic_at_landfill_t:
         items.append(
             html.Div(
@@ -201,13 +202,12 @@ def _headline(progress: Progress, lang: Lang) -> html.Div:
     return html.Div(items, className="cards")
 
 
-def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
+def _month_table(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
     mtd = progress.month_to_date
-    projection = mtd.projection or {}
     rows = []
-    for code in (*FATES, "separate"):
-        figure = mtd.categories.get(code, CategoryFigure())
-        if code == "separate":
+    for code in CATEGORIES:
+        figure: FateFigure | SeparateFigure = getattr(mtd.categories, code)
+        if isinstance(figure, SeparateFigure):
             target = (
                 fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
             )
@@ -219,10 +219,7 @@ def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
                     html.Td(label(meta.categories, code, lang)),
                     html.Td(fmt.tonnes(figure.tonnes, lang), id=f"ov-mtd-{code}", className="num"),
                     html.Td(target, id=f"ov-mtd-{code}-target", className="num"),
-                    html.Td(
-                        fmt.tonnes(projection.get(code), lang) if code in projection else "–",
-                        className="num",
-                    ),
+                    html.Td(fmt.tonnes(getattr(mtd.projection, code), lang), className="num"),
                 ]
             )
         )
@@ -258,7 +255,7 @@ def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
     return html.Div(
         [
             html.H2(
-                f"{t('month_to_date', lang)} ({mtd.days or '–'} {'hari' if lang == 'id' else 'days'})"
+                f"{t('month_to_date', lang)} ({mtd.days} {'hari' if lang == 'id' else 'days'})"
             ),
             html.Table(
                 [html.Thead(head), html.Tbody(rows), html.Tfoot(foot)],
@@ -270,20 +267,20 @@ def _month_table(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
     )
 
 
-def _trend(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
-    dates = [row.get("date") for row in progress.trend]
+def _trend(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
+    dates = [row.date for row in progress.trend]
     fig = go.Figure()
     for code in FATES:
         fig.add_bar(
             x=dates,
-            y=[row.get(code, 0) for row in progress.trend],
+            y=[getattr(row, code) for row in progress.trend],
             name=label(meta.categories, code, lang),
             marker_color=CATEGORY_COLOURS[code],
             hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
         )
     fig.add_scatter(
         x=dates,
-        y=[row.get("separate", 0) for row in progress.trend],
+        y=[row.separate for row in progress.trend],
         mode="lines",
         name=label(meta.categories, "separate", lang),
         line={"color": CATEGORY_COLOURS["separate"]},
@@ -311,10 +308,14 @@ def _trend(progress: Progress, meta: Meta, lang: Lang) -> html.Div:
     )
 
 
-def _has_data(progress: Progress) -> bool:
+def _day_has_data(row: TrendDay) -> bool:
+    return any(getattr(row, code) for code in CATEGORIES)
+
+
+def _has_data(progress: ProgressAnswer) -> bool:
     if progress.day.collected_t or progress.month_to_date.collected_t:
         return True
-    return any(float(v or 0) for row in progress.trend for k, v in row.items() if k != "date")
+    return any(_day_has_data(row) for row in progress.trend)
 
 
 @callback(Output("overview-body", "children"), Input("lang", "data"), Input("tick", "n_intervals"))
@@ -333,7 +334,7 @@ def render_overview(stored_lang: str | None, _tick: int) -> Any:
     body += [
         _headline(progress, lang),
         html.Div(
-            [_category_card(code, progress, meta, lang) for code in (*FATES, "separate")],
+            [_category_card(code, progress, meta, lang) for code in CATEGORIES],
             className="cards",
         ),
         html.Div(

@@ -11,10 +11,12 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, Meta, NationalTerms, get_client
-from dashboard.i18n import Lang, as_lang, label, t
+from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.format import label
+from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
 from dashboard.tables import table
+from pisman.contract import MetaAnswer, NationalMonthAnswer, TonnageTotal
 from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/reports", name="Reports", order=3)
@@ -146,14 +148,14 @@ def layout(
     )
 
 
-def _group_label(row: dict[str, Any], group: str, meta: Meta, lang: Lang) -> tuple[str, str]:
+def _group_label(row: TonnageTotal, group: str, meta: MetaAnswer, lang: Lang) -> tuple[str, str]:
     """(key, label) of a tonnage row for the grouping."""
-    key = str(row.get(group) if row.get(group) is not None else row.get(f"{group}_id"))
+    key = str(getattr(row, group))
     if group == "category":
         return key, label(meta.categories, key, lang)
     if group == "material":
         return key, label(meta.materials, key, lang)
-    return key, str(row.get(f"{group}_name") or key)
+    return key, str(getattr(row, f"{group}_name", None) or key)
 
 
 def _term(value: float | None, kind: str, lang: Lang) -> str:
@@ -167,7 +169,7 @@ def status_text(status: str | None, lang: Lang) -> str:
     return t(f"status_{status}", lang) if status else "–"
 
 
-def coverage_block(report: NationalTerms, lang: Lang) -> html.Div:
+def coverage_block(report: NationalMonthAnswer, lang: Lang) -> html.Div:
     """Days with data, the status (partial, in progress) and the scales silent on some days."""
     cov = report.coverage
     line = t(
@@ -177,12 +179,10 @@ def coverage_block(report: NationalTerms, lang: Lang) -> html.Div:
         covered=report.days_with_data,
         days=report.days,
     )
-    silent = cov.get("scales_silent_some_days") or []
+    silent = cov.scales_silent_some_days
     parts: list[Any] = [html.Strong(line, id="report-coverage-status")]
     if silent:
-        scales = ", ".join(
-            f"{s['device']} ({s['days_silent']} {t('days_short', lang)})" for s in silent
-        )
+        scales = ", ".join(f"{s.device} ({s.days_silent} {t('days_short', lang)})" for s in silent)
         parts.append(
             html.Div(t("silent_scales_days", lang, scales=scales), id="report-silent-scales")
         )
@@ -195,15 +195,17 @@ def coverage_block(report: NationalTerms, lang: Lang) -> html.Div:
     )
 
 
-def national_month_table(report: NationalTerms, lang: Lang) -> html.Div:
+def national_month_table(report: NationalMonthAnswer, lang: Lang) -> html.Div:
     """The month's national terms (A for the days with data, labelled as an estimate)."""
-    values = report.model_dump()
     return html.Div(
         [
             html.H3(t("national_title", lang)),
             table(
-                [t("indicator", lang), report.month or ""],
-                [[t(f"term_{k}", lang), _term(values.get(k), kind, lang)] for k, kind in TERMS],
+                [t("indicator", lang), report.month],
+                [
+                    [t(f"term_{k}", lang), _term(getattr(report, k), kind, lang)]
+                    for k, kind in TERMS
+                ],
                 table_id="report-national",
                 row_ids=[f"report-national-{k}" for k, _ in TERMS],
                 numeric_columns=(1,),
@@ -220,7 +222,7 @@ def annual_view(year: int, lang: Lang) -> Any:
     except (ApiUnavailable, ApiRefused) as exc:
         return api_problem(exc, lang)
     months = report.months
-    header = [t("indicator", lang), *(m.month or "" for m in months), f"{t('year', lang)} {year}"]
+    header = [t("indicator", lang), *(m.month for m in months), f"{t('year', lang)} {year}"]
     annual_status = (
         t("status_partial_period", lang) if report.annual.partial else t("status_complete", lang)
     )
@@ -320,10 +322,7 @@ def render_report(
         national_parts = [api_problem(exc, lang)]
     if not result.rows:
         return (no_data(lang), *chrome)
-    labelled = [
-        (*_group_label(row, group, meta, lang), float(row.get("tonnes") or 0.0))
-        for row in result.rows
-    ]
+    labelled = [(*_group_label(row, group, meta, lang), row.tonnes) for row in result.rows]
     if group == "category":
         order = {code: i for i, code in enumerate(("reduce", "utilize", "residual", "separate"))}
         labelled.sort(key=lambda item: order.get(item[0], len(order)))
