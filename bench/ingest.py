@@ -16,6 +16,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -419,6 +420,9 @@ def start_ingest(
     raise SystemExit(f"ingest ({variant.name}) did not start")
 
 
+PY_SPY = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+
 class Profiler:
     """py-spy sampling a process into a collapsed-stacks file (when --profile is given)."""
 
@@ -426,7 +430,7 @@ class Profiler:
         self.out = out
         self.proc = subprocess.Popen(
             [
-                *("py-spy", "record", "--pid", str(pid), "--rate", "200", "--threads", "--idle"),
+                *(PY_SPY, "record", "--pid", str(pid), "--rate", "200", "--threads", "--gil"),
                 *("--format", "raw", "--output", str(out)),
             ],
             stdout=subprocess.DEVNULL,
@@ -441,6 +445,12 @@ class Profiler:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (load-independent, unlike wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -497,6 +507,7 @@ def scenario(
     ingest = start_ingest(url, broker, metrics_port, args, acks=acks, variant=variant)
     counter = AckCounter(broker.port) if acks else None
     profiler = Profiler(ingest.pid, profile) if profile is not None else None
+    cpu_before = cpu_seconds(ingest.pid)
     try:
         started, pub_s = publish(
             broker.port,
@@ -509,6 +520,7 @@ def scenario(
         )
         readings = messages * per_message
         stored_at = wait_stored(url, readings, timeout=600, metrics_port=metrics_port)
+        cpu = cpu_seconds(ingest.pid) - cpu_before
         if profiler is not None:
             profiler.stop()
         assert _count(url) == readings, "ingest's stored counter disagrees with the table"
@@ -535,6 +547,7 @@ def scenario(
         "ack_messages": counter.messages if counter else 0,
         "ack_bytes_per_reading": counter.bytes / readings if counter else 0.0,
         "load_1min": os.getloadavg()[0],
+        "ingest_cpu_us_per_reading": cpu / readings * 1e6,
     }
     ack_note = (
         f" acks {counter.messages:,} msgs, {counter.bytes / readings:.1f} B/reading"
@@ -545,7 +558,8 @@ def scenario(
         f"{target.backend:<11} {variant.name:<8} {name:<42} {readings:>9} readings in {elapsed:6.1f} s"
         f" = {readings / elapsed:>9,.0f} readings/s (publish {messages / pub_s:,.0f} msg/s)"
         f" latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms"
-        f" ingest peak RSS {memory:.0f} MiB{ack_note} load {figures['load_1min']:.1f}",
+        f" ingest peak RSS {memory:.0f} MiB, CPU {cpu / readings * 1e6:.1f} µs/reading{ack_note}"
+        f" load {figures['load_1min']:.1f}",
         flush=True,
     )
     return figures
@@ -613,14 +627,20 @@ def markdown_table(
     head = ["scenario"]
     for t in targets:
         name = BACKEND_NAMES[t.backend]
-        head += [f"{name}: readings/s", "p50 / p99", "peak RSS", "ack B/reading"]
+        head += [
+            f"{name}: readings/s",
+            "p50 / p99",
+            "ingest CPU µs/reading",
+            "peak RSS",
+            "ack B/reading",
+        ]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for label, by_backend in rows:
         cells = [label]
         for t in targets:
             runs = by_backend.get(t.backend, [])
             if not runs:
-                cells += ["–"] * 4
+                cells += ["–"] * 5
                 continue
             p50 = _median([r["p50_s"] for r in runs])
             p99 = _median([r["p99_s"] for r in runs])
@@ -628,6 +648,7 @@ def markdown_table(
             cells += [
                 _rate_cell(runs),
                 f"{_seconds(p50)} / {_seconds(p99)}",
+                f"{_median([r['ingest_cpu_us_per_reading'] for r in runs]):.1f}",
                 f"{max(r['ingest_peak_mib'] for r in runs):.0f} MiB",
                 f"{acks:.1f}" if acks else "–",
             ]
@@ -638,7 +659,7 @@ def markdown_table(
         cell = f"{_median(rates):,.0f}" if rates else "–"
         if len(rates) > 1:
             cell += f" ({min(rates):,.0f}–{max(rates):,.0f})"
-        cells += [cell, "", "", ""]
+        cells += [cell, "", "", "", ""]
     lines.append("| " + " | ".join(cells) + " |")
     for label, by_backend in ratios:
         cells = [f"× naive: {label}"]
@@ -649,7 +670,7 @@ def markdown_table(
                 if runs and rates
                 else None
             )
-            cells += [f"{ratio:.1f}×" if ratio else "–", "", "", ""]
+            cells += [f"{ratio:.1f}×" if ratio else "–", "", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -756,6 +777,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scenario_list = scenarios
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.profile is not None and PY_SPY is None:
+        parser.error("--profile needs py-spy (.venv/bin/pip install py-spy)")
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     return args

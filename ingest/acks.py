@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.topics import ack_topic
@@ -57,10 +57,15 @@ def message_digest(payload: bytes) -> str:
     return hashlib.sha256(payload).digest()[:DIGEST_BYTES].hex()
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+
+
 def epoch_ms(ts: datetime) -> int:
     """Milliseconds since 1970 (UTC), rounded down: the time half of a reading's key in an ack."""
-    delta = ts.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+    if ts.tzinfo is None:  # a naive time is local time, as datetime.astimezone reads it
+        ts = ts.astimezone(UTC)
+    return (ts - EPOCH) // ONE_MS  # exact integer arithmetic on timedeltas
 
 
 @dataclass(slots=True)
@@ -141,10 +146,12 @@ def build_acks(written: Iterable[tuple[str, bytes, Validated]]) -> list[tuple[st
     (topic, payload, validated); status messages and topics naming no device get none."""
     per_device: dict[tuple[str, str], DeviceAck] = defaultdict(DeviceAck)
     for _topic, payload, validated in written:
-        for w in validated.weighings:
-            per_device[w.site_id, w.device_id].stored.add((w.seq, epoch_ms(w.ts)))
-        for b in validated.bins:
-            per_device[b.site_id, b.device_id].stored.add((b.seq, epoch_ms(b.ts)))
+        for rows in (validated.weighings, validated.bins):
+            for row in rows:
+                ts = row.ts
+                # Validation hands over UTC times; epoch_ms() also reads other zones.
+                ms = (ts - EPOCH) // ONE_MS if ts.tzinfo is UTC else epoch_ms(ts)
+                per_device[row.site_id, row.device_id].stored.add((row.seq, ms))
         for r in validated.rejections:
             if r.kind == "status" or r.site_id is None or r.device_id is None:
                 continue

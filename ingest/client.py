@@ -8,9 +8,8 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -35,9 +34,12 @@ class BrokerUnavailable(Exception):
     """The broker cannot be reached or refused us; str() is one line saying which and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One received MQTT message, waiting for its reading to be committed before the ack."""
+class Delivery(NamedTuple):
+    """One received MQTT message, waiting for its reading to be committed before the ack.
+
+    Immutable; a NamedTuple rather than a frozen dataclass: it is built for every message on
+    paho's thread, and a frozen dataclass's __init__ costs ~1.3 µs against ~0.5 µs.
+    """
 
     mid: int
     qos: int

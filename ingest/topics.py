@@ -33,8 +33,26 @@ class DeviceTopic:
     kind: ReadingKind
 
 
+# Devices publish to a handful of topics each: remember the parsed ones (short ones only, and a
+# bounded number, so that a flood of made-up topics costs memory only up to this).
+_PARSED: dict[str, DeviceTopic] = {}
+PARSED_MAX_TOPICS = 20_000
+PARSED_MAX_CHARS = 256
+
+
 def parse_topic(topic: str) -> DeviceTopic:
     """Split a v1 topic into site, device and kind; raise TopicError saying what is wrong."""
+    parsed = _PARSED.get(topic)
+    if parsed is None:
+        parsed = _parse_topic(topic)
+        if len(topic) <= PARSED_MAX_CHARS:
+            if len(_PARSED) >= PARSED_MAX_TOPICS:
+                _PARSED.clear()
+            _PARSED[topic] = parsed
+    return parsed
+
+
+def _parse_topic(topic: str) -> DeviceTopic:
     if not topic.startswith(TOPIC_PREFIX):
         raise TopicError(f"topic does not start with {TOPIC_PREFIX!r}")
     parts = topic[len(TOPIC_PREFIX) :].split("/")

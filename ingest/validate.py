@@ -93,14 +93,17 @@ Plate = Annotated[
 class WeighingPayload(BaseModel):
     """One weighing as a device sends it (topic kind `weighing`)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="Weighing")
+    # use_enum_values: material and stream are kept as their plain text (what is stored).
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, title="Weighing", use_enum_values=True
+    )
 
     ts: Timestamp = Field(description="Device timestamp, ISO-8601 with offset (UTC).")
     seq: Seq
     net_kg: NetKg = Field(None, description="Net mass in kg.")
     gross_kg: Kg = Field(None, description="Gross mass in kg.")
     tare_kg: Kg = Field(None, description="Tare mass in kg.")
-    material: Material
+    material: Material  # the plain value once validated (use_enum_values)
     stream: Stream
     vehicle_plate: Plate | None = None
     origin_site_id: Id | None = Field(None, description="Site the load came from, if known.")
@@ -238,11 +241,10 @@ class Validated(NamedTuple):
     @property
     def reading_count(self) -> int:
         """Readings in the message, good or bad (status messages are not readings)."""
-        return (
-            len(self.weighings)
-            + len(self.bins)
-            + sum(1 for r in self.rejections if r.kind != "status")
-        )
+        count = len(self.weighings) + len(self.bins)
+        if self.rejections:
+            count += sum(1 for r in self.rejections if r.kind != "status")
+        return count
 
 
 @functools.cache
@@ -321,12 +323,16 @@ def _device_problem(topic: DeviceTopic, device: KnownDevice | None) -> str | Non
     return None
 
 
-def _time_problem(ts: datetime, now: datetime, max_future: timedelta) -> str | None:
+def _time_problem(ts: datetime, now: datetime, max_future: timedelta) -> str:
+    """Why a timestamp outside [EARLIEST_TS, now + max_future] is refused."""
     if ts > now + max_future:
         return f"timestamp {ts.isoformat()} is more than {int(max_future.total_seconds())} s in the future"
-    if ts < EARLIEST_TS:
-        return f"timestamp {ts.isoformat()} is before 2000: the device clock is not set"
-    return None
+    return f"timestamp {ts.isoformat()} is before 2000: the device clock is not set"
+
+
+@functools.lru_cache(maxsize=16)
+def _max_future(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 def _render(item: Any) -> bytes:
@@ -415,21 +421,19 @@ def _validate(
         _status(payload, device, out, reject)
         return out
 
-    max_future = timedelta(seconds=max_future_s)
-    model: type[WeighingPayload] | type[BinPayload] = (
-        WeighingPayload if where.kind is ReadingKind.WEIGHING else BinPayload
-    )
-    adapter = _batch_adapter(where.kind, max_readings)
+    max_future = _max_future(max_future_s)
+    weighing = where.kind is ReadingKind.WEIGHING
+    model: type[WeighingPayload] | type[BinPayload] = WeighingPayload if weighing else BinPayload
     items: list[Any]
     # Fast path: pydantic parses the bytes directly; only a bad message pays for item-by-item work.
     try:
-        body = payload.lstrip()
-        if body.startswith(b"["):
-            items = adapter.validate_json(payload)
+        batch = payload.lstrip()[:1] == b"["
+        if batch:
+            items = _batch_adapter(where.kind, max_readings).validate_json(payload)
         else:
             items = [model.model_validate_json(payload)]
         # A single reading keeps its exact bytes; a batch's readings are rendered one by one if needed.
-        raws: list[bytes] | None = None if body.startswith(b"[") else [payload]
+        raws: list[bytes] | None = None if batch else [payload]
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":
@@ -446,50 +450,52 @@ def _validate(
             reject("empty array: a batch must hold at least one reading")
             return out
     latest = now + max_future
+    city_id, site_id, device_id = device.city_id, device.site_id, device.device_id
+    weighings, bins = out.weighings, out.bins
     for index, item in enumerate(items):
+        try:
+            # The same instant in the standard library's UTC: comparing (and later storing and
+            # acknowledging) it skips pydantic's tzinfo, which costs ~0.5 µs per comparison.
+            ts = item.ts.astimezone(UTC)
+        except OverflowError:  # near year 1 or 9999: refused just below, with its own words
+            ts = item.ts
         # The common case costs two comparisons; only a bad timestamp builds a reason.
-        problem = (
-            _time_problem(item.ts, now, max_future)
-            if item.ts > latest or item.ts < EARLIEST_TS
-            else None
-        )
-        if problem:
+        if not EARLIEST_TS <= ts <= latest:
             reject(
-                problem,
+                _time_problem(item.ts, now, max_future),  # in the device's own offset
                 raws[index]
                 if raws is not None
                 else _render(item.model_dump(mode="json", exclude_none=True)),
             )
             continue
-        if isinstance(item, WeighingPayload):
-            assert item.net_kg is not None
+        if weighing:
             origin = item.origin_site_id
-            out.weighings.append(
+            weighings.append(
                 WeighingRow(
-                    item.ts,
-                    device.city_id,
-                    device.site_id,
-                    device.device_id,
+                    ts,
+                    city_id,
+                    site_id,
+                    device_id,
                     item.seq,
                     item.net_kg,
                     item.gross_kg,
                     item.tare_kg,
-                    item.material.value,
-                    item.stream.value,
+                    item.material,
+                    item.stream,
                     item.vehicle_plate,
                     origin,
-                    origin is not None and registry.site_city.get(origin) == device.city_id,
+                    origin is not None and registry.site_city.get(origin) == city_id,
                     item.price_per_kg,
                     item.manual,
                 )
             )
         else:
-            out.bins.append(
+            bins.append(
                 BinRow(
-                    item.ts,
-                    device.city_id,
-                    device.site_id,
-                    device.device_id,
+                    ts,
+                    city_id,
+                    site_id,
+                    device_id,
                     item.seq,
                     item.ratio,
                     item.battery_pct,

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -247,9 +248,8 @@ WHERE quarantine_id = %s
 """
 
 
-@dataclass(slots=True)
-class Incoming:
-    """One received MQTT message after validation."""
+class Incoming(NamedTuple):
+    """One received MQTT message after validation (one per message: a tuple is cheapest)."""
 
     topic: str
     payload: bytes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -450,6 +450,41 @@ def test_future_timestamps_are_quarantined_beyond_five_minutes(seconds_ahead: in
     ts = (NOW + timedelta(seconds=seconds_ahead)).isoformat()
     result = check(W_TOPIC, w(ts=ts))
     assert bool(result.rejections) == (seconds_ahead > 300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(None)
+    ),
+    st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+)
+def test_a_timestamp_in_any_offset_is_judged_and_stored_as_the_same_instant(
+    local: datetime, offset_min: int
+) -> None:
+    """Rows carry the device's instant (in UTC, whatever offset it wrote); the bounds are
+    judged on that instant, and a refusal quotes the timestamp as the device wrote it."""
+    ts = local.replace(tzinfo=timezone(timedelta(minutes=offset_min)))
+    text = ts.isoformat()
+    result = check(W_TOPIC, w(ts=text))
+    in_range = datetime(2000, 1, 1, tzinfo=UTC) <= ts <= NOW + timedelta(seconds=300)
+    if in_range:
+        (row,) = result.weighings
+        assert row.ts == ts and row.ts.utcoffset() == timedelta(0)
+    else:
+        assert not result.weighings
+        reason = only_reason(result)
+        assert reason.startswith(f"timestamp {text} is "), reason
+        assert ("in the future" in reason) == (ts > NOW), reason
+
+
+def test_timestamps_at_the_ends_of_the_calendar_are_refused_with_their_reason() -> None:
+    """Near year 1 or 9999 an offset puts the instant outside what datetime can hold in UTC."""
+    for text, words in (
+        ("0001-01-01T00:30:00+01:00", "is before 2000: the device clock is not set"),
+        ("9999-12-31T23:30:00-01:00", "is more than 300 s in the future"),
+    ):
+        assert only_reason(check(W_TOPIC, w(ts=text))) == f"timestamp {text} {words}"
 
 
 def test_published_json_schemas_match_the_validation_models() -> None:
