@@ -30,6 +30,9 @@ ARCHIVE_DBNAME = re.compile(r"^;\s+dbname:\s+(\S+)", re.M)
 ARCHIVE_FORMAT = re.compile(r"^;\s+Format:\s+(\S+)", re.M)
 DUMPING_TABLE = re.compile(r'dumping contents of table "([^"]+)"')
 RESTORING_TABLE = re.compile(r'processing data for table "([^"]+)"')
+# After the data: indexes (one per chunk on TimescaleDB), constraints, triggers.
+POST_DATA_ITEM = re.compile(r"creating (INDEX|CONSTRAINT|FK CONSTRAINT|TRIGGER|POLICY) ")
+POST_DATA_EVERY_S = 2.0
 TS_METADATA_ENTRY = re.compile(r"^\d+; \d+ \d+ TABLE DATA _timescaledb_catalog metadata ", re.M)
 # pg_dump warns about TimescaleDB's own catalog (continuous_agg refers to itself); a full dump
 # restores it fine, so the warning is not shown to operators.
@@ -502,9 +505,11 @@ def _restore_into(
 ) -> int:
     """pg_restore into the (empty) database, wrapped in TimescaleDB's restore mode if needed."""
     tables = 0
+    post_data = 0
+    shown_at = 0.0
 
     def on_line(line: str) -> None:
-        nonlocal tables
+        nonlocal tables, post_data, shown_at
         match = RESTORING_TABLE.search(line)
         if match:
             tables += 1
@@ -512,6 +517,13 @@ def _restore_into(
                 f"{time.monotonic() - started:7.1f} s  [{tables:>3}/{info.table_data_entries}]"
                 f"  restoring {match.group(1)}"
             )
+        elif POST_DATA_ITEM.search(line) and tables:
+            post_data += 1
+            if time.monotonic() - shown_at >= POST_DATA_EVERY_S:
+                shown_at = time.monotonic()
+                on_progress(
+                    f"{shown_at - started:7.1f} s  indexes and constraints: {post_data} made"
+                )
 
     env, dsn = _libpq_env_and_dsn(url)
     # One transaction per object, stopping at the first error: a restore is complete or it
