@@ -1,26 +1,45 @@
-"""Load one year of history, then time the API's monthly tonnage, progress and XLSX export over HTTP
-beside the same numbers computed from raw readings with SQL in the same run."""
+"""Load one year of history on each backend, then time the API's monthly tonnage, progress and XLSX
+over HTTP, warm and cold (API process restarted before each cold series), beside the same numbers
+computed from raw readings with SQL in the same run; print one table with the backends side by side."""
 
 from __future__ import annotations
 
 import argparse
-import threading
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
+from pathlib import Path
 
 import httpx
 import psycopg
-import uvicorn
 
 from api import keys
-from api.app import create_app
-from api.queries.tonnage_cache import CACHE
 from bench.api.load import CITY, TZ, Scale, load_bins, load_weighings, seed_city
 from pisman import db
-from pisman.rollups import bring_rollups_up_to_date
-from pisman.settings import PROJECT_ROOT, Settings
+from pisman.rollups import refresh_aggregates, refresh_order, uses_timescaledb
+from pisman.settings import PROJECT_ROOT
 
+ADMIN_URLS = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "timescaledb": "postgresql://postgres@127.0.0.1:5433/postgres",
+}
+# The bench loads the year on the schema as it was before the grain tables, then applies the
+# remaining migrations: the upgrade (sql/025 filling the grain from a year of readings) is timed
+# on every fresh load.
+UPGRADE_FROM = 24
+
+# Fate (and separate, collected) tonnage per local day and category straight from raw readings.
 RAW_TONNAGE = """
 SELECT date_trunc('day', w.ts, %(tz)s) AS day, c.category, sum(c.kg)
 FROM weighing w
@@ -33,6 +52,91 @@ CROSS JOIN LATERAL (VALUES (cm.category, w.net_kg * cm.sign),
 WHERE w.city_id = %(city)s AND w.ts >= %(start)s AND w.ts < %(end)s AND c.category IS NOT NULL
 GROUP BY 1, 2 ORDER BY 1, 2
 """
+# Fate tonnage per group over the month straight from raw readings (landfill loads by their gate).
+RAW_BY = """
+SELECT {group}, sum(w.net_kg * cm.sign)
+FROM weighing w
+JOIN site s ON s.site_id = w.site_id
+JOIN category_map cm ON cm.city_id = w.city_id AND cm.site_type = s.site_type AND cm.stream = w.stream
+ AND cm.material = w.material AND cm.from_own_site = w.from_own_site AND cm.category IS NOT NULL
+WHERE w.city_id = %(city)s AND w.ts >= %(start)s AND w.ts < %(end)s
+GROUP BY 1 ORDER BY 1
+"""
+MONTH = date(2026, 10, 1)
+NEXT_MONTH = date(2026, 11, 1)
+PROGRESS_DAY = date(2026, 10, 31)
+END_DAY = date(2026, 11, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One timed request and, where one exists, its raw-SQL baseline."""
+
+    name: str
+    path: str
+    params: dict[str, str]
+    aim_ms: float
+    raw: tuple[str, dict[str, object]] | None = None
+
+
+def _say(backend: str, message: str) -> None:
+    print(f"[{backend}] {message}", flush=True)
+
+
+def _local_midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=TZ)
+
+
+def _cases() -> list[Case]:
+    month = {"from": MONTH.isoformat(), "to": NEXT_MONTH.isoformat()}
+    raw_month: dict[str, object] = {
+        "start": _local_midnight(MONTH),
+        "end": _local_midnight(NEXT_MONTH),
+    }
+    trend_start = PROGRESS_DAY - timedelta(days=89)
+    return [
+        Case(
+            "/v1/tonnage month, bucket=day, by category",
+            "/v1/tonnage",
+            {**month, "bucket": "day", "group_by": "category"},
+            50,
+            (RAW_TONNAGE, {**raw_month, "collected": False}),
+        ),
+        Case(
+            "/v1/tonnage month, bucket=month, by district",
+            "/v1/tonnage",
+            {**month, "bucket": "month", "group_by": "district"},
+            50,
+            (RAW_BY.format(group="s.district_id"), raw_month),
+        ),
+        Case(
+            "/v1/tonnage month, bucket=month, by site",
+            "/v1/tonnage",
+            {**month, "bucket": "month", "group_by": "site"},
+            50,
+            (RAW_BY.format(group="s.site_id"), raw_month),
+        ),
+        Case(
+            "/v1/progress (day, month to date, 90-day trend)",
+            "/v1/progress",
+            {"date": PROGRESS_DAY.isoformat()},
+            100,
+            (
+                RAW_TONNAGE,
+                {
+                    "start": _local_midnight(min(trend_start, PROGRESS_DAY - timedelta(days=13))),
+                    "end": _local_midnight(PROGRESS_DAY + timedelta(days=1)),
+                    "collected": True,
+                },
+            ),
+        ),
+        Case(
+            "/v1/exports/monthly.xlsx (9 sheets)",
+            "/v1/exports/monthly.xlsx",
+            {"month": MONTH.strftime("%Y-%m")},
+            300,
+        ),
+    ]
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -40,22 +144,237 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _fmt(name: str, samples: list[float]) -> str:
-    return f"{name:<58} n={len(samples):<4} p50={_pct(samples, 0.5) * 1000:8.1f} ms  p95={_pct(samples, 0.95) * 1000:8.1f} ms"
+@dataclass(slots=True)
+class Figures:
+    """One backend's samples per case (seconds)."""
+
+    warm: dict[str, list[float]] = field(default_factory=dict)
+    cold: dict[str, list[float]] = field(default_factory=dict)
+    first: dict[str, list[float]] = field(default_factory=dict)
+    raw: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    check: bool = True
 
 
-def _local_midnight(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=TZ)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def api_process(bench_url: str) -> Iterator[str]:
+    """A fresh `pisman api` process (one worker, rate limit off) until the block ends."""
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "PISMAN_"))},
+        "DATABASE_URL": bench_url,
+        "PISMAN_CITY": CITY,
+        "LOG_LEVEL": "WARNING",
+        "API_RATE_LIMIT_PER_MIN": "0",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pisman", "api", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("pisman api did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _load(backend: str, admin_url: str, db_name: str, days: int, bins: int) -> str:
+    """A fresh database with the year loaded on the pre-grain schema, then upgraded."""
+    bench_url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    first_day = END_DAY - timedelta(days=days)
+    scale = Scale(bins=bins)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    with tempfile.TemporaryDirectory() as tmp:
+        old_sql = Path(tmp)
+        for path in sorted((PROJECT_ROOT / "sql").glob("*.sql")):
+            if int(path.name[:3]) <= UPGRADE_FROM:
+                shutil.copy(path, old_sql / path.name)
+        db.migrate(bench_url, old_sql)
+    with psycopg.connect(bench_url) as conn:
+        t0 = time.perf_counter()
+        sites = seed_city(conn, scale)
+        n_w = load_weighings(conn, sites, scale, first_day, days)
+        t1 = time.perf_counter()
+        print(
+            f"[{backend}] loaded {n_w:,} weighings over {days} days in {t1 - t0:.1f} s", flush=True
+        )
+        n_b = load_bins(conn, scale, first_day, days)
+        t2 = time.perf_counter()
+        print(f"[{backend}] loaded {n_b:,} bin readings in {t2 - t1:.1f} s", flush=True)
+        lo, hi = _local_midnight(first_day), _local_midnight(END_DAY)
+        if uses_timescaledb(conn):
+            views = conn.execute(
+                "SELECT format('%I.%I', c.user_view_schema, c.user_view_name),"
+                " CASE WHEN p.mat_hypertable_id IS NOT NULL"
+                "  THEN format('%I.%I', p.user_view_schema, p.user_view_name) END"
+                " FROM _timescaledb_catalog.continuous_agg c LEFT JOIN"
+                " _timescaledb_catalog.continuous_agg p ON p.mat_hypertable_id = c.parent_mat_hypertable_id"
+            ).fetchall()
+            conn.commit()
+            order = refresh_order({str(v): p for v, p in views})
+            refresh_aggregates(conn, [(v, hi + timedelta(days=1)) for v in order], lo)
+            how = "refresh_continuous_aggregate (" + ", ".join(order) + ")"
+        else:
+            conn.execute("SELECT pisman_rebuild_rollups(%s, %s)", (lo, hi))
+            conn.commit()
+            how = "pisman_rebuild_rollups()"
+        t3 = time.perf_counter()
+        print(f"[{backend}] rollups of the old schema: {how} in {t3 - t2:.1f} s", flush=True)
+    t4 = time.perf_counter()
+    db.migrate(bench_url, PROJECT_ROOT / "sql", on_progress=partial(_say, backend))
+    print(f"[{backend}] upgrade to the current schema in {time.perf_counter() - t4:.1f} s")
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return bench_url
+
+
+def _measure(backend: str, bench_url: str, cases: list[Case], args: argparse.Namespace) -> Figures:
+    fig = Figures()
+    with psycopg.connect(bench_url) as conn:
+        key = keys.create_key(conn, role="admin", name=f"bench-{time.time_ns()}")
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM weighing), (SELECT count(*) FROM weighing_daily),"
+            " (SELECT count(*) FROM tonnage_daily_district WHERE bucket >= %(s)s AND bucket < %(e)s),"
+            " (SELECT count(*) FROM tonnage_daily_city WHERE bucket >= %(s)s AND bucket < %(e)s),"
+            " (SELECT count(*) FROM tonnage_monthly_site WHERE bucket = %(s)s),"
+            " (SELECT count(*) FROM weighing_daily WHERE bucket >= %(s)s AND bucket < %(e)s)",
+            {"s": _local_midnight(MONTH), "e": _local_midnight(NEXT_MONTH)},
+        ).fetchone()
+    assert counts is not None
+    fig.notes.append(
+        f"weighing={counts[0]:,}; rows one month needs: weighing_daily {counts[5]:,}, "
+        f"tonnage_daily_district {counts[2]:,}, tonnage_daily_city {counts[3]:,}, "
+        f"tonnage_monthly_site {counts[4]:,}"
+    )
+    headers = {"X-API-Key": key}
+    month_rows: list[dict] = []
+    # Cold: a fresh API process for each series; its first request is reported apart too.
+    for case in cases:
+        fig.cold[case.name], fig.first[case.name] = [], []
+        for _ in range(args.cold_series):
+            with (
+                api_process(bench_url) as base,
+                httpx.Client(base_url=base, headers=headers, timeout=120) as client,
+            ):
+                for i in range(args.cold_requests):
+                    t = time.perf_counter()
+                    client.get(case.path, params=case.params).raise_for_status()
+                    elapsed = time.perf_counter() - t
+                    (fig.first if i == 0 else fig.cold)[case.name].append(elapsed)
+        print(f"[{backend}] cold: {case.name} done", flush=True)
+    # Warm: one process, one warm-up request per case.
+    with (
+        api_process(bench_url) as base,
+        httpx.Client(base_url=base, headers=headers, timeout=120) as client,
+    ):
+        for case in cases:
+            r = client.get(case.path, params=case.params)
+            r.raise_for_status()
+            if case is cases[0]:
+                month_rows = r.json()["rows"]
+            n = args.requests if case.aim_ms < 300 else max(5, args.requests // 5)
+            samples = []
+            for _ in range(n):
+                t = time.perf_counter()
+                client.get(case.path, params=case.params).raise_for_status()
+                samples.append(time.perf_counter() - t)
+            fig.warm[case.name] = samples
+    print(f"[{backend}] warm done", flush=True)
+    raw_rows: list[tuple] = []
+    with psycopg.connect(bench_url) as conn:
+        for case in cases:
+            if case.raw is None:
+                continue
+            query, params = case.raw
+            samples = []
+            for _ in range(args.raw_runs):
+                t = time.perf_counter()
+                rows = conn.execute(query, {"tz": TZ.key, "city": CITY, **params}).fetchall()
+                samples.append(time.perf_counter() - t)
+                if case is cases[0]:
+                    raw_rows = rows
+            fig.raw[case.name] = samples
+    api_total = sum(Decimal(str(r["tonnes"])) for r in month_rows)
+    raw_total = sum((Decimal(r[2]) / 1000).quantize(Decimal("0.001")) for r in raw_rows)
+    fig.check = api_total == raw_total
+    fig.notes.append(
+        f"check: month by day and category, API {api_total} t vs raw SQL {raw_total} t "
+        f"({'equal' if fig.check else 'DIFFERENT'})"
+    )
+    return fig
+
+
+def _ms(samples: list[float] | None, q: float) -> str:
+    return f"{_pct(samples, q) * 1000:,.1f}" if samples else "–"
+
+
+def _table(cases: list[Case], figures: dict[str, Figures]) -> list[str]:
+    backends = list(figures)
+    head = ["request (aim p95)"]
+    for b in backends:
+        head += [
+            f"{b} warm p50/p95 ms",
+            f"{b} cold p50/p95 ms",
+            f"{b} 1st after restart ms",
+            f"{b} raw SQL p50 ms",
+            f"{b} raw/cold p50",
+        ]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for case in cases:
+        cells = [f"{case.name} (≤ {case.aim_ms:.0f} ms)"]
+        for b in backends:
+            f = figures[b]
+            cold = f.cold.get(case.name)
+            raw = f.raw.get(case.name)
+            met = cold and _pct(cold, 0.95) * 1000 <= case.aim_ms
+            ratio = f"{_pct(raw, 0.5) / _pct(cold, 0.5):,.0f}×" if raw and cold else "–"
+            cells += [
+                f"{_ms(f.warm.get(case.name), 0.5)} / {_ms(f.warm.get(case.name), 0.95)}",
+                f"{_ms(cold, 0.5)} / **{_ms(cold, 0.95)}**{'' if met else ' ✗'}",
+                _ms(f.first.get(case.name), 0.5),
+                _ms(raw, 0.5),
+                ratio,
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     p = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
     p.add_argument(
-        "--admin-url",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="server to create the bench database on",
+        "--backends",
+        default="postgresql,timescaledb",
+        help="comma-separated: postgresql (plain, :5432), timescaledb (:5433)",
     )
+    p.add_argument("--postgresql-url", default=ADMIN_URLS["postgresql"])
+    p.add_argument("--timescaledb-url", default=ADMIN_URLS["timescaledb"])
     p.add_argument("--db-name", default="pisman_bench_api")
     p.add_argument("--days", type=int, default=365, help="days of history (default one year)")
     p.add_argument(
@@ -64,198 +383,60 @@ def main(argv: list[str] | None = None) -> int:
         default=20,
         help="bin sensors reporting every 5 minutes (Bandung has hundreds; scaled down)",
     )
-    p.add_argument("--requests", type=int, default=50, help="timed requests per endpoint")
-    p.add_argument("--raw-runs", type=int, default=5, help="timed runs of each raw-SQL baseline")
-    p.add_argument("--reuse", action="store_true", help="reuse an already loaded bench database")
+    p.add_argument("--requests", type=int, default=30, help="warm requests per endpoint")
+    p.add_argument("--cold-series", type=int, default=3, help="API restarts per endpoint")
+    p.add_argument(
+        "--cold-requests",
+        type=int,
+        default=8,
+        help="requests per cold series (first reported apart)",
+    )
+    p.add_argument("--raw-runs", type=int, default=3, help="timed runs of each raw-SQL baseline")
+    p.add_argument(
+        "--reuse", action="store_true", help="reuse the bench database where one is loaded"
+    )
     args = p.parse_args(argv)
-
-    url = db.redact(args.admin_url)  # validate
-    bench_url = args.admin_url.rsplit("/", 1)[0] + "/" + args.db_name
-    end_day = date(2026, 11, 1)
-    first_day = end_day - timedelta(days=args.days)
-    scale = Scale(bins=args.bins)
-
-    if not args.reuse:
-        with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{args.db_name}"')
-        db.migrate(bench_url, PROJECT_ROOT / "sql")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in ADMIN_URLS]
+    if unknown or not backends:
+        p.error(f"--backends: choose from postgresql, timescaledb (got {args.backends!r})")
+    if not 1 <= args.days <= 3660 or args.requests < 1 or args.cold_series < 1:
+        p.error("--days 1..3660, --requests and --cold-series at least 1")
+    if args.cold_requests < 2:
+        p.error("--cold-requests must be at least 2 (the first is reported apart)")
+    admin = {"postgresql": args.postgresql_url, "timescaledb": args.timescaledb_url}
+    cases = _cases()
+    figures: dict[str, Figures] = {}
+    for backend in backends:
+        url = db.redact(admin[backend])
+        bench_url = admin[backend].rsplit("/", 1)[0] + "/" + args.db_name
+        with psycopg.connect(admin[backend], autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (args.db_name,)
+            ).fetchone()
+        if args.reuse and exists:
+            # Migrations added since the load apply now (and say what they did).
+            db.migrate(bench_url, PROJECT_ROOT / "sql", on_progress=partial(_say, backend))
+        else:
+            bench_url = _load(backend, admin[backend], args.db_name, args.days, args.bins)
         with psycopg.connect(bench_url) as conn:
-            t0 = time.perf_counter()
-            sites = seed_city(conn, scale)
-            n_w = load_weighings(conn, sites, scale, first_day, args.days)
-            t1 = time.perf_counter()
-            print(f"loaded {n_w:,} weighings over {args.days} days in {t1 - t0:.1f} s", flush=True)
-            n_b = load_bins(conn, scale, first_day, args.days)
-            t2 = time.perf_counter()
-            print(
-                f"loaded {n_b:,} bin readings ({args.bins} bins every 5 min) in {t2 - t1:.1f} s",
-                flush=True,
-            )
-            bring_rollups_up_to_date(conn, _local_midnight(first_day), _local_midnight(end_day))
-            conn.commit()
-            t3 = time.perf_counter()
-            print(f"rebuilt rollups in {t3 - t2:.1f} s", flush=True)
-        with psycopg.connect(bench_url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
-    with psycopg.connect(bench_url) as conn:
-        counts = conn.execute(
-            "SELECT (SELECT count(*) FROM weighing), (SELECT count(*) FROM bin_reading), (SELECT count(*) FROM weighing_daily),"
-            " (SELECT count(*) FROM weighing_hourly), (SELECT sum(net_kg) FROM weighing WHERE stream = 'to_landfill' AND site_id = 'tpa-sarimukti') / 1000 / %s",
-            (args.days,),
-        ).fetchone()
-        key = keys.create_key(conn, role="admin", name="bench")
-    assert counts is not None
-    print(
-        f"database {url.rsplit('/', 1)[0]}/{args.db_name}: weighing={counts[0]:,} bin_reading={counts[1]:,} "
-        f"weighing_daily={counts[2]:,} weighing_hourly={counts[3]:,}; landfill {counts[4]:.0f} t/day"
-    )
-
-    port = 18000 + (int(time.time()) % 1000)
-    app = create_app(Settings(DATABASE_URL=bench_url, PISMAN_CITY=CITY))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-
-    month = date(2026, 10, 1)
-    next_month = date(2026, 11, 1)
-    progress_day = date(2026, 10, 31)
-    results: list[str] = []
-    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
-
-        def timed(path: str, query: dict[str, str], n: int) -> tuple[list[float], httpx.Response]:
-            r = client.get(path, params=query)
-            r.raise_for_status()
-            samples = []
-            for _ in range(n):
-                t = time.perf_counter()
-                r = client.get(path, params=query)
-                samples.append(time.perf_counter() - t)
-                r.raise_for_status()
-            return samples, r
-
-        def cold(path: str, query: dict[str, str], n: int) -> list[float]:
-            """Each request with the closed-day cache emptied first (after a restart, or late
-            data for every month the request covers)."""
-            samples = []
-            for _ in range(n):
-                CACHE.clear()
-                t = time.perf_counter()
-                client.get(path, params=query).raise_for_status()
-                samples.append(time.perf_counter() - t)
-            return samples
-
-        q_month = {
-            "from": month.isoformat(),
-            "to": next_month.isoformat(),
-            "bucket": "day",
-            "group_by": "category",
-        }
-        s, r_month = timed("/v1/tonnage", q_month, args.requests)
-        results.append(_fmt("API GET /v1/tonnage month, bucket=day, by category", s))
-        s, _ = timed(
-            "/v1/tonnage", {**q_month, "bucket": "month", "group_by": "district"}, args.requests
-        )
-        results.append(_fmt("API GET /v1/tonnage month, bucket=month, by district", s))
-        s, _ = timed(
-            "/v1/tonnage", {**q_month, "bucket": "month", "group_by": "site"}, args.requests
-        )
-        results.append(_fmt("API GET /v1/tonnage month, bucket=month, by site", s))
-        s, _ = timed("/v1/progress", {"date": progress_day.isoformat()}, args.requests)
-        results.append(_fmt("API GET /v1/progress (day, month to date, 90-day trend)", s))
-        s, r_x = timed(
-            "/v1/exports/monthly.xlsx",
-            {"month": month.strftime("%Y-%m")},
-            max(3, args.requests // 10),
-        )
-        results.append(
-            _fmt(f"API GET /v1/exports/monthly.xlsx ({len(r_x.content) / 1024:.0f} KiB)", s)
-        )
-        s, _ = timed(
-            "/v1/exports/monthly.csv",
-            {"month": month.strftime("%Y-%m"), "group_by": "site"},
-            max(3, args.requests // 10),
-        )
-        results.append(_fmt("API GET /v1/exports/monthly.csv by site", s))
-        n_cold = max(5, args.requests // 5)
-        results.append(
-            _fmt(
-                "cold: /v1/tonnage month, bucket=day, by category",
-                cold("/v1/tonnage", q_month, n_cold),
-            )
-        )
-        results.append(
-            _fmt(
-                "cold: /v1/tonnage month, bucket=month, by district",
-                cold("/v1/tonnage", {**q_month, "bucket": "month", "group_by": "district"}, n_cold),
-            )
-        )
-        results.append(
-            _fmt(
-                "cold: /v1/progress (90-day trend)",
-                cold("/v1/progress", {"date": progress_day.isoformat()}, n_cold),
-            )
-        )
-        results.append(
-            _fmt(
-                "cold: /v1/exports/monthly.xlsx",
-                cold("/v1/exports/monthly.xlsx", {"month": month.strftime("%Y-%m")}, 3),
-            )
-        )
-        results.append(f"closed-day cache: {CACHE.hits} hits, {CACHE.misses} misses")
-
-    with psycopg.connect(bench_url) as conn:
-
-        def raw(
-            start: date, end: date, collected: bool
-        ) -> tuple[list[float], list[tuple[datetime, str, Decimal]]]:
-            samples = []
-            rows: list = []
-            for _ in range(args.raw_runs):
-                t = time.perf_counter()
-                rows = conn.execute(
-                    RAW_TONNAGE,
-                    {
-                        "tz": TZ.key,
-                        "city": CITY,
-                        "start": _local_midnight(start),
-                        "end": _local_midnight(end),
-                        "collected": collected,
-                    },
-                ).fetchall()
-                samples.append(time.perf_counter() - t)
-            return samples, rows
-
-        s, rows = raw(month, next_month, False)
-        results.append(_fmt("raw SQL: same month by day and category from weighing", s))
-        trend_start = progress_day - timedelta(days=89)
-        s, _ = raw(
-            min(trend_start, progress_day - timedelta(days=13)),
-            progress_day + timedelta(days=1),
-            True,
-        )
-        results.append(_fmt("raw SQL: progress's 90-day daily series from weighing", s))
-    api_total = sum(Decimal(str(r["tonnes"])) for r in r_month.json()["rows"])
-    raw_total = sum((Decimal(r[2]) / 1000).quantize(Decimal("0.001")) for r in rows)
-    server.should_exit = True
-    thread.join(timeout=10)
+            kind = db.storage_kind(conn)
+        if kind != backend:
+            p.error(f"{url} built the {kind} schema, not {backend}")
+        figures[backend] = _measure(backend, bench_url, cases, args)
     print()
-    for line in results:
-        print(line)
     print(
-        f"check: month by day and category, API sum {api_total} t vs raw SQL sum {raw_total} t "
-        f"({'equal' if api_total == raw_total else 'DIFFERENT'})"
+        f"cold = a fresh `pisman api` process for each of {args.cold_series} series of "
+        f"{args.cold_requests} requests (the first of each series in its own column, the other "
+        f"{args.cold_requests - 1} in 'cold'); warm = one process after a warm-up request; "
+        f"load average now {os.getloadavg()[0]:.1f}"
     )
-    return 0 if api_total == raw_total else 1
+    for line in _table(cases, figures):
+        print(line)
+    for backend, fig in figures.items():
+        for note in fig.notes:
+            print(f"[{backend}] {note}")
+    return 0 if all(f.check for f in figures.values()) else 1
 
 
 if __name__ == "__main__":
