@@ -786,6 +786,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every scenario on every backend (interleaved) and the baselines; print one table."""
+    # Stopped from a background shell (SIGINT ignored there) or by SIGTERM: still drop the
+    # databases and stop the broker and ingest (the finally blocks below).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = parse_args(argv)
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.commit_acks]
     variants = [Variant("current", PROJECT_ROOT), *args.ingest_from]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -250,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="postgresql,timescaledb")
     parser.add_argument("--postgresql-url", default=DEFAULT_ADMIN_URLS["postgresql"])
     parser.add_argument("--timescaledb-url", default=DEFAULT_ADMIN_URLS["timescaledb"])
+    # Stopped from a background shell (SIGINT ignored there) or by SIGTERM: still drop the
+    # databases and stop the broker and ingest (the finally blocks below).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or any(b not in DEFAULT_ADMIN_URLS for b in backends):
