@@ -88,6 +88,11 @@ class TimescaleJobsCollector(Collector):
             "Failed runs of the job since its last success",
             labels=JOB_LABELS,
         )
+        overdue = GaugeMetricFamily(
+            "pisman_timescaledb_job_overdue",
+            "1 when the job is scheduled and was due over an hour ago but not started",
+            labels=JOB_LABELS,
+        )
         last_success = GaugeMetricFamily(
             "pisman_timescaledb_job_last_success_timestamp_seconds",
             "When the job last finished successfully (0: never)",
@@ -96,11 +101,12 @@ class TimescaleJobsCollector(Collector):
         for job in self.jobs:
             labels = [str(job.job_id), job.proc, job.hypertable or ""]
             failing.add_metric(labels, 1 if job.failing else 0)
+            overdue.add_metric(labels, 1 if job.overdue else 0)
             failures.add_metric(labels, job.total_failures)
             consecutive.add_metric(labels, job.consecutive_failures)
             finished = job.last_successful_finish
             last_success.add_metric(labels, finished.timestamp() if finished else 0)
-        yield from (failing, failures, consecutive, last_success)
+        yield from (failing, overdue, failures, consecutive, last_success)
 
 
 def jobs_exposition(collector: TimescaleJobsCollector) -> bytes:

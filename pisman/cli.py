@@ -242,6 +242,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         nxt = j.next_start.strftime("%Y-%m-%d %H:%M") if j.next_start else "-"
         if not j.scheduled:
             nxt = "paused"
+        elif j.overdue:
+            nxt += " OVERDUE"
         print(
             f"{j.job_id:>5}  {j.proc:<58} {j.hypertable or '-':<24} {j.last_run_status or '-':<8}"
             f" {success:<20} {j.total_failures:>5} {j.consecutive_failures:>8}  {nxt}"
@@ -249,14 +251,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if j.failing and j.last_error:
             print(f"       last error: {j.last_error}")
     failing = [j for j in listed if j.failing]
-    if failing:
+    overdue = [j for j in listed if j.overdue]
+    if failing or overdue:
         print(
-            f"{len(failing)} of {len(listed)} jobs FAILING: run them by hand (CALL run_job(<job>))"
-            " and see docs/operations.md, 'TimescaleDB jobs'",
+            f"{len(listed)} jobs: {len(failing)} FAILING, {len(overdue)} OVERDUE (due over an hour"
+            " ago, not started): see docs/operations.md, 'TimescaleDB jobs'",
             file=sys.stderr,
         )
         return 1
-    print(f"{len(listed)} jobs, none failing")
+    print(f"{len(listed)} jobs, none failing or overdue")
     return 0
 
 
@@ -391,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
-        "jobs", help="TimescaleDB background jobs and their failures (exit 1 when one fails)"
+        "jobs", help="TimescaleDB background jobs (exit 1 when one is failing or overdue)"
     )
     p.set_defaults(func=cmd_jobs)
 

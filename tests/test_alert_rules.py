@@ -90,6 +90,7 @@ def test_every_alert_has_a_unit_test_that_sees_it_fire() -> None:
         "PismanDatabaseUnreachable",
         "PismanBrokerUnreachable",
         "PismanTimescaleJobFailing",
+        "PismanTimescaleJobOverdue",
         "PismanTimescaleJobsUnchecked",
     }
     assert expected <= set(names)

@@ -199,10 +199,46 @@ def test_a_database_whose_jobs_have_not_failed_reports_none(
         body = client.get("/healthz/jobs").json()
         exposition = client.get("/metrics").text
     assert body["status"] == "ok" and body["degraded"] is False and body["failing"] == 0
+    assert body["overdue"] == 0
     assert sorted(j["job_id"] for j in body["jobs"]) == sorted(ids)
     assert len(ids) >= 5  # 3 refresh and 2 compression policies, plus TimescaleDB's own
     assert set(_series(exposition, "pisman_timescaledb_job_failing").values()) == {0.0}
     assert _pisman_jobs(db_url).returncode == 0
+
+
+@TIMESCALEDB_ONLY
+def test_a_job_the_scheduler_no_longer_starts_is_reported_overdue(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler stopped (as when it is out of background workers): nothing fails, nothing
+    runs. A scheduled job due three hours ago is overdue."""
+    with psycopg.connect(db_url) as conn:
+        _pause_all_jobs(conn)
+        conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+        row = conn.execute(
+            "SELECT min(job_id) FROM timescaledb_information.jobs"
+            " WHERE proc_name = 'policy_refresh_continuous_aggregate'"
+        ).fetchone()
+        assert row is not None and row[0] is not None
+        job_id = int(row[0])
+        conn.execute("SELECT alter_job(%s, scheduled => true)", (job_id,))
+        _record_success(conn, job_id)
+        conn.execute(
+            "UPDATE _timescaledb_internal.bgw_job_stat SET next_start = now() - INTERVAL '3 hours'"
+            " WHERE job_id = %s",
+            (job_id,),
+        )
+        conn.commit()
+    with api_client(db_url, monkeypatch) as (client, _):
+        body = client.get("/healthz/jobs").json()
+        exposition = client.get("/metrics").text
+    cli = _pisman_jobs(db_url)
+    assert body["status"] == "degraded" and body["overdue"] == 1 and body["failing"] == 0
+    assert [j["job_id"] for j in body["jobs"] if j["overdue"]] == [job_id]
+    assert "overdue" in body["message"] and str(job_id) in body["message"]
+    overdue = _series(exposition, "pisman_timescaledb_job_overdue")
+    assert overdue[str(job_id)] == 1.0 and sum(overdue.values()) == 1.0
+    assert cli.returncode == 1 and "OVERDUE" in cli.stdout
 
 
 @pytest.mark.backend("postgresql", reason="plain PostgreSQL has no background jobs")

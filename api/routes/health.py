@@ -93,15 +93,18 @@ class JobState(BaseModel):
     next_start: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+    overdue: bool
 
 
 class JobsHealth(BaseModel):
-    """TimescaleDB job health. `degraded`: some job's last run failed (the API still serves)."""
+    """TimescaleDB job health. `degraded`: some job's last run failed, or a scheduled job was not
+    started over an hour after it was due (the API still serves)."""
 
     status: Literal["ok", "degraded", "not_applicable", "unknown"]
     degraded: bool
     message: str
     failing: int
+    overdue: int
     jobs: list[JobState]
 
 
@@ -125,7 +128,7 @@ def _one_line(exc: BaseException) -> str:
 )
 async def jobs_health(request: Request) -> JSONResponse:
     """200 with `degraded: true` and the failing jobs when a refresh or compression policy's last
-    run failed: the API keeps serving (readiness is /readyz), but late data and compression wait
+    run failed, or a scheduled job was not started over an hour after it was due: the API keeps serving (readiness is /readyz), but late data and compression wait
     for those jobs. `not_applicable` on plain PostgreSQL. 503 when the jobs cannot be read."""
     try:
         jobs = await fetch_jobs(request)
@@ -135,6 +138,7 @@ async def jobs_health(request: Request) -> JSONResponse:
             degraded=True,
             message=f"cannot read TimescaleDB jobs: {_one_line(exc)}",
             failing=0,
+            overdue=0,
             jobs=[],
         )
         log_event(log, logging.WARNING, "jobs_check_failed", error=_one_line(exc))
@@ -145,20 +149,32 @@ async def jobs_health(request: Request) -> JSONResponse:
             degraded=False,
             message="plain PostgreSQL: no TimescaleDB background jobs",
             failing=0,
+            overdue=0,
             jobs=[],
         )
     else:
         failing = [j for j in jobs if j.failing]
+        overdue = [j for j in jobs if j.overdue]
+        problems = []
+        if failing:
+            problems.append(
+                f"{len(failing)} failing: " + ", ".join(f"{j.job_id} {j.proc}" for j in failing)
+            )
+        if overdue:
+            problems.append(
+                f"{len(overdue)} overdue (not started by the scheduler): "
+                + ", ".join(f"{j.job_id} {j.proc}" for j in overdue)
+            )
         body = JobsHealth(
-            status="degraded" if failing else "ok",
-            degraded=bool(failing),
+            status="degraded" if problems else "ok",
+            degraded=bool(problems),
             message=(
-                f"{len(failing)} of {len(jobs)} TimescaleDB jobs failing: "
-                + ", ".join(f"{j.job_id} {j.proc}" for j in failing)
-                if failing
-                else f"{len(jobs)} TimescaleDB jobs, none failing"
+                f"{len(jobs)} TimescaleDB jobs; " + "; ".join(problems)
+                if problems
+                else f"{len(jobs)} TimescaleDB jobs, none failing or overdue"
             ),
             failing=len(failing),
+            overdue=len(overdue),
             jobs=[JobState(failing=j.failing, **_fields(j)) for j in jobs],
         )
     return JSONResponse(status_code=200, content=body.model_dump(mode="json"))
