@@ -45,10 +45,10 @@ DAMAGED_ARCHIVE = (
     "unexpected end of file",
     "could not uncompress data",
     "could not decompress data",
-    "corrupt",
-    "unsupported version",
-    "invalid",
 )
+# A message line of pg_dump/pg_restore or the server (not a verbose line naming a table that
+# happens to contain the word).
+ERROR_LINE = re.compile(r"(\b(error|fatal)|ERROR|FATAL):")
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
@@ -184,7 +184,7 @@ def _first_error(lines: Sequence[str]) -> str:
     """The most telling line pg_dump/pg_restore wrote: its first error, else its last line."""
     meaningful = [ln.strip() for ln in lines if ln.strip() and not _harmless(ln)]
     for line in meaningful:
-        if "error" in line.lower() or "fatal" in line.lower():
+        if ERROR_LINE.search(line):
             return line
     return meaningful[-1] if meaningful else "no message"
 
@@ -556,7 +556,7 @@ def _restore_into(
                 on_progress("TimescaleDB restore mode off (timescaledb_post_restore)")
     if status != 0:
         message = _first_error(lines)
-        if any(marker in message.lower() for marker in DAMAGED_ARCHIVE[:6]):
+        if any(marker in message.lower() for marker in DAMAGED_ARCHIVE):
             raise _damaged(info.path, message)
         raise BackupFailed(f"pg_restore failed: {message}")
     return tables

@@ -352,3 +352,32 @@ def test_backup_never_overwrites_a_file(populated: tuple[str, str, Path], tmp_pa
     result = run_pisman("backup", "-o", str(out), env={"DATABASE_URL": url})
     assert result.returncode == 2 and "already exists" in result.stderr
     assert out.read_bytes() == b"yesterday's backup"
+
+
+def test_a_restore_that_fails_on_the_server_drops_the_database_it_made(
+    db_url: str, backend: Backend, new_db_name: str, tmp_path: Path
+) -> None:
+    """The backup grants a role that is gone by restore time: pg_restore stops at the GRANT;
+    the half-made database is dropped; one line says what failed; status 1."""
+    role = f"pisman_gone_{os.urandom(4).hex()}"
+    dump = tmp_path / "grants.dump"
+    with psycopg.connect(backend.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        try:
+            with psycopg.connect(db_url) as conn:
+                conn.execute(sql.SQL("GRANT SELECT ON city TO {}").format(sql.Identifier(role)))
+            made = run_pisman("backup", "-o", str(dump), env={"DATABASE_URL": db_url})
+            assert made.returncode == 0, made.stderr
+        finally:
+            with psycopg.connect(db_url) as conn:
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+    result = run_pisman("restore", "-i", str(dump), "-d", new_db_name, env={"DATABASE_URL": db_url})
+    assert result.returncode == 1, result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("pisman:")]
+    assert len(errors) == 1 and "pg_restore failed" in errors[0] and role in errors[0]
+    assert "was dropped" in result.stderr
+    assert not _exists(backend, new_db_name)
+    if backend.is_timescaledb:  # restore mode was switched off again before the drop
+        assert "timescaledb_post_restore" in result.stderr
