@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -14,6 +14,7 @@ from api.errors import ERROR_RESPONSES
 from api.params import bad_request, parse_group_by, parse_range
 from api.queries.tonnage import (
     PUBLIC_GROUPS,
+    Bucket,
     RangeNotAligned,
     TonnageQuery,
     TonnageResult,
@@ -73,7 +74,7 @@ async def get_tonnage(
         ),
     ],
     bucket: Annotated[
-        Literal["hour", "day", "week", "month", "total"],
+        Bucket,
         Query(
             description="Bucket size in the city's zone; weeks start Monday; `hour` for ranges up to 31 days."
         ),
