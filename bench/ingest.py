@@ -235,15 +235,20 @@ def publish(
     return started, took
 
 
-def stored_from_metrics(metrics_port: int) -> int:
-    """Readings ingest has stored, from its own /metrics (cheaper for everyone than count(*))."""
+def metric_sum(metrics_port: int, prefix: str) -> float:
+    """The sum of every series of one metric on ingest's /metrics (all labels)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("pisman_ingest_readings_stored_total"):
+        if line.startswith(prefix):
             total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+    return total
+
+
+def stored_from_metrics(metrics_port: int) -> int:
+    """Readings ingest has stored, from its own /metrics (cheaper for everyone than count(*))."""
+    return int(metric_sum(metrics_port, "pisman_ingest_readings_stored_total"))
 
 
 def wait_stored(
@@ -350,11 +355,11 @@ class Variant:
     folder: Path
 
 
-def setup_target(backend: str | None, admin_url: str, devices: int) -> Target:
+def setup_target(backend: str | None, admin_url: str, devices: int, sql_dir: Path) -> Target:
     """Create, migrate and seed a bench database; check it took the expected backend's path."""
     url = admin_url.rsplit("/", 1)[0] + f"/pisman_bench_{uuid.uuid4().hex[:8]}"
     db.ensure_database(url)
-    db.migrate(url, PROJECT_ROOT / "sql")
+    db.migrate(url, sql_dir)
     with psycopg.connect(url) as conn:
         kind = db.storage_kind(conn)
         row = conn.execute(VERSIONS).fetchone()
@@ -396,7 +401,7 @@ def start_ingest(
     env = {
         **os.environ,
         "PYTHONPATH": str(variant.folder),  # ahead of the editable install of this checkout
-        "PISMAN_SQL_DIR": str(PROJECT_ROOT / "sql"),
+        "PISMAN_SQL_DIR": str(args.sql_dir),
         "DATABASE_URL": url,
         "MQTT_URL": broker.url,
         "INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
@@ -521,6 +526,7 @@ def scenario(
         readings = messages * per_message
         stored_at = wait_stored(url, readings, timeout=600, metrics_port=metrics_port)
         cpu = cpu_seconds(ingest.pid) - cpu_before
+        db_seconds = metric_sum(metrics_port, "pisman_ingest_batch_seconds_sum")
         if profiler is not None:
             profiler.stop()
         assert _count(url) == readings, "ingest's stored counter disagrees with the table"
@@ -548,6 +554,7 @@ def scenario(
         "ack_bytes_per_reading": counter.bytes / readings if counter else 0.0,
         "load_1min": os.getloadavg()[0],
         "ingest_cpu_us_per_reading": cpu / readings * 1e6,
+        "db_us_per_reading": db_seconds / readings * 1e6,
     }
     ack_note = (
         f" acks {counter.messages:,} msgs, {counter.bytes / readings:.1f} B/reading"
@@ -558,7 +565,8 @@ def scenario(
         f"{target.backend:<11} {variant.name:<8} {name:<42} {readings:>9} readings in {elapsed:6.1f} s"
         f" = {readings / elapsed:>9,.0f} readings/s (publish {messages / pub_s:,.0f} msg/s)"
         f" latency p50 {p50 * 1000:6.0f} ms p99 {p99 * 1000:6.0f} ms"
-        f" ingest peak RSS {memory:.0f} MiB, CPU {cpu / readings * 1e6:.1f} µs/reading{ack_note}"
+        f" ingest peak RSS {memory:.0f} MiB, CPU {cpu / readings * 1e6:.1f} µs/reading,"
+        f" database {db_seconds / readings * 1e6:.1f} µs/reading{ack_note}"
         f" load {figures['load_1min']:.1f}",
         flush=True,
     )
@@ -630,7 +638,7 @@ def markdown_table(
         head += [
             f"{name}: readings/s",
             "p50 / p99",
-            "ingest CPU µs/reading",
+            "µs/reading: ingest CPU / database",
             "peak RSS",
             "ack B/reading",
         ]
@@ -648,7 +656,8 @@ def markdown_table(
             cells += [
                 _rate_cell(runs),
                 f"{_seconds(p50)} / {_seconds(p99)}",
-                f"{_median([r['ingest_cpu_us_per_reading'] for r in runs]):.1f}",
+                f"{_median([r['ingest_cpu_us_per_reading'] for r in runs]):.0f}"
+                f" / {_median([r['db_us_per_reading'] for r in runs]):.0f}",
                 f"{max(r['ingest_peak_mib'] for r in runs):.0f} MiB",
                 f"{acks:.1f}" if acks else "–",
             ]
@@ -736,6 +745,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run on this one server only (its backend is read from the schema it builds)",
     )
     parser.add_argument(
+        "--sql-dir",
+        type=Path,
+        default=PROJECT_ROOT / "sql",
+        help="migrations to build the bench databases from (e.g. an older checkout's sql/)",
+    )
+    parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
         help="comma-separated: single (full speed), half (paced), batched; the naive baseline always runs",
@@ -805,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     try:
         for backend, admin_url in servers:
-            targets.append(setup_target(backend, admin_url, args.devices))
+            targets.append(setup_target(backend, admin_url, args.devices, args.sql_dir))
         broker.start()
         print(
             f"ingest benchmark: {args.devices} devices, {args.publishers} publisher processes, "
