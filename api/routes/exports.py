@@ -234,50 +234,25 @@ def _exact_t(reports: list[MonthReport], key: str) -> float:
     return as_tonnes(sum((m.exact_kg.get(key) or Decimal(0) for m in reports), Decimal(0)))
 
 
-def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> list[Table]:
-    """The national, landfill, facilities, waste-bank and data-quality sheets."""
-    tables = [national_table(reports, lang)]
-    landfill = [[x[c.key] for c in xc.LANDFILL] for m in reports for x in m.landfill]
-    tables.append(
-        Table(
-            "landfill",
-            list(xc.LANDFILL),
-            landfill,
-            [
-                xc.word("total", lang),
-                "",
-                "",
-                sum(r[3] for r in landfill),
-                _exact_t(reports, "landfill_net"),
-                "",
-                "",
-                "",
-            ],
-        )
-    )
-    fac = [[x[c.key] for c in xc.FACILITIES] for m in reports for x in m.facilities]
-    tables.append(
-        Table(
-            "facilities",
-            list(xc.FACILITIES),
-            fac,
-            [
-                xc.word("total", lang),
-                "",
-                "",
-                *(
-                    _exact_t(reports, k)
-                    for k in (
-                        "facility_in",
-                        "facility_processed",
-                        "facility_output",
-                        "facility_residue",
-                    )
-                ),
-            ],
-        )
-    )
-    banks = [
+def landfill_table(reports: list[MonthReport], lang: Lang) -> Table:
+    """Each landfill gate's month: trips, net tonnes (total summed exactly), quota use."""
+    rows = [[x[c.key] for c in xc.LANDFILL] for m in reports for x in m.landfill]
+    total_trips = sum(r[3] for r in rows)
+    totals = [xc.word("total", lang), "", "", total_trips, _exact_t(reports, "landfill_net")]
+    return Table("landfill", list(xc.LANDFILL), rows, [*totals, "", "", ""])
+
+
+def facilities_table(reports: list[MonthReport], lang: Lang) -> Table:
+    """Each facility's month: in, processed, output, residue (totals summed exactly)."""
+    rows = [[x[c.key] for c in xc.FACILITIES] for m in reports for x in m.facilities]
+    sections = ("facility_in", "facility_processed", "facility_output", "facility_residue")
+    totals = [xc.word("total", lang), "", "", *(_exact_t(reports, k) for k in sections)]
+    return Table("facilities", list(xc.FACILITIES), rows, totals)
+
+
+def waste_banks_table(reports: list[MonthReport], lang: Lang, labels: Labels) -> Table:
+    """Waste-bank deposits per month and material: kg, rupiah, deposits."""
+    rows = [
         [
             x["month"],
             labels.get("material", x["material"], lang),
@@ -288,26 +263,21 @@ def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> lis
         for m in reports
         for x in m.waste_banks
     ]
-    tables.append(
-        Table(
-            "waste_banks",
-            list(xc.WASTE_BANKS),
-            banks,
-            [
-                xc.word("total", lang),
-                "",
-                float(
-                    sum(
-                        (m.exact_kg.get("bank_kg") or Decimal(0) for m in reports), Decimal(0)
-                    ).quantize(Decimal("0.001"))
-                ),
-                sum(r[3] for r in banks),
-                sum(r[4] for r in banks),
-            ],
-        )
-    )
+    bank_kg = sum((m.exact_kg.get("bank_kg") or Decimal(0) for m in reports), Decimal(0))
+    totals = [
+        xc.word("total", lang),
+        "",
+        float(bank_kg.quantize(Decimal("0.001"))),
+        sum(r[3] for r in rows),
+        sum(r[4] for r in rows),
+    ]
+    return Table("waste_banks", list(xc.WASTE_BANKS), rows, totals)
+
+
+def data_quality_table(reports: list[MonthReport], lang: Lang) -> Table:
+    """Each month's coverage, manual tickets, silent scales and quarantined messages."""
     days_word = "hari" if lang == "id" else "days"
-    dq = [
+    rows = [
         [
             m.month,
             xc.status_label(m.coverage["status"], lang),
@@ -327,8 +297,18 @@ def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> lis
         ]
         for m in reports
     ]
-    tables.append(Table("data_quality", list(xc.DATA_QUALITY), dq, None))
-    return tables
+    return Table("data_quality", list(xc.DATA_QUALITY), rows, None)
+
+
+def report_tables(reports: list[MonthReport], lang: Lang, labels: Labels) -> list[Table]:
+    """The national, landfill, facilities, waste-bank and data-quality sheets."""
+    return [
+        national_table(reports, lang),
+        landfill_table(reports, lang),
+        facilities_table(reports, lang),
+        waste_banks_table(reports, lang, labels),
+        data_quality_table(reports, lang),
+    ]
 
 
 def _csv_cell(value: Any, locale: CsvLocale) -> Any:

@@ -12,6 +12,7 @@ from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
+from pisman.contract import Alert, Bin, Device
 
 dash.register_page(__name__, path="/bins", name="Bins and devices", order=2)
 
@@ -49,6 +50,98 @@ def _status(code: str | None, lang: Lang) -> str:
     return t(f"status_{code}", lang) if code else "–"
 
 
+def _bins_block(full: list[Bin], lang: Lang) -> Any:
+    """Bins at or above their threshold, fullest first (or a line saying there are none)."""
+    if not full:
+        return html.P(t("no_bins_to_empty", lang), id="bins-none", className="state state-ok")
+    return table(
+        [
+            t("site", lang),
+            t("district", lang),
+            t("fill", lang),
+            t("battery", lang),
+            t("reading_time", lang),
+            t("location", lang),
+            t("device", lang),
+        ],
+        [
+            [
+                b.site_name or b.site_id,
+                b.district_name or b.district_id or "–",
+                fmt.percent(b.fill_pct / 100 if b.fill_pct is not None else None, lang, 0),
+                fmt.percent(b.battery_pct / 100 if b.battery_pct is not None else None, lang, 0),
+                fmt.timestamp(b.reading_ts, lang),
+                _location(b.lat, b.lon, lang),
+                b.device_id,
+            ]
+            for b in full
+        ],
+        table_id="bins-table",
+        row_ids=[f"bin-{b.device_id}" for b in full],
+        numeric_columns=(2, 3),
+    )
+
+
+def _silent_block(silent: list[Device], lang: Lang) -> Any:
+    """Devices not online, silent longest first (or a line saying there are none)."""
+    if not silent:
+        return html.P(t("no_silent_devices", lang), id="silent-none", className="state state-ok")
+    return table(
+        [
+            t("device", lang),
+            t("kind", lang),
+            t("site", lang),
+            t("status", lang),
+            t("silent_for", lang),
+            t("last_seen", lang),
+        ],
+        [
+            [
+                d.device_id,
+                d.kind,
+                d.site_name or d.site_id,
+                _status(d.status, lang),
+                fmt.duration(d.silent_for_s, lang),
+                fmt.timestamp(d.last_seen_at, lang),
+            ]
+            for d in silent
+        ],
+        table_id="silent-table",
+        row_ids=[f"silent-{d.device_id}" for d in silent],
+        numeric_columns=(4,),
+    )
+
+
+def _battery_block(low: list[Alert], devices: list[Device], lang: Lang) -> Any:
+    """Low-battery alerts with each device's battery (or a line saying there are none)."""
+    if not low:
+        return html.P(t("no_low_batteries", lang), id="battery-none", className="state state-ok")
+    battery_by_device = {d.device_id: d.battery_pct for d in devices}
+
+    def battery(device_id: str | None) -> str:
+        pct = battery_by_device.get(device_id or "")
+        return fmt.percent(pct / 100, lang, 0) if pct is not None else "–"
+
+    return table(
+        [t("device", lang), t("battery", lang), t("status", lang)],
+        [
+            [
+                a.device_id or "–",
+                battery(a.device_id),
+                a.message_id if lang == "id" else a.message_en,
+            ]
+            for a in low
+        ],
+        table_id="battery-table",
+        row_ids=[f"battery-{a.device_id}" for a in low],
+        numeric_columns=(1,),
+    )
+
+
+def _panel(title: str, count: int, block: Any, lang: Lang) -> html.Div:
+    return html.Div([html.H2(f"{title} ({fmt.count(count, lang)})"), block], className="panel")
+
+
 @callback(
     Output("bins-body", "children"),
     Output("bins-district", "options"),
@@ -84,112 +177,16 @@ def render_bins(
         return notice, options, t("district", lang), t("all_districts", lang)
 
     full = [b for b in bins if b.needs_collection]
-    bins_block: Any = html.P(
-        t("no_bins_to_empty", lang), id="bins-none", className="state state-ok"
-    )
-    if full:
-        bins_block = table(
-            [
-                t("site", lang),
-                t("district", lang),
-                t("fill", lang),
-                t("battery", lang),
-                t("reading_time", lang),
-                t("location", lang),
-                t("device", lang),
-            ],
-            [
-                [
-                    b.site_name or b.site_id,
-                    b.district_name or b.district_id or "–",
-                    fmt.percent(b.fill_pct / 100 if b.fill_pct is not None else None, lang, 0),
-                    fmt.percent(
-                        b.battery_pct / 100 if b.battery_pct is not None else None, lang, 0
-                    ),
-                    fmt.timestamp(b.reading_ts, lang),
-                    _location(b.lat, b.lon, lang),
-                    b.device_id,
-                ]
-                for b in full
-            ],
-            table_id="bins-table",
-            row_ids=[f"bin-{b.device_id}" for b in full],
-            numeric_columns=(2, 3),
-        )
-
     silent = sorted(
         (d for d in devices if d.status != "online"),
         key=lambda d: -(d.silent_for_s if d.silent_for_s is not None else float("inf")),
     )
-    silent_block: Any = html.P(
-        t("no_silent_devices", lang), id="silent-none", className="state state-ok"
-    )
-    if silent:
-        silent_block = table(
-            [
-                t("device", lang),
-                t("kind", lang),
-                t("site", lang),
-                t("status", lang),
-                t("silent_for", lang),
-                t("last_seen", lang),
-            ],
-            [
-                [
-                    d.device_id,
-                    d.kind,
-                    d.site_name or d.site_id,
-                    _status(d.status, lang),
-                    fmt.duration(d.silent_for_s, lang),
-                    fmt.timestamp(d.last_seen_at, lang),
-                ]
-                for d in silent
-            ],
-            table_id="silent-table",
-            row_ids=[f"silent-{d.device_id}" for d in silent],
-            numeric_columns=(4,),
-        )
-
     low = [a for a in alerts if a.kind == "low_battery"]
-    battery_by_device = {d.device_id: d.battery_pct for d in devices}
-    low_block: Any = html.P(
-        t("no_low_batteries", lang), id="battery-none", className="state state-ok"
-    )
-    if low:
-        low_block = table(
-            [t("device", lang), t("battery", lang), t("status", lang)],
-            [
-                [
-                    a.device_id or "–",
-                    fmt.percent((battery_by_device.get(a.device_id or "") or 0) / 100, lang, 0)
-                    if battery_by_device.get(a.device_id or "") is not None
-                    else "–",
-                    a.message_id if lang == "id" else a.message_en,
-                ]
-                for a in low
-            ],
-            table_id="battery-table",
-            row_ids=[f"battery-{a.device_id}" for a in low],
-            numeric_columns=(1,),
-        )
-
     body = html.Div(
         [
-            html.Div(
-                [html.H2(f"{t('bins_to_empty', lang)} ({fmt.count(len(full), lang)})"), bins_block],
-                className="panel",
-            ),
-            html.Div(
-                [
-                    html.H2(f"{t('silent_devices', lang)} ({fmt.count(len(silent), lang)})"),
-                    silent_block,
-                ],
-                className="panel",
-            ),
-            html.Div(
-                [html.H2(f"{t('low_batteries', lang)} ({fmt.count(len(low), lang)})"), low_block],
-                className="panel",
-            ),
+            _panel(t("bins_to_empty", lang), len(full), _bins_block(full, lang), lang),
+            _panel(t("silent_devices", lang), len(silent), _silent_block(silent, lang), lang),
+            _panel(t("low_batteries", lang), len(low), _battery_block(low, devices, lang), lang),
         ]
     )
     return body, options, t("district", lang), t("all_districts", lang)
