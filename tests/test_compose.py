@@ -169,3 +169,22 @@ def test_ingest_connects_with_its_own_account_as_its_client_id() -> None:
 def test_the_api_runs_several_workers_so_heavy_reads_cannot_starve_health_checks() -> None:
     env = SERVICES["api"]["environment"]
     assert Settings(API_WORKERS=int(env["API_WORKERS"])).API_WORKERS >= 2
+
+
+def test_the_image_carries_the_backup_tools_of_the_databases_major() -> None:
+    """`pisman backup`/`restore` run pg_dump/pg_restore: the app image must ship the client of
+    the compose database's PostgreSQL major (pg_dump refuses a newer server)."""
+    db_major = re.fullmatch(r"timescale/timescaledb:[\d.]+-pg(\d+)", SERVICES["db"]["image"])
+    assert db_major is not None
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert f"postgresql-client-{db_major.group(1)}" in dockerfile
+
+
+def test_pre_commit_runs_the_checks_that_run_test_starts_with() -> None:
+    """The pre-commit hooks are ./run test's lint steps, with the project's virtualenv."""
+    config = yaml.safe_load((PROJECT_ROOT / ".pre-commit-config.yaml").read_text())
+    entries = [hook["entry"] for repo in config["repos"] for hook in repo["hooks"]]
+    run_script = (PROJECT_ROOT / "run").read_text()
+    for step in ("ruff check", "ruff format --check", "mypy"):
+        assert any(e.startswith(f".venv/bin/{step}") for e in entries), step
+        assert f'"$VENV/bin/{step.split()[0]}"' in run_script
