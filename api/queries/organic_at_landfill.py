@@ -11,13 +11,21 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from api.params import local_midnight
+from api.queries.rows import fetch_one
 from api.queries.tonnage import TonnageQuery, tonnage
 from pisman.domain import Category, SiteType
 
 # Which materials are organic is configuration (the material table; TPA Sarimukti refuses them).
 ORGANIC_MATERIALS = (
-    "SELECT coalesce(array_agg(code ORDER BY code), '{}') FROM material WHERE organic"
+    "SELECT coalesce(array_agg(code ORDER BY code), '{}') AS codes FROM material WHERE organic"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OrganicCodes:
+    """The material codes the schema marks organic."""
+
+    codes: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +41,8 @@ async def organic_at_landfill(
     conn: psycopg.AsyncConnection[Any], *, city_id: str, tz: ZoneInfo, day: date
 ) -> list[OrganicLoad]:
     """Per landfill gate, the organic residual of a local day (gates without any are left out)."""
-    row = await (await conn.execute(ORGANIC_MATERIALS)).fetchone()
-    organic = set(row[0]) if row is not None else set()
+    row = await fetch_one(conn, OrganicCodes, ORGANIC_MATERIALS, ())
+    organic = set(row.codes) if row is not None else set()
     result = await tonnage(
         conn,
         TonnageQuery(

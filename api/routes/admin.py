@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Path, Query
+from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.deps import AdminKey, CityDep, Conn, SettingsDep
@@ -50,12 +51,20 @@ class DeviceIn(Body):
     reporting_interval_s: int | None = Field(None, ge=1, le=86400 * 7)
 
 
+@dataclass(frozen=True, slots=True)
+class SiteCity:
+    """The city a site belongs to."""
+
+    city_id: str
+
+
 def _provision(settings: Settings, body: DeviceIn, city_id: str) -> tuple[devices.Device, str]:
     with db.connect(settings.DATABASE_URL) as conn:
-        site = conn.execute(
-            "SELECT city_id FROM site WHERE site_id = %s", (body.site_id,)
-        ).fetchone()
-        if site is None or site[0] != city_id:
+        with conn.cursor(row_factory=class_row(SiteCity)) as cur:
+            site = cur.execute(
+                "SELECT city_id FROM site WHERE site_id = %s", (body.site_id,)
+            ).fetchone()
+        if site is None or site.city_id != city_id:
             raise devices.RegistryError(f"no site {body.site_id!r} in city {city_id!r}")
         device, password = devices.add_device(
             conn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -14,6 +15,7 @@ from api.deps import CityDep, Conn, HeavyLane, ViewerKey
 from api.errors import ERROR_RESPONSES
 from api.params import local_midnight, parse_local_date
 from api.queries.organic_at_landfill import organic_at_landfill
+from api.queries.rows import fetch_one
 from api.queries.targets import Target, targets_on
 from api.queries.tonnage import TonnageQuery, as_tonnes, tonnage
 from pisman.contract import (
@@ -41,9 +43,17 @@ TARGET_METRIC = {
 DEFAULT_QUOTA_DAYS = 14
 
 KBS_COUNT = """
-SELECT count(*) FROM neighbourhood
+SELECT count(*) AS count FROM neighbourhood
 WHERE city_id = %(city)s AND kbs_since IS NOT NULL AND kbs_since <= %(day)s
 """
+
+
+@dataclass(frozen=True, slots=True)
+class KbsRow:
+    """Neighbourhoods declared waste-free by a day."""
+
+    count: int
+
 
 Kg = dict[str, Decimal]
 
@@ -205,9 +215,7 @@ async def get_progress(
         for d in (trend_start + timedelta(days=i) for i in range(trend_days))
     ]
     organic = await organic_at_landfill(conn, city_id=city.city_id, tz=tz, day=day)
-    kbs = (
-        await (await conn.execute(KBS_COUNT, {"city": city.city_id, "day": day})).fetchone() or [0]
-    )[0]
+    kbs = await fetch_one(conn, KbsRow, KBS_COUNT, {"city": city.city_id, "day": day})
     kbs_target = targets.get(TargetMetric.KBS_RW)
     gen = targets.get(TargetMetric.GENERATION_T)
     return ProgressAnswer(
@@ -220,6 +228,8 @@ async def get_progress(
         month_to_date=month_to_date(daily, day, targets),
         trend=trend,
         landfill_quota=landfill_quota(daily, quota, window_start, end),
-        kbs=Kbs(count=int(kbs), target=int(kbs_target.value) if kbs_target else None),
+        kbs=Kbs(
+            count=kbs.count if kbs else 0, target=int(kbs_target.value) if kbs_target else None
+        ),
         organic_at_landfill_t=as_tonnes(sum((o.kg for o in organic), Decimal(0))),
     )
