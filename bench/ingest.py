@@ -28,7 +28,8 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -435,7 +436,7 @@ class Profiler:
         self.out = out
         self.proc = subprocess.Popen(
             [
-                *(PY_SPY, "record", "--pid", str(pid), "--rate", "200", "--threads", "--gil"),
+                *(str(PY_SPY), "record", "--pid", str(pid), "--rate", "200", "--threads", "--gil"),
                 *("--format", "raw", "--output", str(out)),
             ],
             stdout=subprocess.DEVNULL,
@@ -606,6 +607,64 @@ def naive(target: Target, broker: Mosquitto, args: argparse.Namespace, seq_base:
     return rate
 
 
+def store_only(args: argparse.Namespace, servers: list[tuple[str | None, str]]) -> int:
+    """The store path alone (COPY, the store statement, commit: ingest.writer.Writer.commit),
+    batch after batch of single-reading weighings, alternating between databases built from
+    --sql-dir and --compare-sql-dir on each backend: an A/B of the SQL side without the broker."""
+    from ingest.registry import Registry
+    from ingest.validate import Validated, WeighingRow
+    from ingest.writer import Incoming, Writer
+
+    schemas = [("current", args.sql_dir)]
+    if args.compare_sql_dir is not None:
+        schemas.append(("compare", args.compare_sql_dir))
+    targets: list[tuple[str, Target]] = []
+    writers: list[Writer] = []
+    try:
+        for backend, admin_url in servers:
+            for name, sql_dir in schemas:
+                targets.append((name, setup_target(backend, admin_url, args.devices, sql_dir)))
+                writers.append(Writer(targets[-1][1].url, Registry()))
+        load = os.getloadavg()[0]
+        seconds: list[list[float]] = [[] for _ in targets]
+        base = datetime.now(UTC) - timedelta(hours=1)
+        for n in range(args.store_only):
+            for i, ((_, t), writer) in enumerate(zip(targets, writers, strict=True)):
+                batch = []
+                for k in range(args.batch_size):
+                    seq = n * args.batch_size + k
+                    site, device = t.pairs[seq % len(t.pairs)]
+                    row = WeighingRow(
+                        *(base + timedelta(milliseconds=seq), "benchcity", site, device, seq),
+                        *(Decimal(1 + seq % 90), None, None, MATERIALS[seq % 5], "mixed"),
+                        *(None, None, False, None, False),
+                    )
+                    topic = f"pisman/v1/{site}/{device}/weighing"
+                    batch.append(Incoming(topic, b"{}", False, Validated([row], [], [], [])))
+                outcome = writer.commit(batch)
+                assert outcome is not None and outcome.stored_weighings == args.batch_size
+                seconds[i].append(outcome.seconds)
+        print(
+            f"store path alone: {args.store_only} batches of {args.batch_size} single-reading"
+            f" weighings from {args.devices} devices per database, alternating; load average"
+            f" {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end"
+        )
+        print("| backend | migrations | µs per reading: best batch | median batch |")
+        print("|---|---|---:|---:|")
+        for (name, t), times in zip(targets, seconds, strict=True):
+            sql_dir = args.sql_dir if name == "current" else args.compare_sql_dir
+            print(
+                f"| {t.label} | {sql_dir} | {min(times) / args.batch_size * 1e6:.1f}"
+                f" | {_median(times) / args.batch_size * 1e6:.1f} |"
+            )
+    finally:
+        for writer in writers:
+            writer.close()
+        for _, t in targets:
+            drop_database(t.admin_url, t.url)
+    return 0
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
@@ -751,6 +810,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="migrations to build the bench databases from (e.g. an older checkout's sql/)",
     )
     parser.add_argument(
+        "--store-only",
+        type=int,
+        default=0,
+        metavar="BATCHES",
+        help="measure only the store path (no broker): BATCHES batches of --batch-size per database",
+    )
+    parser.add_argument(
+        "--compare-sql-dir",
+        type=Path,
+        default=None,
+        help="with --store-only: also build each backend's database from these migrations",
+    )
+    parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
         help="comma-separated: single (full speed), half (paced), batched; the naive baseline always runs",
@@ -814,6 +886,8 @@ def main(argv: list[str] | None = None) -> int:
         urls = {"postgresql": args.postgresql_url, "timescaledb": args.timescaledb_url}
         servers = [(b, urls[b]) for b in args.backend_list]
 
+    if args.store_only:
+        return store_only(args, servers)
     folder = Path(tempfile.mkdtemp(prefix="pisman-bench-"))
     broker = Mosquitto(folder, port=free_port())
     targets: list[Target] = []
