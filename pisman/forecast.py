@@ -250,13 +250,9 @@ def forecast_bin(
         # Theil-Sen of the level against the profile's expected cumulative rise: the slope is
         # this piece's ratio of observed to expected filling, whatever the shape of the day.
         if len(piece) >= MIN_PIECE_H:
-            t0 = datetime.fromtimestamp(piece[0] * 3600, UTC)
-            x = np.array(
-                [
-                    _profile_integral(rates, tz, t0, datetime.fromtimestamp(h * 3600, UTC))
-                    for h in piece
-                ]
-            )
+            # A piece holds consecutive hours: the expected rise is a running sum of the profile.
+            steps = [rates[_how(datetime.fromtimestamp(h * 3600, UTC), tz)] for h in piece[:-1]]
+            x = np.concatenate(([0.0], np.cumsum(steps)))
             y = np.array([points[h] for h in piece])
             if x[-1] > 1e-6:
                 ratios.append(max(0.0, _theil_sen_slope(x, y, min_dx=x[-1] / 8)))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pisman.citydata import City, Range, Site
 from pisman.domain import DeviceKind, SiteType
+from simulators.collection import Collection
 from simulators.devices import SimDevice
 
 HOUR_MS = 3_600_000
@@ -124,7 +125,15 @@ class CitySimulation:
     """Generates readings for consecutive hours; deterministic for a given seed and start hour."""
 
     def __init__(
-        self, city: City, devices: list[SimDevice], *, seed: int, bin_interval_s: int
+        self,
+        city: City,
+        devices: list[SimDevice],
+        *,
+        seed: int,
+        bin_interval_s: int,
+        collection: str = "threshold",
+        plan_time_limit_s: float = 5.0,
+        plan_deterministic: bool = False,
     ) -> None:
         if city.simulation is None:
             raise ValueError(f"city {city.city.id} has no simulation section")
@@ -228,6 +237,15 @@ class CitySimulation:
         self._arrival_order = 0
         self.hourly = p.hourly_profile.values
         self.hourly_sum = sum(self.hourly)
+        # Who empties the depots (simulators/collection.py); planned trucks draw from their own
+        # stream, so the threshold rule (the default) simulates exactly as before.
+        self.collect_rng = rng_for(seed, "collection")
+        self.collection = Collection(
+            self,
+            collection,
+            plan_time_limit_s=plan_time_limit_s,
+            plan_deterministic=plan_deterministic,
+        )
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -296,6 +314,7 @@ class CitySimulation:
             net_g = reading.net_g
         travel_ms = int(depot.rng.uniform(lf.travel_h.low, lf.travel_h.high) * HOUR_MS)
         self._arrive(ts_ms + travel_ms, depot.site.id, net_g, material, depot.plate, tare_kg)
+        self.collection.threshold_trip(depot, ts_ms, ts_ms + travel_ms, net_g)
 
     def _arrive(
         self, ts_ms: int, origin: str, net_g: int, material: str, plate: str, tare_kg: float
@@ -317,6 +336,7 @@ class CitySimulation:
         wf = self.p.weekday_factors.values[local.weekday()]
         hour_share = self.hourly[lh] / self.hourly_sum
         out: list[Reading] = []
+        self.collection.start_hour(start_ms)
         self._facilities_hour(start_ms, local, wf, out)
         self._depots_hour(start_ms, wf, hour_share, out)
         self._banks_hour(start_ms, local, wf, out)
@@ -332,6 +352,7 @@ class CitySimulation:
         interval = self.bin_interval_ms
         picked_share = p.to_recycler_share.value if p.to_recycler_share else 0.0
         sale_hour = self._local(start_ms).hour == int(p.opening_hours.high) - 1
+        collect = self.collection
         for depot in self.depots:
             rng = depot.rng
             expected_g = self.depot_daily_g[depot.site.id] * wf * hour_share
@@ -342,6 +363,10 @@ class CitySimulation:
             if depot.bin is not None:
                 first = -(-start_ms // interval) * interval
                 events.extend((t, 1, 0.0) for t in range(first, start_ms + HOUR_MS, interval))
+            events.extend(
+                (t, 2, 0.0) for t in collect.pickups_in(depot, start_ms, start_ms + HOUR_MS)
+            )
+            by_threshold = collect.uses_threshold(depot)
             events.sort()
             for ts, kind, kg in events:
                 if depot.truck_at_ms is not None and depot.truck_at_ms <= ts:
@@ -362,12 +387,21 @@ class CitySimulation:
                     picked_g = round(kg * 1000 * picked_share)
                     depot.load_g += round(kg * 1000) - picked_g
                     depot.recyclable_g += picked_g
-                    if depot.truck_at_ms is None and depot.load_g >= threshold * container_g:
+                    if (
+                        by_threshold
+                        and depot.truck_at_ms is None
+                        and depot.load_g >= threshold * container_g
+                    ):
                         depot.truck_at_ms = self._dispatch_time(depot, ts)
+                elif kind == 1:
+                    reading = self._bin_reading(depot, ts, container_g)
+                    out.append(reading)
+                    collect.record_fill(depot, ts, reading.fields["fill_pct"] / 100)
                 else:
-                    out.append(self._bin_reading(depot, ts, container_g))
+                    collect.pickup(depot, ts, out)
             if depot.truck_at_ms is not None and depot.truck_at_ms < start_ms + HOUR_MS:
                 self._send_truck(depot, depot.truck_at_ms, out)
+            collect.end_of_hour(depot, start_ms, container_g)
             if sale_hour and depot.recyclable_g > 0:
                 self._sell_to_recycler(depot, start_ms, out)
 

@@ -93,6 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         faults = parse_faults(args.faults)
     except FaultSpecError as exc:
         raise SimulateUsageError(str(exc)) from None
+    if args.collection != "threshold" and city.fleet is None:
+        raise SimulateUsageError(
+            f"--collection {args.collection} needs a fleet section in the city file of {city.city.id}"
+        )
+    if not 0.1 <= args.plan_time_limit <= 600:
+        raise SimulateUsageError("--plan-time-limit must be between 0.1 and 600 seconds")
     opts = RunOptions(
         mode=args.mode,
         seed=args.seed,
@@ -105,6 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch=args.batch,
         progress=not args.quiet,
         wait_confirmed_s=args.wait_confirmed,
+        collection=args.collection,
+        plan_time_limit_s=args.plan_time_limit,
+        plan_deterministic=args.plan_deterministic,
     )
     devs = city_devices(city)
     publisher: Publisher
@@ -181,6 +190,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"commit acks: {t['confirmed']} readings confirmed stored,"
             f" {t['confirmed_quarantined']} quarantined, {t['resent']} resent, {t['pending']} pending"
+        )
+    if args.collection != "threshold":
+        c = sim.sim.collection.summary()
+        print(
+            f"collection {c['mode']}: {c['trips']} truck trips, {c['truck_km']} truck-km, "
+            f"{c['collected_t']} t ({c['t_per_trip']} t a trip), {c['overflow_hours']} overflow-hours, "
+            f"{c['arrivals_outside_hours']} landfill arrivals outside its hours"
         )
     if args.print_categories:
         print(json.dumps(data["categories_kg_by_local_day"], indent=1))
@@ -301,6 +317,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
         default=0.0,
         metavar="SECONDS",
         help="at the end, wait up to this long until every reading is confirmed; exit 1 if not",
+    )
+    p.add_argument(
+        "--collection",
+        choices=("threshold", "plan", "fixed"),
+        default="threshold",
+        help="who empties the depots: today's threshold rule (default), the daily collection "
+        "plan (forecast + routes, needs the city file's fleet), or fixed daily rounds",
+    )
+    p.add_argument(
+        "--plan-time-limit",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="--collection plan: solver seconds per daily plan (default 5)",
+    )
+    p.add_argument(
+        "--plan-deterministic",
+        action="store_true",
+        help="--collection plan: greedy search to a local optimum, the same plan on any machine "
+        "(slower) instead of guided search under the time limit",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

@@ -45,6 +45,9 @@ class RunOptions:
     batch: int | None = None  # backfill: most readings per message
     progress: bool = True
     wait_confirmed_s: float = 0.0  # store-and-forward: wait this long for every commit ack
+    collection: str = "threshold"  # who empties the depots (simulators/collection.py)
+    plan_time_limit_s: float = 5.0
+    plan_deterministic: bool = False
 
 
 def _now_ms() -> int:
@@ -66,7 +69,15 @@ class Simulator:
         interval = opts.bin_interval_s or (
             bins.backfill_interval_s if opts.mode == "backfill" else bins.interval_s
         )
-        self.sim = CitySimulation(city, devices, seed=opts.seed, bin_interval_s=interval)
+        self.sim = CitySimulation(
+            city,
+            devices,
+            seed=opts.seed,
+            bin_interval_s=interval,
+            collection=opts.collection,
+            plan_time_limit_s=opts.plan_time_limit_s,
+            plan_deterministic=opts.plan_deterministic,
+        )
         self.faults = FaultInjector(opts.faults, opts.seed)
         self.topics = {
             d.device_id: device_topic(d.site_id, d.device_id, d.reading_kind) for d in devices

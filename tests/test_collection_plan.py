@@ -138,7 +138,10 @@ def _assert_feasible(inp: P.PlanInput, plan: P.Plan) -> None:
                 assert stop.pool_id == truck.pool_id  # a pool's trucks serve its own districts
                 drive = _km(here, (stop.lat, stop.lon), detour) / inp.speed_kmh * 60
                 assert ps.arrival_min >= t + drive - 1
-                assert stop.window_start_min <= ps.arrival_min <= stop.window_end_min
+                # Windows end when a bin would overflow on a fast day: a soft end, and an
+                # arrival after it is reported as late, never hidden.
+                assert stop.window_start_min <= ps.arrival_min <= truck.shift_end_min
+                assert ps.late_min == max(0, ps.arrival_min - stop.window_end_min)
                 t = ps.arrival_min + inp.service_min
                 here = (stop.lat, stop.lon)
                 seen.append(stop.site_id)
@@ -158,6 +161,10 @@ def _assert_feasible(inp: P.PlanInput, plan: P.Plan) -> None:
     reported = {u.site_id for u in plan.uncovered}
     assert mandatory <= set(seen) | reported
     assert not (set(seen) & reported)
+    # Every bin above its threshold is collected, reported, or deferred with the forecast's reason.
+    deferred = {u.site_id for u in plan.deferred}
+    assert {s.site_id for s in inp.stops if s.above_threshold} <= set(seen) | reported | deferred
+    assert all(u.reason_code == P.model.DEFERRED for u in plan.deferred)
 
 
 @pytest.fixture(scope="module")

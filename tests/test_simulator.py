@@ -166,3 +166,90 @@ def test_accelerated_mode_publishes_live_readings_with_status(db_url: str, tmp_p
     with lock:
         assert len(received) >= totals["messages"]
         assert sum(1 for t in received if t.endswith("/status")) >= 2 * len(devs)
+
+
+# --- collection modes (issue 12) ----------------------------------------------------------
+
+
+def _collect(
+    city_file: Path, mode: str, *, days: int, seed: int = 1, deterministic: bool = True
+) -> tuple[dict, list]:  # type: ignore[type-arg]
+    from simulators.behaviour import HOUR_MS, CitySimulation
+
+    city = citydata.read_city_file(city_file)
+    sim = CitySimulation(
+        city,
+        city_devices(city),
+        seed=seed,
+        bin_interval_s=900,
+        collection=mode,
+        plan_time_limit_s=1,
+        plan_deterministic=deterministic,
+    )
+    start = END_MS - days * 24 * HOUR_MS
+    readings = []
+    for h in range(days * 24):
+        readings.extend(sim.hour(start + h * HOUR_MS))
+    return sim.collection.summary(), readings
+
+
+def test_default_collection_is_todays_threshold_rule() -> None:
+    city = citydata.read_city_file(CITIES / "testville.yaml")
+    base = RunOptions(
+        mode="backfill", seed=2, faults=parse_faults("none"), days=2, end_ms=END_MS, progress=False
+    )
+    explicit = RunOptions(
+        mode="backfill", seed=2, faults=parse_faults("none"), days=2, end_ms=END_MS, progress=False,
+        collection="threshold",
+    )  # fmt: skip
+    a = Simulator(city, city_devices(city), NullPublisher(), base).backfill().to_dict()
+    b = Simulator(city, city_devices(city), NullPublisher(), explicit).backfill().to_dict()
+    a.pop("elapsed_s")
+    b.pop("elapsed_s")
+    assert a == b
+
+
+def test_planned_trucks_carry_full_loads_within_capacity_and_landfill_hours() -> None:
+    plan, readings = _collect(CITIES / "testville.yaml", "plan", days=10)
+    threshold, _ = _collect(CITIES / "testville.yaml", "threshold", days=10)
+    assert plan["plans"] == 10 and plan["trips"] > 0
+    # Each depot portion weighed out by a planned truck fits the truck (10 t), and the gate
+    # sees the same plates arrive within its hours.
+    planned = [
+        r for r in readings
+        if r.fields.get("stream") == "to_landfill" and str(r.fields.get("vehicle_plate", "")).endswith("PK")
+    ]  # fmt: skip
+    assert planned and all(r.net_g <= 10_000_000 for r in planned)
+    assert plan["arrivals_outside_hours"] == 0
+    # The same waste is collected (its efficiency is measured on Bandung by bench/collection.py:
+    # testville's two depots fill ~80 % a day, so a daily plan cannot wait for fuller ones).
+    assert plan["collected_t"] == pytest.approx(threshold["collected_t"], rel=0.15)
+    again, _ = _collect(CITIES / "testville.yaml", "plan", days=10)
+    again.pop("plan_s")
+    plan.pop("plan_s")
+    assert again == plan  # deterministic under the seed (greedy search)
+
+
+def test_fixed_rounds_empty_every_depot_daily() -> None:
+    fixed, _ = _collect(CITIES / "testville.yaml", "fixed", days=4)
+    assert fixed["trips"] == 2 * 4  # two depots, once a day
+
+
+def test_planned_collection_without_fleet_data_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (CITIES / "testville.yaml").read_text()
+    path = tmp_path / "nofleet.yaml"
+    path.write_text(text[: text.index("\nfleet:")])
+    argv = [
+        "simulate",
+        "run",
+        "--city-file",
+        str(path),
+        "--collection",
+        "plan",
+        "--dry-run",
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    assert "fleet" in capsys.readouterr().err

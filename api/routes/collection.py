@@ -80,7 +80,9 @@ class PlanStop(BaseModel):
     window_start: str
     window_end: str
     arrival: str
+    late_min: int
     mandatory: bool
+    above_threshold: bool
     why: str
 
 
@@ -157,6 +159,7 @@ class PlanAnswer(BaseModel):
     summary: PlanSummary
     trucks: list[PlanTruck]
     uncovered: list[PlanUncovered]
+    deferred: list[PlanUncovered]
     pools: list[PlanPlace]
     landfill: PlanPlace | None
     landfill_hours: str | None
@@ -170,6 +173,19 @@ def _hhmm(minute: int) -> str:
 
 def _hours(h: Any) -> int:
     return round(float(h) * 60)
+
+
+def _uncovered_item(u: P.Uncovered) -> PlanUncovered:
+    return PlanUncovered(
+        site_id=u.site_id,
+        site_name=u.site_name,
+        district_id=u.district_id,
+        kelurahan=u.kelurahan,
+        pool_id=u.pool_id,
+        expected_fill_pct=round(u.expected_fill * 100, 1) if u.expected_fill is not None else None,
+        reason_code=u.reason_code,
+        reason=u.reason,
+    )
 
 
 def _answer(
@@ -215,7 +231,9 @@ def _answer(
                             window_start=_hhmm(ps.stop.window_start_min),
                             window_end=_hhmm(ps.stop.window_end_min),
                             arrival=_hhmm(ps.arrival_min),
+                            late_min=ps.late_min,
                             mandatory=ps.stop.mandatory,
+                            above_threshold=ps.stop.above_threshold,
                             why=ps.stop.why,
                         )
                         for ps in t.stops
@@ -273,6 +291,7 @@ def _answer(
         ),
         trucks=trucks,
         uncovered=uncovered,
+        deferred=[_uncovered_item(u) for u in plan.deferred],
         pools=[PlanPlace(id=p.id, name=p.name, lat=p.lat, lon=p.lon) for p in pools],
         landfill=(
             PlanPlace(id=landfill.site_id, name=landfill.name, lat=landfill.lat, lon=landfill.lon)
@@ -467,6 +486,7 @@ XLSX_HEADERS = [
     ("Muatan t / Load t", 11),
     ("Jendela waktu / Time window", 16),
     ("Tiba / Arrival", 10),
+    ("Terlambat menit / Late min", 10),
     ("Wajib / Mandatory", 10),
 ]
 
@@ -504,7 +524,8 @@ def build_xlsx(answer: PlanAnswer) -> bytes:
                 ws.write_number(row, 7, stop.load_t, ton)
                 ws.write(row, 8, f"{stop.window_start}-{stop.window_end}")
                 ws.write(row, 9, stop.arrival)
-                ws.write(row, 10, "ya" if stop.mandatory else "tidak")
+                ws.write_number(row, 10, stop.late_min)
+                ws.write(row, 11, "ya" if stop.mandatory else "tidak")
                 row += 1
             ws.write(row, 0, truck.truck_id)
             ws.write_number(row, 1, trip.number)
@@ -525,7 +546,7 @@ def build_xlsx(answer: PlanAnswer) -> bytes:
     ):
         un.write(0, col, title, bold)
         un.set_column(col, col, 22 if col < 5 else 70)
-    for i, u in enumerate(answer.uncovered, start=1):
+    for i, u in enumerate(answer.uncovered + answer.deferred, start=1):
         un.write(i, 0, u.site_name)
         un.write(i, 1, u.kelurahan or "")
         un.write(i, 2, u.district_id)
@@ -616,7 +637,8 @@ def build_print_page(answer: PlanAnswer, truck_id: str | None) -> str:
                     f"<td>{e(s.kelurahan or '-')}</td><td>{e(s.district_name)}</td>"
                     f"<td class='n'>{s.expected_fill_pct:.0f} %</td>"
                     f"<td>{e(s.window_start)}&ndash;{e(s.window_end)}</td>"
-                    f"<td>{e(s.arrival)}</td><td></td></tr>"
+                    f"<td>{e(s.arrival)}{f' (terlambat {s.late_min} mnt)' if s.late_min else ''}</td>"
+                    "<td></td></tr>"
                 )
             parts.append("</table>")
         parts.append("</section>")

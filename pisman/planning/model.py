@@ -13,7 +13,12 @@ NO_DATA = "no_data"
 NO_TRUCKS = "no_trucks"
 NO_CAPACITY = "no_capacity"
 NOT_REACHABLE = "not_reachable"
+DEFERRED = "deferred"
 REASONS = {
+    DEFERRED: (
+        "di atas ambang tetapi menurut perkiraan tidak meluap sebelum rit besok / above its "
+        "threshold, but forecast not to overflow before tomorrow's round"
+    ),
     NO_DATA: "tidak ada data isi yang cukup / not enough fill data",
     NO_TRUCKS: "tidak ada truk di pool ini / no trucks in this pool",
     NO_CAPACITY: (
@@ -93,6 +98,7 @@ class Stop:
     load_kg: int
     expected_fill: float
     mandatory: bool
+    above_threshold: bool
     window_start_min: int
     window_end_min: int
     why: str
@@ -127,6 +133,10 @@ class PlanInput:
     distance: DistanceMatrix
     time_limit_s: float = 20.0
     uncovered: list[Uncovered] = field(default_factory=list)
+    # Deterministic search: greedy descent to a local optimum instead of guided local search
+    # under a time limit (the time limit stays as a backstop), so the same input gives the same
+    # plan on any machine, however busy (the simulator's closed loop).
+    deterministic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,11 @@ class PlannedStop:
     stop: Stop
     arrival_min: int
     load_before_kg: int
+
+    @property
+    def late_min(self) -> int:
+        """Minutes after the stop's window (the forecast overflow time on a fast day)."""
+        return max(0, self.arrival_min - self.stop.window_end_min)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +191,7 @@ class Plan:
     optional_left: int
     solve_s: float
     messages: list[str]
+    deferred: list[Uncovered] = field(default_factory=list)
 
     @property
     def trips(self) -> int:

@@ -14,6 +14,14 @@ OPTIONAL_MIN_FILL = 0.3
 # Tomorrow's trucks reach a depot by about this hour after their shift starts: a bin that
 # would overflow before then (on a fast day) must be emptied today.
 NEXT_DAY_REACH_H = 5
+# Loads are estimated at the first shift's start: a lower bound, so a truck planned full is
+# full (it takes what fits; a later stop's extra waits for the next day). Estimating them
+# later in the morning made trucks leave a ton short (bench/collection.py: 8.1 t a trip
+# with loads at 08:00 against 9.6 t at 05:00, Bandung).
+LOAD_AT_H = 0
+# "Would overflow" is judged on a day this much faster than the bin's usual one (the band's
+# fast end, about 1.3-1.6 for Bandung's simulated depots, is for the time window).
+MUST_FACTOR = 1.3
 
 
 def _at(day: date, minute: int, tz: ZoneInfo) -> datetime:
@@ -52,10 +60,13 @@ def select_stops(
                 )
             )
             continue
+        at_load = fc.fill_at(_at(day, shift_start + LOAD_AT_H * 60, tz))
         at_mid = fc.fill_at(_at(day, mid, tz))
-        at_end = fc.fill_at(end_at)
-        overflow_next = fc.fill_at(next_reach, fc.band_high) >= 1.0
-        mandatory = at_end >= b.threshold or overflow_next
+        above = fc.fill_at(end_at) >= b.threshold
+        # Must: it would overflow (on a fast day) before tomorrow's trucks can come. A bin
+        # above its threshold that will not is worth a stop (optional, valued by its load) and
+        # is reported as deferred when the trucks have better things to do.
+        mandatory = fc.fill_at(next_reach, MUST_FACTOR) >= 1.0
         if not mandatory and at_mid < OPTIONAL_MIN_FILL:
             continue
         # Latest arrival: before the bin overflows on a fast day, if that is within the shift.
@@ -66,13 +77,16 @@ def select_stops(
             minute = math.floor((full_at - _at(day, 0, tz)).total_seconds() / 60)
             if shift_start + 90 <= minute < shift_end:
                 window_end = minute
-        if at_end >= b.threshold:
-            why = f"≥ {b.threshold:.0%} sebelum {shift_end // 60:02d}:00 / above threshold by shift end"
-        elif overflow_next:
-            why = "penuh sebelum truk besok / full before tomorrow's trucks"
+        if mandatory:
+            why = "meluap sebelum truk besok / would overflow before tomorrow's trucks"
+        elif above:
+            why = (
+                f"≥ {b.threshold:.0%} sebelum {shift_end // 60:02d}:00, aman sampai besok / "
+                "above threshold by shift end, safe until tomorrow"
+            )
         else:
             why = "tambahan muatan / top-up"
-        load = round(min(max(at_mid, 0.0), 1.0) * b.container_kg)
+        load = round(min(max(at_load, 0.0), 1.0) * b.container_kg)
         stops.append(
             Stop(
                 site_id=b.site_id,
@@ -87,6 +101,7 @@ def select_stops(
                 load_kg=max(1, load),
                 expected_fill=at_mid,
                 mandatory=mandatory,
+                above_threshold=above,
                 window_start_min=shift_start,
                 window_end_min=window_end,
                 why=why,

@@ -19,6 +19,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from pisman.planning.model import (
+    DEFERRED,
     NO_CAPACITY,
     NO_TRUCKS,
     NOT_REACHABLE,
@@ -39,6 +40,10 @@ MANDATORY_PENALTY = 10**9
 # under 1, since the load may be partly collected later anyway).
 OPTIONAL_VALUE = 0.8
 MIN_POOL_TIME_S = 1.0
+# A stop after its window (the time it overflows on a fast day) costs this many metres a
+# minute: an hour late weighs like 18 km of road. Windows are soft so that a depot the
+# trucks cannot reach in time is still emptied, late and reported so, rather than dropped.
+LATE_M_PER_MIN = 300
 MAX_WAIT_MIN = 24 * 60
 
 
@@ -70,6 +75,7 @@ def solve(inp: PlanInput) -> Plan:
     uncovered = list(inp.uncovered)
     routes: list[TruckRoute] = []
     optional_left = 0
+    visited: set[str] = set()
     pools = {p.id: p for p in inp.pools}
     by_pool: dict[str | None, list[Stop]] = {}
     for s in inp.stops:
@@ -91,8 +97,14 @@ def solve(inp: PlanInput) -> Plan:
             inp, pools[pool_id], trucks, stops, max(MIN_POOL_TIME_S, share)
         )
         routes.extend(pool_routes)
+        visited |= {ps.stop.site_id for r in pool_routes for t in r.trips for ps in t.stops}
         uncovered.extend(dropped)
         optional_left += left
+    deferred = [
+        _uncovered(s, DEFERRED)
+        for s in inp.stops
+        if s.above_threshold and not s.mandatory and s.site_id not in visited
+    ]
     return Plan(
         day=inp.day,
         routes=routes,
@@ -100,6 +112,7 @@ def solve(inp: PlanInput) -> Plan:
         optional_left=optional_left,
         solve_s=clock.monotonic() - started,
         messages=messages,
+        deferred=deferred,
     )
 
 
@@ -184,6 +197,7 @@ def _solve_pool(
     # A full landfill trip's cost, for the value of topping a truck up.
     trip_m = 2 * lf_km * 1000
     back_min = int(travel_min[1, 0])
+    last_end = max(t.shift_end_min for t in trucks)
     for n_i, node in enumerate(nodes):
         if n_i <= 1:
             continue
@@ -196,7 +210,9 @@ def _solve_pool(
         stop = node.stop
         assert stop is not None
         ldim.SlackVar(index).SetValue(0)
-        tdim.CumulVar(index).SetRange(stop.window_start_min, stop.window_end_min)
+        tdim.CumulVar(index).SetRange(stop.window_start_min, max(stop.window_end_min, last_end))
+        if stop.window_end_min < last_end:
+            tdim.SetCumulVarSoftUpperBound(index, stop.window_end_min, LATE_M_PER_MIN)
         penalty = (
             MANDATORY_PENALTY
             if stop.mandatory
@@ -221,6 +237,11 @@ def _solve_pool(
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
+    if inp.deterministic:
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        )
+        params.time_limit.FromSeconds(max(60, int(time_limit_s)))
     solution = routing.SolveWithParameters(params)
 
     if solution is None:
