@@ -19,6 +19,7 @@ NAV = (
     ("nav-districts", "nav_districts", "/districts"),
     ("nav-bins", "nav_bins", "/bins"),
     ("nav-reports", "nav_reports", "/reports"),
+    ("nav-collection", "nav_collection", "/collection"),
 )
 
 

@@ -151,6 +151,34 @@ TEXT: dict[str, tuple[str, str]] = {
         "A = generation target × days with data (an estimate); shares are over the days with "
         "data. Months without data count nowhere.",
     ),
+    # Collection plan page (issue 12).
+    "nav_collection": ("Rencana angkut", "Collection plan"),
+    "plan_date": ("Tanggal rencana", "Plan date"),
+    "pool": ("Pool truk", "Truck pool"),
+    "all_pools": ("Semua pool", "All pools"),
+    "plan_trucks": ("Truk dipakai", "Trucks used"),
+    "plan_trips": ("Rit ke TPA", "Landfill trips"),
+    "plan_km": ("Km truk", "Truck-km"),
+    "plan_tonnes": ("Muatan", "Load"),
+    "plan_uncovered": ("Tidak terangkut", "Not covered"),
+    "plan_stops": ("Urutan per truk", "Stops per truck"),
+    "plan_not_covered": ("TPS yang tidak terangkut dan alasannya", "Depots not covered, and why"),
+    "plan_all_covered": (
+        "Semua TPS yang perlu diangkut masuk rencana.",
+        "Every depot that needs emptying is in the plan.",
+    ),
+    "plan_needs_planner": (
+        "Kunci API dasbor tidak berhak membaca rencana angkut (perlu peran planner).",
+        "The dashboard's API key may not read the collection plan (it needs the planner role).",
+    ),
+    "truck": ("Truk", "Truck"),
+    "trip": ("Rit", "Trip"),
+    "stop_order": ("Urutan", "Order"),
+    "expected_fill": ("Perkiraan isi", "Expected fill"),
+    "time_window": ("Jendela waktu", "Time window"),
+    "arrival": ("Tiba", "Arrival"),
+    "reason": ("Alasan", "Reason"),
+    "minutes_short": ("mnt", "min"),
 }
 
 

@@ -218,3 +218,30 @@ def test_a_city_without_fleet_data_gets_a_plan_that_says_so(world: Any, db_url: 
         u["site_id"] for u in plan["uncovered"] if u["reason_code"] == "no_trucks"
     }
     assert any("no fleet data" in m for m in plan["messages"])
+
+
+def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any) -> None:
+    from dashboard.app import create_app as create_dashboard
+    from pisman.planning.answer import PlanAnswer
+
+    create_dashboard()  # Dash pages register only once an app exists
+    from dashboard.pages import collection as page
+
+    plan = PlanAnswer.model_validate(_get(world, "planner", "/v1/collection-plan").json())
+    fig = page.route_map(plan, "id")
+    routes = [tr for tr in fig.data if tr.name in {t.truck_id for t in plan.trucks}]
+    assert len(routes) == len(plan.trucks) >= 1
+    north = next(
+        s
+        for t in plan.trucks
+        for trip in t.trips
+        for s in trip.stops
+        if s.site_id == "tv-tps-north"
+    )
+    assert (north.lat, north.lon) in set(zip(routes[0].lat, routes[0].lon, strict=True)) | {
+        p for r in routes for p in zip(r.lat, r.lon, strict=True)
+    }
+    assert fig.layout.map.style == "white-bg"  # no tile server
+    text = str(page._truck_table(plan, "id"))
+    assert "TPS North" in text and "Jendela waktu" in text
+    assert "Perkiraan isi" in str(page._uncovered_table(plan, "id")) or plan.uncovered == []
