@@ -109,9 +109,13 @@ def _lock_waiters(db_url: str) -> int:
 
 @contextmanager
 def rollups_locked(db_url: str) -> Iterator[None]:
-    """Hold an exclusive lock on weighing_daily: every tonnage query waits in the database."""
+    """Hold an exclusive lock on every tonnage source (the site-less grain tables of sql/025 and
+    the per-site rollups): every tonnage query waits in the database, whichever it reads."""
     with psycopg.connect(db_url) as conn:
-        conn.execute("LOCK TABLE weighing_daily IN ACCESS EXCLUSIVE MODE")
+        conn.execute(
+            "LOCK TABLE weighing_daily, tonnage_daily_city, tonnage_daily_district,"
+            " tonnage_monthly_site IN ACCESS EXCLUSIVE MODE"
+        )
         try:
             yield
         finally:
