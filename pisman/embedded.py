@@ -194,11 +194,6 @@ class EmbeddedBroker:
             time.sleep(0.05)
         raise EmbeddedError(f"mosquitto did not start listening on port {self.port}")
 
-    def reload(self) -> None:
-        """Re-read password and ACL files."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGHUP)
-
     def stop(self) -> None:
         """Stop the broker."""
         if self.proc and self.proc.poll() is None:

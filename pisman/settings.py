@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -278,12 +277,3 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
-
-
-def settings_or_exit() -> Settings:
-    """For entry points: the settings, or one clear line on stderr and exit status 2."""
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        print(f"pisman: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
