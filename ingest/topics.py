@@ -53,6 +53,7 @@ def parse_topic(topic: str) -> DeviceTopic:
 
 
 def _parse_topic(topic: str) -> DeviceTopic:
+    """parse_topic's work, uncached."""
     if not topic.startswith(TOPIC_PREFIX):
         raise TopicError(f"topic does not start with {TOPIC_PREFIX!r}")
     parts = topic[len(TOPIC_PREFIX) :].split("/")

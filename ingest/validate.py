@@ -332,6 +332,7 @@ def _time_problem(ts: datetime, now: datetime, max_future: timedelta) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _max_future(seconds: int) -> timedelta:
+    """The future bound as a timedelta (built once per setting, not per message)."""
     return timedelta(seconds=seconds)
 
 
