@@ -71,8 +71,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
     """Create an API key and print it once."""
-    from api import keys
-    from pisman import db
+    from pisman import db, keys
     from pisman.settings import get_settings
 
     with db.connect(get_settings().DATABASE_URL) as conn:
@@ -93,8 +92,7 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     """List API keys (never their secrets)."""
-    from api import keys
-    from pisman import db
+    from pisman import db, keys
     from pisman.settings import get_settings
 
     with db.connect(get_settings().DATABASE_URL) as conn:
@@ -115,8 +113,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     """Revoke a key by its id."""
-    from api import keys
-    from pisman import db
+    from pisman import db, keys
     from pisman.settings import get_settings
 
     with db.connect(get_settings().DATABASE_URL) as conn:

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from fastapi import Depends, Header, HTTPException, Query, Request
 
-from api import keys
-from api.keys import ApiKey
 from api.limits import retry_after
 from api.queries.rows import fetch_one
+from pisman import keys
 from pisman.domain import CITY_ID_PATTERN, Role
+from pisman.keys import ApiKey
 from pisman.settings import Settings
 
 

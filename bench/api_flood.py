@@ -30,9 +30,8 @@ from multiprocessing.queues import Queue
 import httpx
 import psycopg
 
-from api import keys
 from bench.api.load import CITY, TZ, Scale, load_weighings, seed_city
-from pisman import db
+from pisman import db, keys
 from pisman.rollups import bring_rollups_up_to_date
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import free_port

@@ -14,6 +14,7 @@ from pisman.citydata import CityFileError
 from pisman.db import DatabaseUnavailable, MigrationError
 from pisman.devices import RegistryError
 from pisman.settings import Settings, SettingsError, get_settings
+from pisman.users import UserError
 
 # Each component adds its own subcommands: module.register(subparsers).
 COMPONENT_CLIS = ("ingest.cli", "api.cli", "dashboard.cli", "simulators.cli", "pisman.stack")
@@ -167,6 +168,83 @@ def cmd_devices_sync_broker(args: argparse.Namespace) -> int:
             Path(args.tls_dir), split_hosts(s.PISMAN_BROKER_CERT_HOSTS)
         )
         print(f"made {', '.join(made)}" if made else f"TLS files in {args.tls_dir} kept")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of stdin (--password-stdin), or typed twice at a prompt."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask the password on: pipe it with --password-stdin")
+    first = getpass.getpass("Kata sandi / password: ")
+    second = getpass.getpass("Ulangi kata sandi / repeat password: ")
+    if first != second:
+        raise UsageError("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    """Create a user account (the password is asked for, never given as an argument)."""
+    from pisman import db, users
+
+    s = _settings()
+    password = _read_password(args)
+    problem = users.password_problem(password, args.username)
+    if problem:  # before connecting: a weak password never reaches the database
+        raise UserError(
+            f"password refused: {problem} (at least {users.MIN_PASSWORD_LENGTH} characters,"
+            " not a common one, not containing the username)"
+        )
+    with db.connect(s.DATABASE_URL) as conn:
+        user = users.add_user(
+            conn,
+            username=args.username,
+            password=password,
+            role=args.role,
+            cities=args.city or (),
+            display_name=args.name,
+        )
+    cities = ", ".join(user.cities) if user.cities else "every city"
+    print(f"user {user.username} ({user.role.value}; {cities}) created")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    """List user accounts (never their passwords)."""
+    from pisman import db, users
+
+    s = _settings()
+    with db.connect(s.DATABASE_URL) as conn:
+        rows = users.list_users(conn)
+    print(f"{'username':<20} {'role':<8} {'cities':<20} {'state':<22} {'last login':<17} name")
+    for u in rows:
+        state = "disabled" if u.disabled else "active"
+        if u.locked_until:
+            state = "locked to " + u.locked_until.strftime("%Y-%m-%d %H:%M")
+        last = u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never"
+        cities = ",".join(u.cities) or "*"
+        print(
+            f"{u.username:<20} {u.role.value:<8} {cities:<20} {state:<22} {last:<17} {u.display_name}"
+        )
+    print(f"{len(rows)} user(s)")
+    return 0
+
+
+def cmd_users_set_disabled(args: argparse.Namespace) -> int:
+    """Disable an account (its sessions end at once) or enable it again."""
+    from pisman import db, users
+
+    s = _settings()
+    disabled = args.users_command == "disable"
+    with db.connect(s.DATABASE_URL) as conn:
+        users.set_disabled(conn, username=args.username, disabled=disabled)
+    if disabled:
+        print(f"user {args.username} disabled: cannot log in; open sessions ended")
+    else:
+        print(f"user {args.username} enabled (lockout cleared)")
     return 0
 
 
@@ -370,6 +448,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_devices_sync_broker)
 
+    usr = sub.add_parser("users", help="dashboard/API user accounts: add, list, disable, enable")
+    usr_sub = usr.add_subparsers(dest="users_command", metavar="ACTION", parser_class=_Parser)
+    usr_sub.required = True
+    p = usr_sub.add_parser("add", help="create a user; the password is asked twice")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["viewer", "planner", "admin"])
+    p.add_argument(
+        "--city",
+        action="append",
+        default=None,
+        metavar="CITY",
+        help="limit the user to this city (repeat for several; default: every city)",
+    )
+    p.add_argument("--name", default=None, help="display name (default: the username)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    p.set_defaults(func=cmd_users_add)
+    p = usr_sub.add_parser("list", help="list users")
+    p.set_defaults(func=cmd_users_list)
+    p = usr_sub.add_parser("disable", help="disable a user: no login, open sessions end")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_users_set_disabled)
+    p = usr_sub.add_parser("enable", help="enable a user again (clears a lockout)")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_users_set_disabled)
+
     p = sub.add_parser(
         "backup", help="back up the database (pg_dump custom format; TimescaleDB included)"
     )
@@ -415,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
-    except (UsageError, RegistryError, CityFileError, BackupError) as exc:
+    except (UsageError, RegistryError, CityFileError, BackupError, UserError) as exc:
         print(f"pisman: {exc}", file=sys.stderr)
         return 2
     except (DatabaseUnavailable, MigrationError, BackupFailed) as exc:

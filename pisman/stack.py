@@ -223,13 +223,13 @@ def _has_history(database_url: str, city_id: str, days: int) -> bool:
 
 def _key_is_current(conn: psycopg.Connection, key: str) -> bool:
     """Whether a key remembered from an earlier `up` still exists, unrevoked, in this database."""
-    from api import keys as api_keys
+    from pisman import keys
 
     row = conn.execute(
         "SELECT secret_hash FROM api_key WHERE key_id = %s AND revoked_at IS NULL",
-        (api_keys.split_key(key),),
+        (keys.split_key(key),),
     ).fetchone()
-    return row is not None and row[0] == api_keys.hash_secret(key)
+    return row is not None and row[0] == keys.hash_secret(key)
 
 
 def wait_http(url: str, timeout: float, stack: Stack) -> None:
@@ -348,11 +348,11 @@ def run_up(args: argparse.Namespace) -> int:
             )
 
         key = state.get("dashboard_api_key")
-        from api import keys as api_keys
+        from pisman import keys
 
         with db.connect(database_url) as conn:
             if not key or not _key_is_current(conn, key):
-                key = api_keys.create_key(conn, role="planner", name="dashboard (pisman up)")
+                key = keys.create_key(conn, role="planner", name="dashboard (pisman up)")
                 conn.commit()
         state["dashboard_api_key"] = key
         _save_state(state_file, state)

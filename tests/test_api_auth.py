@@ -7,7 +7,7 @@ import hashlib
 import psycopg
 import pytest
 
-from api import keys
+from pisman import keys
 from tests.test_api_seed import api_client, seed_city
 
 

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from api import keys
 from api.app import create_app
 from api.routes import collection
-from pisman import citydata, rollups
+from pisman import citydata, keys, rollups
 from pisman.devices import add_device
 from pisman.settings import PROJECT_ROOT
 

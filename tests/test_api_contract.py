@@ -16,11 +16,10 @@ import psycopg
 import pytest
 from pydantic import TypeAdapter
 
-from api import keys
 from api.app import create_app
 from api.queries.monthly_report import month_report, summarize, year_reports
 from dashboard.client import ApiClient, ApiUnavailable
-from pisman import contract
+from pisman import contract, keys
 from pisman.settings import Settings
 from tests.support.api_server import running_api
 from tests.test_api_seed import (

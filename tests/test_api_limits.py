@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from api import keys
 from api.limits import RateLimiter
+from pisman import keys
 from pisman.settings import PROJECT_ROOT, Settings
 from tests.support.api_server import running_api
 from tests.support.broker import free_port

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from api import keys
+from pisman import keys
 from pisman.settings import Settings
 from tests.support.api_server import running_api
 from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city

@@ -13,8 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from api import keys
-from pisman import db
+from pisman import db, keys
 from pisman.settings import PROJECT_ROOT, Settings
 from tests.support.api_server import running_api
 from tests.support.databases import Backend

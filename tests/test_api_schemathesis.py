@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api import keys
 from api.app import create_app
+from pisman import keys
 from pisman.settings import Settings
 from tests.support.broker import Mosquitto, free_port
 from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city

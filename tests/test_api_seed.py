@@ -13,9 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from api import keys
 from api.app import create_app
-from pisman import rollups
+from pisman import keys, rollups
 
 CITY = "apitown"
 DISTRICTS = [("coblong", "Coblong"), ("sukajadi", "Sukajadi"), ("cicendo", "Cicendo")]

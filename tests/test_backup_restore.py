@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from api import keys
+from pisman import keys
 from pisman.settings import PROJECT_ROOT
 from tests.support.databases import PLAIN, Backend
 from tests.test_api_seed import (

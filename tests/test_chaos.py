@@ -23,8 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from api import keys
-from pisman import db
+from pisman import db, keys
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
 from tests.support.databases import Backend

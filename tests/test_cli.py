@@ -11,7 +11,9 @@ import psycopg
 from pisman.settings import PROJECT_ROOT
 
 
-def run_pisman(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_pisman(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {
         k: v
         for k, v in os.environ.items()
@@ -22,6 +24,7 @@ def run_pisman(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
+        input=input,
         timeout=60,
         cwd=PROJECT_ROOT,
     )

@@ -56,7 +56,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A seeded city (40 days of weighings, bins), an empty city, the API and three dashboards."""
-    from api.keys import create_key
+    from pisman.keys import create_key
 
     logs = tmp_path_factory.mktemp("dashboard-logs")
     today = datetime.now(ZONE).date()

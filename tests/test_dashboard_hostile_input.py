@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import keys
+from pisman import keys
 from pisman.settings import Settings, get_settings
 from tests.support.api_server import running_api
 from tests.test_api_seed import CITY, seed_city

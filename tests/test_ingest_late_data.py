@@ -101,8 +101,8 @@ def _api(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The API (lifespan on) for the ingest world's city, with a viewer key."""
     from fastapi.testclient import TestClient
 
-    from api import keys
     from api.app import create_app
+    from pisman import keys
     from pisman.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", db_url)

@@ -52,8 +52,8 @@ def _free_port() -> int:
 
 def _load_year(url: str, days: int) -> tuple[int, str]:
     """Bandung-scale history (bench/api's loader) for `days` days up to today; returns rows and a key."""
-    from api.keys import create_key
     from bench.api import load
+    from pisman.keys import create_key
 
     scale = load.Scale()
     today = datetime.now(load.TZ).date()
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         if args.reuse_db:
-            from api.keys import create_key
+            from pisman.keys import create_key
 
             with psycopg.connect(url) as conn:
                 key = create_key(conn, role="planner", name="bench-dashboard")
