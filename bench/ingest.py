@@ -419,11 +419,13 @@ def start_ingest(
         stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
+    said: list[str] = []
     for line in proc.stderr:
         if b"ingest_ready" in line:
             threading.Thread(target=proc.stderr.read, daemon=True).start()
             return proc
-    raise SystemExit(f"ingest ({variant.name}) did not start")
+        said.append(line.decode(errors="replace").rstrip())
+    raise SystemExit(f"ingest ({variant.name}) did not start: " + " / ".join(said[-3:]))
 
 
 PY_SPY = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
@@ -878,6 +880,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = parse_args(argv)
+    # The migrations as they are now: one added to the checkout during the run (others work in
+    # it) would make every later ingest refuse the bench databases built before it.
+    snapshot = Path(tempfile.mkdtemp(prefix="pisman-bench-sql-"))
+    for migration in sorted(Path(args.sql_dir).glob("*.sql")):
+        shutil.copy(migration, snapshot / migration.name)
+    args.sql_dir = snapshot
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.commit_acks]
     variants = [Variant("current", PROJECT_ROOT), *args.ingest_from]
     if args.admin_url:
