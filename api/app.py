@@ -22,6 +22,7 @@ from api.metrics import ApiMetrics
 from api.routes import (
     admin,
     alerts,
+    auth,
     bins,
     collection,
     devices,
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
         forecast,
         collection,
+        auth,
     ):
         app.include_router(module.router, dependencies=[RateLimited])
     return app

@@ -1,9 +1,11 @@
-"""Dependencies shared by the routes: a pooled connection, the caller's key and role, the city."""
+"""Dependencies shared by the routes: a pooled connection, the caller (an API key or a logged-in
+user's session) with its role and city limits, the city."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,9 +15,9 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 
 from api.limits import retry_after
 from api.queries.rows import fetch_one
-from pisman import keys
+from pisman import keys, users
 from pisman.domain import CITY_ID_PATTERN, Role
-from pisman.keys import ApiKey
+from pisman.keys import ROLE_RANK
 from pisman.settings import Settings
 
 
@@ -47,7 +49,7 @@ async def rate_limit(request: Request) -> None:
     connection or a heavy slot is taken, so a throttled caller costs nothing else.
     """
     plain = _presented_key(request.headers.get("x-api-key"), request.headers.get("authorization"))
-    if plain is not None and keys.split_key(plain) is not None:
+    if plain is not None and (keys.split_key(plain) is not None or users.looks_like_session(plain)):
         caller = "key:" + keys.hash_secret(plain)
     else:
         caller = "addr:" + (request.client.host if request.client else "unknown")
@@ -101,46 +103,95 @@ def app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: an API key or a logged-in user, with the role and city limits it carries."""
+
+    label: str  # "key 1a2b3c4d" or "user sari": for messages and logs, never a secret
+    role: Role
+    cities: tuple[str, ...]  # empty: every city of the deployment
+    username: str | None = None  # set for a user's session
+    display_name: str | None = None
+    expires_at: datetime | None = None  # a session's current end
+
+    def allows(self, role: Role) -> bool:
+        """Whether this caller's role includes `role`."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    def allows_city(self, city_id: str) -> bool:
+        """Whether this caller may read `city_id`."""
+        return not self.cities or city_id in self.cities
+
+
+def session_seconds(settings: Settings) -> int:
+    """How long a session lives unused."""
+    return int(settings.PISMAN_SESSION_HOURS * 3600)
+
+
 async def get_key(
     conn: Conn,
+    request: Request,
     x_api_key: Annotated[
-        str | None, Header(description="API key (or send `Authorization: Bearer <key>`).")
+        str | None,
+        Header(
+            description="API key or a login session token (or send `Authorization: Bearer ...`)."
+        ),
     ] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> ApiKey:
-    """The caller's key; 401 when missing or unknown."""
+) -> Caller:
+    """The caller's key or session; 401 when missing, unknown, revoked or expired."""
     plain = _presented_key(x_api_key, authorization)
     if not plain:
         raise HTTPException(
             401,
-            detail="missing API key: send it in the X-API-Key header (create one with `pisman keys add`)",
+            detail=(
+                "missing API key: send it in the X-API-Key header (create one with `pisman keys"
+                " add`), or log in (POST /v1/auth/login) and send the session token as Bearer"
+            ),
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    if users.looks_like_session(plain):
+        settings: Settings = request.app.state.settings
+        user = await users.verify_session(conn, plain, session_s=session_seconds(settings))
+        if user is None:
+            raise HTTPException(
+                401,
+                detail="session expired or ended: log in again",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return Caller(
+            f"user {user.username}",
+            user.role,
+            user.cities,
+            user.username,
+            user.display_name,
+            user.expires_at,
         )
     key = await keys.verify(conn, plain)
     if key is None:
         raise HTTPException(
             401, detail="unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    return key
+    return Caller(f"key {key.key_id}", key.role, (key.city_id,) if key.city_id else ())
 
 
-def require_role(role: Role) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:
-    """A dependency admitting keys whose role includes `role` (403 otherwise)."""
+def require_role(role: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
+    """A dependency admitting callers whose role includes `role` (403 otherwise)."""
 
-    async def check(key: Annotated[ApiKey, Depends(get_key)]) -> ApiKey:
+    async def check(key: Annotated[Caller, Depends(get_key)]) -> Caller:
         if not key.allows(role):
             raise HTTPException(
                 403,
-                detail=f"this needs the {role.value} role; key {key.key_id} has {key.role.value}",
+                detail=f"this needs the {role.value} role; {key.label} has {key.role.value}",
             )
         return key
 
     return check
 
 
-ViewerKey = Annotated[ApiKey, Depends(require_role(Role.VIEWER))]
-PlannerKey = Annotated[ApiKey, Depends(require_role(Role.PLANNER))]
-AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
+ViewerKey = Annotated[Caller, Depends(require_role(Role.VIEWER))]
+PlannerKey = Annotated[Caller, Depends(require_role(Role.PLANNER))]
+AdminKey = Annotated[Caller, Depends(require_role(Role.ADMIN))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +223,7 @@ FIND_CITY = (
 
 async def get_city(
     conn: Conn,
-    key: Annotated[ApiKey, Depends(get_key)],
+    key: Annotated[Caller, Depends(get_key)],
     settings: SettingsDep,
     city: Annotated[
         str | None,
@@ -181,8 +232,9 @@ async def get_city(
 ) -> City:
     """The requested city (default PISMAN_CITY); 404 when unknown, 403 outside the key's city."""
     city_id = city or settings.PISMAN_CITY
-    if key.city_id is not None and key.city_id != city_id:
-        raise HTTPException(403, detail=f"key {key.key_id} is limited to city {key.city_id!r}")
+    if not key.allows_city(city_id):
+        limits = ", ".join(repr(c) for c in key.cities)
+        raise HTTPException(403, detail=f"{key.label} is limited to city {limits}")
     row = await fetch_one(conn, CityRow, FIND_CITY, (city_id,))
     if row is None:
         raise HTTPException(404, detail=f"unknown city {city_id!r}")

@@ -7,7 +7,7 @@ served: a model describes an answer, it never renames one.
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ from pisman.domain import (
     Material,
     ProcessKind,
     QuarantineStatus,
+    Role,
     Severity,
     SiteType,
     Stream,
@@ -520,3 +521,43 @@ class QuarantinedMessage(Answer):
     resolution: str | None
     times_seen: int = Field(description="The same topic and bytes delivered again add to one row.")
     last_seen_at: Timestamp
+
+
+# --- /v1/auth ------------------------------------------------------------------------------
+
+
+class LoginRequest(BaseModel):
+    """`POST /v1/auth/login`: a user's name and password (never logged)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64, examples=["sari"])
+    password: str = Field(min_length=1, max_length=1024, examples=["(the user's password)"])
+
+
+class CallerAnswer(Answer):
+    """Who the request acts as: a logged-in user's session, or an API key."""
+
+    kind: Literal["session", "key"]
+    label: str = Field(description="`user <name>` or `key <id>`, as error messages name it.")
+    username: str | None
+    display_name: str | None
+    role: Role
+    cities: list[str] = Field(description="The cities allowed; empty: every city.")
+    expires_at: Timestamp | None = Field(
+        description="When the session ends if unused (it slides forward on use); null for a key."
+    )
+
+
+class SessionAnswer(Answer):
+    """A new login session: send `token` as `Authorization: Bearer <token>`."""
+
+    token: str = Field(description="Shown once; only its SHA-256 is stored.")
+    token_type: Literal["bearer"] = "bearer"
+    user: CallerAnswer
+
+
+class LogoutAnswer(Answer):
+    """The session is over; the token no longer works."""
+
+    ended: bool = Field(description="False when the session had already ended.")

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     API_RATE_LIMIT_PER_MIN: int = Field(
         1200, ge=0, description="Requests per minute per API key and process (burst too); 0: off."
     )
+    PISMAN_SESSION_HOURS: float = Field(
+        12, gt=0, le=24 * 30, description="A login session ends after this long unused (sliding)."
+    )
     DASHBOARD_HOST: str = Field("127.0.0.1", description="Address the dashboard listens on.")
     DASHBOARD_PORT: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")
     DASHBOARD_REFRESH_S: int = Field(10, ge=1, description="Live refresh period of the dashboard.")

@@ -267,6 +267,7 @@ SAMPLES: dict[str, list[str]] = {
     "/v1/reports/national": ["?month=2026-03", "?month=2099-01", "?year=2026"],
     "/v1/targets": [""],
     "/v1/quarantine": ["", "?status=new"],
+    "/v1/auth/me": [""],
 }
 
 
