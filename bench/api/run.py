@@ -24,9 +24,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from api import keys
 from bench.api.load import CITY, TZ, Scale, load_bins, load_weighings, seed_city
-from pisman import db
+from pisman import db, keys
 from pisman.rollups import refresh_aggregates, refresh_order, uses_timescaledb
 from pisman.settings import PROJECT_ROOT
 
