@@ -244,3 +244,53 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
     text = str(page._truck_table(plan, "id"))
     assert "TPS North" in text and "Jendela waktu" in text
     assert "Perkiraan isi" in str(page._uncovered_table(plan, "id")) or plan.uncovered == []
+
+
+def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
+    db_url: str, tmp_path: Any
+) -> None:
+    """The real API and dashboard as processes, the page in headless Chromium."""
+    from bench.dashboard.servers import api_args, dashboard_args, serve
+    from tests.support.broker import free_port
+    from tests.support.browser import headless_chromium
+
+    with psycopg.connect(db_url) as conn:
+        citydata.load_city(conn, citydata.read_city_file(CITY_FILE))
+        for device_id in RATES:
+            add_device(
+                conn,
+                device_id=device_id,
+                site_id=device_id.removesuffix("-bin1"),
+                kind="bin_sensor",
+            )
+        conn.commit()
+        _history(conn, datetime.now(UTC))
+        key = keys.create_key(conn, role="planner", name="dashboard")
+    api_port, dash_port = free_port(), free_port()
+    api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
+    env = {
+        "DATABASE_URL": db_url,
+        "API_URL": api_url,
+        "API_KEY": key,
+        "PISMAN_CITY": "testville",
+        "LOG_LEVEL": "WARNING",
+    }
+    with (
+        serve(api_args(api_port), env=env, ready_url=f"{api_url}/healthz", base_url=api_url, log=tmp_path / "api.log"),
+        serve(
+            dashboard_args(dash_port), env=env, ready_url=f"{dash_url}/_dash-layout", base_url=dash_url,
+            log=tmp_path / "dash.log",
+        ),
+        headless_chromium() as browser,
+    ):  # fmt: skip
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{dash_url}/collection")
+        page.wait_for_selector("#plan-stops", timeout=60_000)
+        page.wait_for_selector("#plan-map .js-plotly-plot", timeout=30_000)
+        text = page.inner_text("#plan-body")
+        assert "TPS North" in text and "Jendela waktu" in text and "Urutan per truk" in text
+        assert page.locator("#plan-stops tbody tr").count() >= 1
+        assert page.locator(".state-error").count() == 0
+        assert errors == []

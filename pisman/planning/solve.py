@@ -40,6 +40,9 @@ MANDATORY_PENALTY = 10**9
 # under 1, since the load may be partly collected later anyway).
 OPTIONAL_VALUE = 0.8
 MIN_POOL_TIME_S = 1.0
+# A small pool needs less search than its share of the time limit (Bandung's pools of ~40
+# depots get ~3 s each from the API's 20 s; a pool of two depots need not wait 20 s).
+MAX_S_PER_STOP = 0.5
 # A stop after its window (the time it overflows on a fast day) costs this many metres a
 # minute: an hour late weighs like 18 km of road. Windows are soft so that a depot the
 # trucks cannot reach in time is still emptied, late and reported so, rather than dropped.
@@ -92,7 +95,7 @@ def solve(inp: PlanInput) -> Plan:
             uncovered.extend(_uncovered(s, NO_TRUCKS) for s in stops if s.mandatory)
             optional_left += sum(1 for s in stops if not s.mandatory)
             continue
-        share = inp.time_limit_s * len(stops) / max(1, total)
+        share = min(inp.time_limit_s * len(stops) / max(1, total), MAX_S_PER_STOP * len(stops))
         pool_routes, dropped, left = _solve_pool(
             inp, pools[pool_id], trucks, stops, max(MIN_POOL_TIME_S, share)
         )
