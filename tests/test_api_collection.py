@@ -294,3 +294,20 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
         assert page.locator("#plan-stops tbody tr").count() >= 1
         assert page.locator(".state-error").count() == 0
         assert errors == []
+
+
+def test_a_plan_for_today_serves_nothing_in_the_past(world: Any) -> None:
+    now = datetime.now(TZ)
+    r = _get(world, "planner", f"/v1/collection-plan?date={now.date().isoformat()}")
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    earliest = f"{now.hour:02d}:{now.minute:02d}"
+    for truck in plan["trucks"]:
+        assert truck["start"] >= earliest
+        assert all(s["arrival"] >= earliest for trip in truck["trips"] for s in trip["stops"])
+    # Past today's shifts, the full depots are reported, never silently dropped.
+    stops = {s["site_id"] for t in plan["trucks"] for trip in t["trips"] for s in trip["stops"]}
+    reported = {u["site_id"] for u in plan["uncovered"]} | {u["site_id"] for u in plan["deferred"]}
+    assert "tv-tps-north" in stops | reported
+    if now.hour >= 14:  # testville's shifts end at 14:00
+        assert plan["trucks"] == [] and any("shifts have ended" in m for m in plan["messages"])

@@ -252,9 +252,20 @@ async def build_plan(
         days=LOOKBACK_DAYS,
     )
     container_kg = int(params[10]) if params else 8000
-    trucks = [P.TruckSpec(t[0], t[1], int(t[2]), _hours(t[3]), _hours(t[4])) for t in truck_rows]
+    # A plan for today starts from now: no truck leaves, and no stop is served, in the past.
+    not_before = now.hour * 60 + now.minute + 1 if day == now.date() else 0
+    trucks = [
+        P.TruckSpec(t[0], t[1], int(t[2]), max(_hours(t[3]), not_before), _hours(t[4]))
+        for t in truck_rows
+        if max(_hours(t[3]), not_before) < _hours(t[4])
+    ]
     pools = [P.Point(r[0], r[1], float(r[2]), float(r[3])) for r in pools_rows]
     messages: list[str] = []
+    if len(trucks) < len(truck_rows):
+        messages.append(
+            f"{len(truck_rows) - len(trucks)} truk sudah selesai shift hari ini / "
+            f"{len(truck_rows) - len(trucks)} trucks' shifts have ended today"
+        )
     if not bin_rows:
         messages.append(
             "tidak ada sensor tempat sampah di TPS / no bin sensors at depots"
