@@ -10,7 +10,6 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from api.queries.tonnage_cache import CACHE
 from pisman.rollups import bring_rollups_up_to_date, uses_timescaledb
 from tests.test_api_seed import (
     SITES,
@@ -97,7 +96,6 @@ def insert_with_origins(db_url: str, loads: list[tuple[Weighing, str | None]]) -
 
 @pytest.fixture
 def seeded(db_url: str) -> tuple[str, list[Weighing], dict[tuple[str, int], str | None]]:
-    CACHE.clear()
     background = random_weighings(random.Random(23), START, 24 * 5, 6)
     with psycopg.connect(db_url) as conn:
         seed_city(conn)
