@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import CityDep, Conn, HeavyLane, PlannerKey
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, bad_request, parse_local_date
-from api.routes.forecast import hourly_fill
+from api.queries.bin_fill import hourly_fill
 from pisman import planning as P
 from pisman.forecast import forecast_bin
 from pisman.planning.answer import (

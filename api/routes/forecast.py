@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel
 
 from api.deps import CityDep, Conn, ViewerKey
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN
+from api.queries.bin_fill import hourly_fill
 from pisman.forecast import Forecast, forecast_bin
 
 router = APIRouter(prefix="/v1", tags=["bins"], responses=ERROR_RESPONSES)
@@ -26,30 +26,6 @@ SELECT d.device_id, d.kind, d.site_id, s.name, s.district_id, s.kelurahan,
 FROM device d JOIN site s ON s.site_id = d.site_id JOIN city c ON c.city_id = d.city_id
 WHERE d.device_id = %s AND d.city_id = %s
 """
-# Hourly means from the rollup the API reads (sql/004: bin_hourly keeps sums and counts).
-HOURLY_FILL = """
-SELECT device_id, bucket, sum_fill_ratio / readings
-FROM bin_hourly
-WHERE city_id = %(city)s AND device_id = ANY(%(devices)s)
-  AND bucket >= %(start)s AND bucket < %(end)s AND readings > 0
-ORDER BY device_id, bucket
-"""
-
-
-async def hourly_fill(
-    conn: psycopg.AsyncConnection, *, city_id: str, device_ids: list[str], end: datetime, days: int
-) -> dict[str, list[tuple[datetime, float]]]:
-    """Hourly mean fill ratios per bin over the `days` before `end`."""
-    params = {
-        "city": city_id,
-        "devices": device_ids,
-        "start": end - timedelta(days=days),
-        "end": end,
-    }
-    out: dict[str, list[tuple[datetime, float]]] = {d: [] for d in device_ids}
-    for device_id, bucket, fill in await (await conn.execute(HOURLY_FILL, params)).fetchall():
-        out[device_id].append((bucket, float(fill)))
-    return out
 
 
 class TimeToThreshold(BaseModel):
