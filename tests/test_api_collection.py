@@ -287,7 +287,8 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{dash_url}/collection")
-        page.wait_for_selector("#plan-stops", timeout=60_000)
+        page.wait_for_selector("#plan-stops, .state-error, .state-empty", timeout=60_000)
+        assert page.locator("#plan-stops").count() == 1, page.inner_text("#plan-body")
         page.wait_for_selector("#plan-map .js-plotly-plot", timeout=30_000)
         text = page.inner_text("#plan-body")
         assert "TPS North" in text and "Jendela waktu" in text and "Urutan per truk" in text
