@@ -33,16 +33,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.debug:
         app.run(host=host, port=port, debug=True)
         return 0
-    import waitress
+    from waitress.server import create_server
 
-    waitress.serve(
-        app.server,
-        host=host,
-        port=port,
-        threads=args.threads,
-        ident="pisman-dashboard",
-        _quiet=True,
-    )
+    # waitress.serve() would print its own "Serving on" line (silenced only by a private test
+    # shim); the line above already says where the dashboard is, so build the server directly.
+    create_server(
+        app.server, host=host, port=port, threads=args.threads, ident="pisman-dashboard"
+    ).run()
     return 0
 
 
