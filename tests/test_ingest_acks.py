@@ -49,3 +49,20 @@ def test_committed_messages_are_acknowledged_and_not_redelivered_after_a_restart
         again = second.metrics.registry.get_sample_value("pisman_ingest_messages_received_total")
     assert again == 0
     assert scalar(db_url, "SELECT sum(duplicates_total) FROM device_state") == 0
+
+
+def test_the_private_paho_call_behind_combined_pubacks_is_still_there() -> None:
+    """ingest/client.py queues a batch's PUBACKs as one write through paho's private
+    Client._packet_queue (pyproject.toml bounds paho to the releases it was checked on). If a
+    paho release renames or reshapes it, ingest silently falls back to one ack() per message
+    (correct, but ~25 % slower on single readings): this test fails first."""
+    import inspect
+
+    import paho.mqtt.client as mqtt
+
+    from ingest import client
+
+    assert client._COALESCE_PUBACKS, "paho.mqtt.client.Client._packet_queue is gone"
+    params = list(inspect.signature(mqtt.Client._packet_queue).parameters)
+    assert params[:5] == ["self", "command", "packet", "mid", "qos"], params
+    assert mqtt.PUBACK == 0x40
