@@ -23,8 +23,11 @@ def table(
             tag(v, className="num" if i in numeric_columns else None) for i, v in enumerate(values)
         ]
 
+    # Dash refuses id=None, so a row without an id gets no id prop at all.
     body = [
-        html.Tr(cells(values, html.Td), id=row_ids[i] if row_ids else None)
+        html.Tr(cells(values, html.Td), id=row_ids[i])
+        if row_ids
+        else html.Tr(cells(values, html.Td))
         for i, values in enumerate(rows)
     ]
     parts: list[html.Thead | html.Tbody | html.Tfoot] = [

@@ -45,3 +45,14 @@ def test_labels_come_from_the_apis_meta_lists() -> None:
     assert label(categories, "reduce", "id") == "Kurangi"
     assert label(categories, "reduce", "en") == "Reduce"
     assert label(categories, "unknown", "en") == "unknown"
+
+
+def test_a_table_without_row_ids_renders() -> None:
+    """Dash refuses `id=None`: rows without ids must be built without the prop."""
+    from dashboard.tables import table
+
+    t = table(["a", "b"], [["1", "2"], ["3", "4"]], table_id="t", numeric_columns=(1,))
+    rows = t.children[1].children
+    assert len(rows) == 2 and all(getattr(r, "id", None) is None for r in rows)
+    with_ids = table(["a"], [["1"]], table_id="u", row_ids=["r1"])
+    assert with_ids.children[1].children[0].id == "r1"
