@@ -9,6 +9,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
+from dashboard import auth
 from dashboard.i18n import LANGS, as_lang, t
 from pisman.settings import get_settings
 
@@ -101,6 +102,16 @@ def _shell(refresh_s: int) -> html.Div:
                         className="lang-toggle",
                         n_clicks=0,
                     ),
+                    # A plain form: logout works without the callback machinery (and ends the
+                    # API session too, dashboard/auth.py).
+                    html.Form(
+                        html.Button(
+                            t("logout", "id"), id="logout", type="submit", className="lang-toggle"
+                        ),
+                        method="POST",
+                        action="/logout",
+                        id="logout-form",
+                    ),
                 ],
                 className="topbar",
             ),
@@ -137,13 +148,17 @@ def create_app() -> dash.Dash:
         return LANGS[(LANGS.index(lang) + 1) % len(LANGS)]
 
     @app.callback(
-        [Output("app-title", "children"), Output("lang-toggle", "children")]
+        [
+            Output("app-title", "children"),
+            Output("lang-toggle", "children"),
+            Output("logout", "children"),
+        ]
         + [Output(link_id, "children") for link_id, _key, _href in NAV],
         Input("lang", "data"),
     )
     def translate_shell(stored: str | None) -> list[str]:
         lang = as_lang(stored)
-        return [t("app_title", lang), t("switch_lang", lang)] + [
+        return [t("app_title", lang), t("switch_lang", lang), t("logout", lang)] + [
             t(key, lang) for _id, key, _href in NAV
         ]
 
@@ -154,7 +169,7 @@ def create_app() -> dash.Dash:
         Input("lang", "data"),
     )
     add_security_headers(app)
-
+    auth.install(app, settings, settings.API_URL)  # before the shape checks: no session, no work
     refuse_malformed_requests(app)
     return app
 

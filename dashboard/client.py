@@ -77,12 +77,26 @@ class ApiClient:
         *,
         city: str | None = None,
         timeout_s: float = 10.0,
+        http: httpx.Client | None = None,
     ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._base_url = base_url
+        self._headers = headers
         self._city = city
-        self._meta: tuple[float, MetaAnswer] | None = None
+        # Labels per credential (a user limited to other cities must not see them), shared by
+        # the per-request views of one process.
+        self._meta: dict[str, tuple[float, MetaAnswer]] = {}
         self._meta_lock = threading.Lock()
+
+    def for_token(self, token: str | None) -> ApiClient:
+        """A client sharing this one's connections that sends a user's session token (or
+        nothing, so the API answers 401)."""
+        view = ApiClient(self._base_url, None, city=self._city, http=self._http)
+        view._meta, view._meta_lock = self._meta, self._meta_lock
+        if token:
+            view._headers = {"Authorization": f"Bearer {token}"}
+        return view
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -93,7 +107,7 @@ class ApiClient:
         clean = {k: v for k, v in {"city": self._city, **(params or {})}.items() if v is not None}
         started = time.perf_counter()
         try:
-            response = self._http.get(path, params=clean)
+            response = self._http.get(path, params=clean, headers=self._headers)
         except httpx.HTTPError as exc:
             log_event(
                 logger, logging.WARNING, "api_unreachable", path=path, error=type(exc).__name__
@@ -141,12 +155,16 @@ class ApiClient:
 
     def meta(self) -> MetaAnswer:
         """Labels and districts (cached for a minute)."""
+        who = str(self._headers)
         with self._meta_lock:
-            if self._meta and time.monotonic() - self._meta[0] < META_CACHE_S:
-                return self._meta[1]
+            cached = self._meta.get(who)
+            if cached and time.monotonic() - cached[0] < META_CACHE_S:
+                return cached[1]
         meta = self._answer(MetaAnswer, "/v1/meta")
         with self._meta_lock:
-            self._meta = (time.monotonic(), meta)
+            if len(self._meta) > 1000:
+                self._meta.clear()
+            self._meta[who] = (time.monotonic(), meta)
         return meta
 
     def progress(self, *, day: date | None = None, trend_days: int = 90) -> ProgressAnswer:
@@ -229,7 +247,15 @@ class ApiClient:
 
 
 @functools.cache
-def get_client() -> ApiClient:
-    """The process's API client, from API_URL and API_KEY."""
+def base_client() -> ApiClient:
+    """The process's connections to the API (API_URL), sending no credential of its own."""
     settings = get_settings()
-    return ApiClient(settings.API_URL, settings.API_KEY, city=settings.PISMAN_CITY)
+    return ApiClient(settings.API_URL, None, city=settings.PISMAN_CITY)
+
+
+def get_client() -> ApiClient:
+    """The API client for this request's user: every call carries that user's session token,
+    so the API applies the user's role and city limits (a viewer cannot export)."""
+    from dashboard.auth import current_token
+
+    return base_client().for_token(current_token())

@@ -12,6 +12,7 @@ LANGS: tuple[Lang, ...] = ("id", "en")
 TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("Kang PisMan – Pemantau Sampah", "Kang PisMan – Waste Tracker"),
     "switch_lang": ("English", "Bahasa Indonesia"),
+    "logout": ("Keluar", "Log out"),
     "nav_overview": ("Ringkasan", "Overview"),
     "nav_districts": ("Kecamatan", "Districts"),
     "nav_bins": ("Kontainer & perangkat", "Bins & devices"),

@@ -125,6 +125,15 @@ class Settings(BaseSettings):
     DASHBOARD_HOST: str = Field("127.0.0.1", description="Address the dashboard listens on.")
     DASHBOARD_PORT: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")
     DASHBOARD_REFRESH_S: int = Field(10, ge=1, description="Live refresh period of the dashboard.")
+    DASHBOARD_SECRET_KEY: str | None = Field(
+        None,
+        min_length=32,
+        description="Signs the dashboard's session cookie (`pisman up` writes one to"
+        " var/dashboard-secret when unset).",
+    )
+    DASHBOARD_COOKIE_SECURE: bool = Field(
+        False, description="Mark the session cookie Secure (set it when served over https)."
+    )
 
     INGEST_CLIENT_ID: str = Field(
         "pisman-ingest-1",

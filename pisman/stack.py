@@ -17,9 +17,8 @@ from types import FrameType
 from typing import Any
 
 import httpx
-import psycopg
 
-from pisman import db, devices
+from pisman import db, devices, users
 from pisman.certs import split_hosts
 from pisman.embedded import (
     EmbeddedBroker,
@@ -28,6 +27,7 @@ from pisman.embedded import (
     stop_embedded_postgres,
 )
 from pisman.settings import PROJECT_ROOT, Settings, get_settings
+from pisman.users import ensure_secret_file
 
 INGEST_ACCOUNT = "pisman-ingest"
 GATEWAY_ACCOUNT = "pisman-sim-gateway"
@@ -221,15 +221,33 @@ def _has_history(database_url: str, city_id: str, days: int) -> bool:
     return bool(row and row[0])
 
 
-def _key_is_current(conn: psycopg.Connection, key: str) -> bool:
-    """Whether a key remembered from an earlier `up` still exists, unrevoked, in this database."""
-    from pisman import keys
+def _ensure_admin(database_url: str, login_file: Path) -> tuple[str, str] | None:
+    """Create an admin with a generated password when the database has no enabled admin.
 
-    row = conn.execute(
-        "SELECT secret_hash FROM api_key WHERE key_id = %s AND revoked_at IS NULL",
-        (keys.split_key(key),),
-    ).fetchone()
-    return row is not None and row[0] == keys.hash_secret(key)
+    Returns (username, password) when one was made (printed once by the caller, written 0600 to
+    login_file); None when an admin already exists.
+    """
+    with db.connect(database_url) as conn:
+        if users.count_admins(conn) > 0:
+            return None
+        username = "admin"
+        if users.get_user(conn, username) is not None:  # a disabled "admin": leave it alone
+            username = f"admin-{secrets.token_hex(2)}"
+        password = secrets.token_urlsafe(15)
+        users.add_user(
+            conn,
+            username=username,
+            password=password,
+            role="admin",
+            display_name="Admin (pisman up)",
+        )
+        conn.commit()
+    login_file.parent.mkdir(parents=True, exist_ok=True)
+    login_file.unlink(missing_ok=True)
+    fd = os.open(login_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"username: {username}\npassword: {password}\n")
+    return username, password
 
 
 def wait_http(url: str, timeout: float, stack: Stack) -> None:
@@ -347,15 +365,10 @@ def run_up(args: argparse.Namespace) -> int:
                 f"(trust {stack.broker.certs.ca_file}; PISMAN_UP_MQTTS_HOST=0.0.0.0 opens it)"
             )
 
-        key = state.get("dashboard_api_key")
-        from pisman import keys
-
-        with db.connect(database_url) as conn:
-            if not key or not _key_is_current(conn, key):
-                key = keys.create_key(conn, role="planner", name="dashboard (pisman up)")
-                conn.commit()
-        state["dashboard_api_key"] = key
-        _save_state(state_file, state)
+        login_file = var / "dashboard-login.txt"
+        first_login = _ensure_admin(database_url, login_file)
+        if not s.DASHBOARD_SECRET_KEY:
+            ensure_secret_file(var / "dashboard-secret")  # signs the dashboard's session cookie
 
         ingest_env = {
             **env,
@@ -365,12 +378,21 @@ def run_up(args: argparse.Namespace) -> int:
         stack.spawn("ingest", ["ingest"], ingest_env)
         stack.spawn("api", ["api"], env)
         api_url = f"http://{s.API_HOST}:{s.API_PORT}"
-        stack.spawn("dashboard", ["dashboard"], {**env, "API_URL": api_url, "API_KEY": key})
+        # No API key for the dashboard: each user's requests carry that user's login session.
+        dash_env = {k: v for k, v in env.items() if k != "API_KEY"}
+        stack.spawn("dashboard", ["dashboard"], {**dash_env, "API_URL": api_url})
         wait_http(f"{api_url}/healthz", 30, stack)
         dashboard_url = f"http://{s.DASHBOARD_HOST}:{s.DASHBOARD_PORT}/"
-        wait_http(dashboard_url, 60, stack)
-        say(f"API:       {api_url}/docs   (key for the dashboard in {state_file})")
+        wait_http(dashboard_url + "login", 60, stack)
+        say(f"API:       {api_url}/docs   (log in: POST /v1/auth/login, or `pisman keys add`)")
         say(f"dashboard: {dashboard_url}")
+        if first_login is not None:
+            say(
+                f"  masuk / log in as {first_login[0]}, password {first_login[1]}"
+                f"  (shown once; kept 0600 in {login_file}; add people with `pisman users add`)"
+            )
+        else:
+            say(f"  log in with your account (the first admin's password is in {login_file})")
 
         if args.days > 0 and _has_history(database_url, city.city.id, args.days):
             say(f"history for the last {args.days} day(s) is already stored; skipping the backfill")

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -401,3 +404,25 @@ async def logout(conn: psycopg.AsyncConnection, token: str) -> bool:
 def lockout_window() -> timedelta:
     """How long an account stays locked."""
     return timedelta(minutes=LOCKOUT_MINUTES)
+
+
+def ensure_secret_file(path: Path) -> str:
+    """The secret kept in `path`, created 0600 with 48 random bytes when missing.
+
+    Created exclusively: processes starting together (several dashboards) all end up with the
+    one secret the first of them wrote.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the writer may not have finished its one line yet
+            text = path.read_text(encoding="utf-8").strip()
+            if len(text) >= 32:
+                return text
+            time.sleep(0.02)
+        raise UserError(f"{path} holds no usable secret (32+ characters); remove it") from None
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")
+    return secret

@@ -19,10 +19,14 @@ import pytest
 from bench.dashboard.seed import ZONE, SeededCity, seed_bins, seed_city, seed_weighings
 from bench.dashboard.servers import Server, api_args, dashboard_args, serve
 from dashboard import format as fmt
+from pisman import users
 from tests.support.broker import free_port
 from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.browser
+
+PASSWORD = "Sampah-Bandung-2026"
+USERS = {"vina": "viewer", "pandu": "planner", "lola": "viewer", "budi": "viewer"}
 
 # MapLibre's software WebGL reports slow ReadPixels as a console *warning*; only errors count.
 TIMEOUT_MS = 15_000
@@ -65,14 +69,18 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         seed_weighings(conn, city, first_day=today - timedelta(days=39), days=40)
         fills = seed_bins(conn, city)
         seed_city(conn, city_id="emptyville", districts=1, depots_per_district=1, bins_per_depot=0)
-        key = create_key(conn, role="planner", name="dashboard-test")
+        key = create_key(conn, role="planner", name="dashboard-test")  # the test's own reads
+        for username, role in USERS.items():
+            users.add_user(conn, username=username, password=PASSWORD, role=role)
     api_port, dash_port, empty_port, dead_port = free_port(), free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"
+    # No API key for the dashboards: each user's requests carry that user's session. One data
+    # dir, so the three dashboards share the cookie's signing key (cookies ignore the port).
     base_env = {
         "DATABASE_URL": module_db_url,
         "API_URL": api_url,
-        "API_KEY": key,
         "LOG_LEVEL": "WARNING",
+        "PISMAN_DATA_DIR": str(tmp_path_factory.mktemp("dashboard-data")),
     }
 
     def dashboard(port: int, name: str, **env: str) -> Any:
@@ -136,15 +144,40 @@ class Tab:
         return str(self.page.inner_text(selector, timeout=TIMEOUT_MS)).strip()
 
 
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Tab]:
-    """A fresh context (empty localStorage) and page; collects console and page errors."""
+def fresh_tab(browser: Any) -> tuple[Any, Tab]:
+    """A fresh context (empty localStorage, no cookie) and page collecting console errors."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    yield Tab(page, errors)
+    return context, Tab(page, errors)
+
+
+def log_in(tab: Tab, url: str, username: str, password: str = PASSWORD) -> None:
+    """Fill the login form of the dashboard at `url` and submit it."""
+    tab.page.goto(url + "/login")
+    tab.page.fill("#username", username)
+    tab.page.fill("#password", password)
+    tab.page.click("#login-submit")
+    tab.page.wait_for_load_state()
+
+
+@pytest.fixture
+def tab(browser: Any, stack: Stack) -> Iterator[Tab]:
+    """A fresh context logged in as a planner; collects console and page errors."""
+    context, tab = fresh_tab(browser)
+    log_in(tab, stack.dashboard.url, "pandu")
+    tab.page.wait_for_url(stack.dashboard.url + "/", timeout=TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def anonymous(browser: Any) -> Iterator[Tab]:
+    """A fresh context, not logged in."""
+    context, tab = fresh_tab(browser)
+    yield tab
     context.close()
 
 
@@ -406,3 +439,70 @@ def test_city_without_readings_shows_no_data_yet(stack: Stack, tab: Tab) -> None
     assert tab.text("#ov-day-collected") == fmt.tonnes(0, "id")
     tab.open(stack.empty_dashboard.url + "/reports", "#no-data")
     assert tab.errors == []
+
+
+def test_viewer_sees_the_overview_but_no_export_and_a_direct_export_is_refused(
+    stack: Stack, anonymous: Tab
+) -> None:
+    tab = anonymous
+    log_in(tab, stack.dashboard.url, "vina")
+    tab.open(stack.dashboard.url + "/", "#ov-day-reduce")
+    assert tab.page.locator(".state-error").count() == 0
+    tab.open(stack.dashboard.url + "/reports", "#report-table")
+    assert tab.page.locator("#download-csv").is_hidden()
+    assert tab.page.locator("#download-xlsx").is_hidden()
+    # The API refuses the viewer's own session, whatever the page shows: the same token the
+    # dashboard sends, taken from the dashboard's callback answer path, asked directly.
+    month = datetime.now(ZONE).date().strftime("%Y-%m")
+    with psycopg.connect(stack.db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM user_session WHERE username = 'vina' AND revoked_at IS NULL"
+        ).fetchone()
+    assert row is not None and row[0] >= 1
+    direct = tab.page.request.get(f"{stack.api.url}/v1/exports/monthly.xlsx?month={month}")
+    assert direct.status == 401  # the browser holds no API credential at all
+    # A forged click on the hidden button: the callback runs with the viewer's session and
+    # the API answers 403, shown as a message, no file.
+    tab.page.evaluate("document.querySelector('#download-xlsx').hidden = false")
+    tab.page.click("#download-xlsx")
+    tab.page.wait_for_selector("#download-error", timeout=TIMEOUT_MS)
+    assert tab.errors == []
+
+
+def test_planner_downloads_the_monthly_xlsx(stack: Stack, tab: Tab) -> None:
+    month = datetime.now(ZONE).date().strftime("%Y-%m")
+    tab.open(f"{stack.dashboard.url}/reports?month={month}", "#report-table")
+    assert tab.page.locator("#download-xlsx").is_visible()
+    with tab.page.expect_download(timeout=TIMEOUT_MS) as info:
+        tab.page.click("#download-xlsx")
+    assert info.value.suggested_filename.endswith(".xlsx")
+    workbook = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()))
+    assert workbook.sheetnames
+
+
+def test_wrong_password_shows_the_message_and_the_lockout_after_five(
+    stack: Stack, anonymous: Tab
+) -> None:
+    tab = anonymous
+    tab.page.goto(stack.dashboard.url + "/reports")
+    assert tab.page.url.startswith(stack.dashboard.url + "/login")
+    log_in(tab, stack.dashboard.url, "lola", "Wrong-Password-1")
+    assert "Nama pengguna atau kata sandi salah" in tab.text("#login-error")
+    for i in range(2, 6):
+        log_in(tab, stack.dashboard.url, "lola", f"Wrong-Password-{i}")
+    log_in(tab, stack.dashboard.url, "lola")  # the right password, too late
+    assert "dikunci" in tab.text("#login-error")
+    assert tab.page.locator("#ov-day-reduce").count() == 0
+
+
+def test_logout_returns_to_login_and_back_shows_no_data(stack: Stack, anonymous: Tab) -> None:
+    tab = anonymous
+    log_in(tab, stack.dashboard.url, "budi")
+    tab.open(stack.dashboard.url + "/", "#ov-day-reduce")
+    tab.page.click("#logout")
+    tab.page.wait_for_url(stack.dashboard.url + "/login", timeout=TIMEOUT_MS)
+    tab.page.go_back()
+    tab.page.wait_for_load_state()
+    assert "/login" in tab.page.url
+    assert tab.page.locator("#ov-day-reduce").count() == 0
+    assert tab.page.locator("#username").count() == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,10 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pisman import keys
+from pisman import users
 from pisman.settings import Settings, get_settings
 from tests.support.api_server import running_api
 from tests.test_api_seed import CITY, seed_city
+
+PASSWORD = "Sampah-Bandung-2026"
 
 HOSTILE: list[Any] = [
     None,
@@ -49,20 +53,32 @@ def dashboard_client(module_db_url: str) -> Iterator[Any]:
 
     with psycopg.connect(module_db_url) as conn:
         seed_city(conn)
-        key = keys.create_key(conn, role="planner", name="dashboard-hostile")
+        users.add_user(conn, username="hostile", password=PASSWORD, role="planner")
     settings = Settings(DATABASE_URL=module_db_url, PISMAN_CITY=CITY, MQTT_URL="mqtt://127.0.0.1:1")  # type: ignore[call-arg]
     with running_api(settings) as api_url, pytest.MonkeyPatch.context() as mp:
         mp.setenv("API_URL", api_url)
-        mp.setenv("API_KEY", key)
         mp.setenv("PISMAN_CITY", CITY)
         get_settings.cache_clear()
-        api_client_module.get_client.cache_clear()
+        api_client_module.base_client.cache_clear()
         app = create_app()
         client = app.server.test_client()
+        assert client.get("/_dash-layout").status_code == 401  # no session yet
+        assert log_in(client, "hostile", PASSWORD).status_code == 303
         assert client.get("/_dash-layout").status_code == 200  # registers every page callback
         yield app, client
-        api_client_module.get_client.cache_clear()
+        api_client_module.base_client.cache_clear()
         get_settings.cache_clear()
+
+
+def log_in(client: Any, username: str, password: str) -> Any:
+    """Log a Flask test client in through the login form (its CSRF token first)."""
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None, page[:300]
+    return client.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": username, "password": password, "next": "/"},
+    )
 
 
 def _dependency(text: str) -> dict[str, str]:
@@ -158,7 +174,7 @@ _PROP = st.fixed_dictionaries({"id": _JSON, "property": _JSON}, optional={"value
 def test_hand_made_callback_requests_of_any_shape_get_400_not_500(body: Any) -> None:
     from dashboard.app import create_app
 
-    client = _bare_app(create_app).server.test_client()
+    client = _client(_bare_app(create_app))
     answer = client.post("/_dash-update-component", json=body)
     assert answer.status_code in (200, 204, 400), (answer.status_code, body)
 
@@ -166,7 +182,7 @@ def test_hand_made_callback_requests_of_any_shape_get_400_not_500(body: Any) -> 
 def test_an_unknown_component_bundle_is_404_not_500() -> None:
     from dashboard.app import create_app
 
-    client = _bare_app(create_app).server.test_client()
+    client = _client(_bare_app(create_app))
     assert client.get("/_dash-component-suites/x/y.js").status_code == 404
 
 
@@ -177,5 +193,15 @@ def _bare_app(create_app: Any) -> Any:
     """One dashboard app for the property test (no API behind it: shape checks come first)."""
     if "app" not in _APPS:
         _APPS["app"] = create_app()
-        assert _APPS["app"].server.test_client().get("/_dash-layout").status_code == 200
+        assert _client(_APPS["app"]).get("/_dash-layout").status_code == 200
     return _APPS["app"]
+
+
+def _client(app: Any) -> Any:
+    """A test client with a session the dashboard does not re-check during the test (no API)."""
+    client = app.server.test_client()
+    with client.session_transaction() as session:
+        session["api_token"] = "ps_" + "x" * 43
+        session["role"] = "planner"
+        session["checked_at"] = time.time() + 86400
+    return client

@@ -86,11 +86,31 @@ def test_up_brings_the_stack_up_and_a_published_reading_shows_in_the_api(
     threading.Thread(target=_stream_lines, args=(proc, lines), daemon=True).start()
     try:
         _wait_for(lines, "live:", 180, seen)
-        key = json.loads((var / "up-state.json").read_text())["dashboard_api_key"]
-        api = httpx.Client(
-            base_url=f"http://127.0.0.1:{api_port}", headers={"X-API-Key": key}, timeout=10
+        # The first admin: printed once, kept 0600 in var/; the dashboard asks for a login.
+        login_file = var / "dashboard-login.txt"
+        assert login_file.stat().st_mode & 0o777 == 0o600
+        login = dict(
+            line.split(": ", 1) for line in login_file.read_text().splitlines() if ": " in line
         )
-        assert httpx.get(f"http://127.0.0.1:{dash_port}/", timeout=10).status_code == 200
+        assert any(login["username"] in line and login["password"] in line for line in seen), (
+            "the password is printed once"
+        )
+        session = httpx.post(
+            f"http://127.0.0.1:{api_port}/v1/auth/login",
+            json={"username": login["username"], "password": login["password"]},
+            timeout=30,
+        )
+        assert session.status_code == 200, session.text
+        assert session.json()["user"]["role"] == "admin"
+        api = httpx.Client(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"Authorization": f"Bearer {session.json()['token']}"},
+            timeout=10,
+        )
+        home = httpx.get(f"http://127.0.0.1:{dash_port}/", timeout=10)
+        assert home.status_code == 302 and home.headers["location"].startswith("/login")
+        assert httpx.get(f"http://127.0.0.1:{dash_port}/login", timeout=10).status_code == 200
+        assert (var / "dashboard-secret").stat().st_mode & 0o777 == 0o600
 
         # A new scale at the landfill gate, provisioned the way an installer would.
         device_env = {

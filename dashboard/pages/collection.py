@@ -14,6 +14,7 @@ from dash import Input, Output, callback, dcc, html
 from pydantic import ValidationError
 
 from dashboard import format as fmt
+from dashboard.auth import current_token
 from dashboard.client import ApiRefused, ApiUnavailable
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
@@ -29,7 +30,7 @@ ROUTE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02
 
 
 def fetch_plan(day: date | None, pool: str | None) -> PlanAnswer:
-    """GET /v1/collection-plan with the dashboard's key and city.
+    """GET /v1/collection-plan with the logged-in user's session token and the city.
 
     dashboard/client.py has no method for it yet (its rewrite is in progress elsewhere); this
     asks the API the same way and raises the client's own errors, so the page shows the
@@ -45,7 +46,8 @@ def fetch_plan(day: date | None, pool: str | None) -> PlanAnswer:
         }.items()
         if v is not None
     }
-    headers = {"X-API-Key": s.API_KEY} if s.API_KEY else {}
+    token = current_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.get(
             f"{s.API_URL}/v1/collection-plan",

@@ -11,6 +11,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import format as fmt
+from dashboard.auth import can_export
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
 from dashboard.i18n import Lang, as_lang, t
@@ -135,8 +136,14 @@ def layout(
                         clearable=False,
                         className="dropdown",
                     ),
-                    html.Button(id="download-csv", n_clicks=0, className="button"),
-                    html.Button(id="download-xlsx", n_clicks=0, className="button"),
+                    # Exports are for planners and admins: hidden for viewers (and the API
+                    # refuses a viewer's session anyway).
+                    html.Button(
+                        id="download-csv", n_clicks=0, className="button", hidden=not can_export()
+                    ),
+                    html.Button(
+                        id="download-xlsx", n_clicks=0, className="button", hidden=not can_export()
+                    ),
                 ],
                 className="controls",
             ),
@@ -368,7 +375,7 @@ def download_export(
     period: object = "month",
     year: object = None,
 ) -> tuple[Any, Any]:
-    """Fetch the export from the API (the dashboard's planner key), in the page's language, and
+    """Fetch the export from the API (with the user's session), in the page's language, and
     hand it to the browser: the month's (by the grouping) or the year's."""
     lang = as_lang(stored_lang)
     fmt_name = "xlsx" if dash.ctx.triggered_id == "download-xlsx" else "csv"
