@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from ingest.reasons import quoted
 from pisman.devices import ACK_KIND, device_topic
-from pisman.domain import ReadingKind
+from pisman.domain import ID_PATTERN, TOPIC_ROOT, ReadingKind
 
-TOPIC_PREFIX = "pisman/v1/"
+TOPIC_PREFIX = f"{TOPIC_ROOT}/"
 # Everything under the prefix, whatever its depth: the generated ACL lets devices and gateways
 # publish only weighing, bin and status topics, but an account with wider rights (a hand-written
 # ACL, an anonymous broker) can still send a topic of the wrong depth, which must reach quarantine with a reason rather than be acknowledged
 # by the broker and never seen. Ingest's own acks match too: is_ack_topic() skips them.
-SUBSCRIPTION = "pisman/v1/#"
-TOPIC_SHAPE = "pisman/v1/<site_id>/<device_id>/<kind>"
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SUBSCRIPTION = f"{TOPIC_ROOT}/#"
+TOPIC_SHAPE = f"{TOPIC_ROOT}/<site_id>/<device_id>/<kind>"
+_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))
 _KINDS = {k.value: k for k in ReadingKind}
 
 

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from ingest.reasons import MAX_QUOTED_CHARS, bounded, quoted
 from ingest.registry import KnownDevice, RegistrySnapshot
 from ingest.topics import DeviceTopic, TopicError, parse_topic
-from pisman.domain import MAX_WEIGHING_KG, DeviceKind, Material, ReadingKind, Stream
+from pisman.domain import ID_PATTERN, MAX_WEIGHING_KG, DeviceKind, Material, ReadingKind, Stream
 
 # A device clock this far in the past is broken, not late (and would land in nonsense buckets).
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -46,7 +46,6 @@ KINDS_BY_DEVICE: dict[str, frozenset[ReadingKind]] = {
     DeviceKind.BIN_SENSOR: frozenset({ReadingKind.BIN, ReadingKind.STATUS}),
 }
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 PATTERN_MEANING = {
     PRINTABLE: "must not contain control characters",
     ID_PATTERN: "is not a valid id (lowercase letters, digits, - and _)",

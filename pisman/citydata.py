@@ -14,10 +14,16 @@ import yaml
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pisman.domain import DeviceKind, Material, ProcessKind, SiteType, TargetMetric
-
-_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-_CITY_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+from pisman.domain import (
+    CITY_ID_PATTERN,
+    ID_PATTERN,
+    DeviceKind,
+    Material,
+    ProcessKind,
+    SiteType,
+    TargetMetric,
+)
+from pisman.targets import TargetSpec, upsert_targets
 
 
 class CityFileError(Exception):
@@ -82,7 +88,7 @@ class Profile(_Model):
 class CityInfo(_Model):
     """The city row."""
 
-    id: str = Field(pattern=_CITY_ID)
+    id: str = Field(pattern=CITY_ID_PATTERN)
     name: str
     province: str | None = None
     timezone: str = "Asia/Jakarta"
@@ -92,7 +98,7 @@ class CityInfo(_Model):
 class District(_Model):
     """A kecamatan, with a compact spec of its neighbourhoods (RW)."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -111,7 +117,7 @@ class District(_Model):
 class Site(_Model):
     """One place (depot, waste bank, processing site, landfill gate)."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str
     type: SiteType
     district: str
@@ -278,7 +284,7 @@ class HoursOfDay(_Model):
 class TruckPool(_Model):
     """A truck pool (pool kendaraan): where trucks start and end their shift, and what it serves."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -289,7 +295,7 @@ class TruckPool(_Model):
 class TruckGroup(_Model):
     """Identical trucks of one pool, ids from a pattern (`{pool}-{n:02d}`)."""
 
-    pool: str = Field(pattern=_ID)
+    pool: str = Field(pattern=ID_PATTERN)
     id_pattern: str = "{pool}-{n:02d}"
     count: int = Field(ge=0, le=500)
     capacity_t: Figure
@@ -303,7 +309,7 @@ class TruckGroup(_Model):
             example = value.format(pool="pool", n=1)
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             raise ValueError(f"uses only {{pool}} and {{n}}: {exc}") from None
-        if not re.match(_ID, example) or value.format(pool="pool", n=2) == example:
+        if not re.match(ID_PATTERN, example) or value.format(pool="pool", n=2) == example:
             raise ValueError(f"must give distinct lowercase ids per {{n}}, e.g. {example!r}")
         return value
 
@@ -329,7 +335,9 @@ class Truck(_Model):
 class Fleet(_Model):
     """Collection fleet and the figures a collection plan needs (docs/collection-planning.md)."""
 
-    landfill: str = Field(pattern=_ID, description="site id of the landfill gate trucks unload at")
+    landfill: str = Field(
+        pattern=ID_PATTERN, description="site id of the landfill gate trucks unload at"
+    )
     landfill_hours: HoursOfDay
     landfill_unload_min: Figure
     service_min: Figure
@@ -599,14 +607,6 @@ VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (city_id, district_id, kelurahan, rw) DO UPDATE SET households = EXCLUDED.households,
   separating_households = EXCLUDED.separating_households, kbs_since = EXCLUDED.kbs_since
 """
-UPSERT_TARGET = """
-INSERT INTO target (city_id, metric, period, value, valid_from, valid_to, source)
-VALUES (%s, %s, %s::interval, %s, %s, %s, %s)
-ON CONFLICT (city_id, metric, valid_from) DO UPDATE SET period = EXCLUDED.period,
-  value = EXCLUDED.value, valid_to = EXCLUDED.valid_to, source = EXCLUDED.source
-"""
-
-
 UPSERT_COLLECTION_PARAMS = """
 INSERT INTO collection_params (city_id, landfill_site_id, landfill_open_h, landfill_close_h,
   landfill_unload_min, service_min, detour_factor, speed_kmh, container_kg, sources)
@@ -743,13 +743,14 @@ def load_city(conn: psycopg.Connection, city: City) -> str:
                     for n in hoods
                 ],
             )
-            cur.executemany(
-                UPSERT_TARGET,
-                [
-                    (cid, t.metric.value, t.period, t.value, t.valid_from, t.valid_to, t.source)
-                    for t in city.targets
-                ],
-            )
+        upsert_targets(
+            conn,
+            cid,
+            [
+                TargetSpec(t.metric, t.value, t.period, t.valid_from, t.valid_to, t.source)
+                for t in city.targets
+            ],
+        )
         fleet_summary = _load_fleet(conn, cid, city.fleet)
     by_type: dict[str, int] = {}
     for s in sites:

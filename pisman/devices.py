@@ -13,9 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from pisman.domain import DeviceKind, ReadingKind
+from pisman.domain import TOPIC_ROOT, DeviceKind, ReadingKind
 
-TOPIC_ROOT = "pisman/v1"
 # What a device publishes (ReadingKind's values) and the topic where ingest acknowledges commits.
 DEVICE_WRITES = tuple(k.value for k in ReadingKind)
 ACK_KIND = "ack"

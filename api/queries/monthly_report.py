@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from api.params import local_midnight, next_month
+from api.queries.device_status import DEVICE_STATUS
 from api.queries.targets import targets_on
 from api.queries.tonnage import TonnageQuery, TonnageResult, as_tonnes, tonnage
-from pisman.domain import SILENT_INTERVALS
+from pisman.domain import DeviceStatus
 
 RECYCLING_TERMS = "SELECT code, recycling_term FROM process_kind"
 QUARANTINED = """
@@ -27,12 +28,11 @@ SELECT status, count(*) FROM quarantine
 WHERE city_id = %(city)s AND received_at >= %(start)s AND received_at < %(end)s
 GROUP BY status ORDER BY status
 """
-SILENT_SCALES = """
+SILENT_SCALES = f"""
 SELECT d.device_id, d.site_id, ds.last_seen_at
 FROM device d LEFT JOIN device_state ds ON ds.device_id = d.device_id
 WHERE d.city_id = %(city)s AND d.active AND d.kind IN ('weighbridge', 'platform_scale')
-  AND (ds.last_seen_at IS NULL OR ds.connection = 'offline'
-       OR ds.last_seen_at < now() - make_interval(secs => %(silent)s * d.reporting_interval_s))
+  AND {DEVICE_STATUS} <> '{DeviceStatus.ONLINE.value}'
 ORDER BY d.device_id
 """
 # Days with data: local days on which any weighing of the city was stored (the city grain's
@@ -455,7 +455,6 @@ async def month_report(
         "city": city_id,
         "start": local_midnight(first, tz),
         "end": local_midnight(end, tz),
-        "silent": SILENT_INTERVALS,
     }
     quarantined: dict[str, int] = dict(await (await conn.execute(QUARANTINED, params)).fetchall())
     silent = await (await conn.execute(SILENT_SCALES, params)).fetchall()

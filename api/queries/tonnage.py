@@ -21,13 +21,11 @@ from psycopg import sql
 from pisman.domain import SiteType
 
 Bucket = Literal["hour", "day", "week", "month", "total"]
-BUCKETS: tuple[str, ...] = ("hour", "day", "week", "month", "total")
 # Measures: 'fate' = reduce/utilize/residual with category_map.sign (each tonne counted once);
 # 'separate' = arrived separated (overlaps the fates); 'collected' = first arrival in the
 # system; 'all' = every weighed kg, mapped or not (facility and waste-bank tables).
 Measure = Literal["fate", "separate", "collected", "all"]
 PUBLIC_GROUPS: tuple[str, ...] = ("category", "district", "site", "site_type", "material")
-ALL_GROUPS: tuple[str, ...] = (*PUBLIC_GROUPS, "stream", "process_kind", "national_term")
 
 # Group column -> (SQL expressions selected, output names). Fixed fragments, never user text.
 _GROUP_SQL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
