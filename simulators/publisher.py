@@ -14,6 +14,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from pisman.devices import ACK_KIND
+from pisman.domain import TOPIC_ROOT
 from pisman.logs import log_event
 
 log = logging.getLogger(__name__)
@@ -146,7 +148,7 @@ class Account:
     ack_topic: str | None = None
 
 
-GATEWAY_ACKS = "pisman/v1/+/+/ack"
+GATEWAY_ACKS = f"{TOPIC_ROOT}/+/+/{ACK_KIND}"
 
 
 class _Connection:
