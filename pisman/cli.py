@@ -75,7 +75,7 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
             kind=args.kind,
             reporting_interval_s=args.interval,
         )
-        _sync_broker_if_configured(conn, s)
+        devices.sync_broker_if_configured(conn, s)
     print(
         f"device {device.device_id} ({device.kind}) at site {device.site_id}, city {device.city_id}"
     )
@@ -110,7 +110,7 @@ def cmd_devices_rotate(args: argparse.Namespace) -> int:
     s = _settings()
     with db.connect(s.DATABASE_URL) as conn:
         password = devices.rotate_password(conn, device_id=args.device_id)
-        _sync_broker_if_configured(conn, s)
+        devices.sync_broker_if_configured(conn, s)
     print(f"new MQTT password for {args.device_id}: {password}    (shown once)")
     return 0
 
@@ -124,7 +124,7 @@ def cmd_devices_set_active(args: argparse.Namespace) -> int:
     with db.connect(s.DATABASE_URL) as conn:
         device = devices.set_active(conn, device_id=args.device_id, active=active)
         conn.commit()  # the broker files are written from what is committed
-        broker = _sync_broker_if_configured(conn, s)
+        broker = devices.sync_broker_if_configured(conn, s)
     if active:
         print(f"device {device.device_id} activated: it may connect and its readings are stored")
     else:
@@ -357,28 +357,6 @@ def _target_url(base_url: str, database: str) -> str:
 def _progress(message: str) -> None:
     """Progress of long work, on stderr so stdout stays the result."""
     print(message, file=sys.stderr, flush=True)
-
-
-def _sync_broker_if_configured(conn: object, s: Settings) -> str:
-    """Regenerate the broker files when configured; say what was done (or what to do)."""
-    from pisman import devices
-
-    if not (s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE):
-        return (
-            "broker files not configured (MOSQUITTO_PASSWORD_FILE, MOSQUITTO_ACL_FILE): run "
-            "`pisman devices sync-broker` where they live and reload the broker"
-        )
-    signalled = devices.write_broker_files(
-        conn,  # type: ignore[arg-type]
-        password_file=s.MOSQUITTO_PASSWORD_FILE,
-        acl_file=s.MOSQUITTO_ACL_FILE,
-        pid_file=s.MOSQUITTO_PID_FILE,
-    )
-    return f"wrote {s.MOSQUITTO_PASSWORD_FILE} and {s.MOSQUITTO_ACL_FILE}; " + (
-        "broker reloaded"
-        if signalled
-        else "no broker signalled (set MOSQUITTO_PID_FILE, or send the broker SIGHUP)"
-    )
 
 
 class _Parser(argparse.ArgumentParser):

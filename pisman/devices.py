@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from pisman.domain import TOPIC_ROOT, DeviceKind, ReadingKind
+from pisman.settings import Settings
 
 # What a device publishes (ReadingKind's values) and the topic where ingest acknowledges commits.
 DEVICE_WRITES = tuple(k.value for k in ReadingKind)
@@ -232,6 +233,29 @@ def _write_atomically(path: Path, text: str) -> None:
         st = path.stat()
         os.chown(tmp, st.st_uid, st.st_gid)
     os.replace(tmp, path)
+
+
+def sync_broker_if_configured(conn: psycopg.Connection, settings: Settings) -> str:
+    """After a registry change: rewrite the broker files and signal the broker when the files
+    are configured (MOSQUITTO_PASSWORD_FILE and MOSQUITTO_ACL_FILE); say what was done, or what
+    the operator must do. The one place every writer of the registry (CLI, API, simulator
+    provisioning) goes through."""
+    if not (settings.MOSQUITTO_PASSWORD_FILE and settings.MOSQUITTO_ACL_FILE):
+        return (
+            "broker files not configured (MOSQUITTO_PASSWORD_FILE, MOSQUITTO_ACL_FILE): run "
+            "`pisman devices sync-broker` where they live and reload the broker"
+        )
+    signalled = write_broker_files(
+        conn,
+        password_file=settings.MOSQUITTO_PASSWORD_FILE,
+        acl_file=settings.MOSQUITTO_ACL_FILE,
+        pid_file=settings.MOSQUITTO_PID_FILE,
+    )
+    return f"wrote {settings.MOSQUITTO_PASSWORD_FILE} and {settings.MOSQUITTO_ACL_FILE}; " + (
+        "broker reloaded"
+        if signalled
+        else "no broker signalled (set MOSQUITTO_PID_FILE, or send the broker SIGHUP)"
+    )
 
 
 def write_broker_files(

@@ -42,13 +42,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     path = _credentials_path(args, s, city.city.id)
     with db.connect(s.DATABASE_URL) as conn:
         result = provision(conn, city, credentials_path=path, gateway_user=args.gateway_user)
-        if s.MOSQUITTO_PASSWORD_FILE and s.MOSQUITTO_ACL_FILE:
-            devices.write_broker_files(
-                conn,
-                password_file=s.MOSQUITTO_PASSWORD_FILE,
-                acl_file=s.MOSQUITTO_ACL_FILE,
-                pid_file=s.MOSQUITTO_PID_FILE,
-            )
+        devices.sync_broker_if_configured(conn, s)
     print(result.city_summary)
     print(
         f"devices: {result.created} created, {result.reused} reused, {result.rotated} given a new password"

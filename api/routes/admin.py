@@ -73,13 +73,7 @@ def _provision(settings: Settings, body: DeviceIn, city_id: str) -> tuple[device
             kind=body.kind,
             reporting_interval_s=body.reporting_interval_s,
         )
-        if settings.MOSQUITTO_PASSWORD_FILE and settings.MOSQUITTO_ACL_FILE:
-            devices.write_broker_files(
-                conn,
-                password_file=settings.MOSQUITTO_PASSWORD_FILE,
-                acl_file=settings.MOSQUITTO_ACL_FILE,
-                pid_file=settings.MOSQUITTO_PID_FILE,
-            )
+        devices.sync_broker_if_configured(conn, settings)
     return device, password
 
 
