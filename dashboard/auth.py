@@ -85,6 +85,12 @@ def current_role() -> str | None:
     return role if isinstance(role, str) else None
 
 
+def note_session_ended() -> None:
+    """The API answered 401 to this request's user token: end the dashboard session too."""
+    if flask.has_request_context():
+        flask.g.pisman_session_ended = True
+
+
 def can_export() -> bool:
     """Whether this request's user may download exports (planner or admin)."""
     return current_role() in ("planner", "admin")
@@ -201,6 +207,11 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
 
     @server.after_request
     def no_store(response: flask.Response) -> flask.Response:
+        if flask.g.get("pisman_session_ended"):
+            # The API no longer knows the token: the callback answers 401 (the page then goes
+            # to the login page, assets/session-expiry.js) and the cookie is emptied.
+            end_session()
+            response = flask.make_response("sesi berakhir / session ended: log in again", 401)
         # Nothing shown to a logged-in user may be kept: the back button after logout must not
         # bring the figures back from a cache.
         if not flask.request.path.startswith(("/assets/", "/_dash-component-suites/")):

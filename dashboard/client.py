@@ -130,6 +130,10 @@ class ApiClient:
                 status=response.status_code,
                 detail=detail,
             )
+            if response.status_code == 401 and "Authorization" in self._headers:
+                from dashboard.auth import note_session_ended
+
+                note_session_ended()
             raise ApiRefused(response.status_code, detail)
         log_event(logger, logging.DEBUG, "api_call", path=path, ms=elapsed_ms)
         return response

@@ -506,3 +506,17 @@ def test_logout_returns_to_login_and_back_shows_no_data(stack: Stack, anonymous:
     assert "/login" in tab.page.url
     assert tab.page.locator("#ov-day-reduce").count() == 0
     assert tab.page.locator("#username").count() == 1
+
+
+def test_a_session_ended_while_a_page_is_open_returns_to_login(
+    stack: Stack, anonymous: Tab
+) -> None:
+    tab = anonymous
+    log_in(tab, stack.dashboard.url, "budi")
+    tab.open(stack.dashboard.url + "/", "#ov-day-reduce")
+    with psycopg.connect(stack.db_url) as conn:  # e.g. `pisman users disable` elsewhere
+        conn.execute("UPDATE user_session SET revoked_at = now() WHERE username = 'budi'")
+    # the next live refresh (every 2 s here) meets the API's 401
+    tab.page.wait_for_url("**/login?expired=1**", timeout=TIMEOUT_MS)
+    assert "Sesi Anda berakhir" in tab.text("#login-error")
+    assert tab.page.locator("#ov-day-reduce").count() == 0

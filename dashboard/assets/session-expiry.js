@@ -1,0 +1,15 @@
+// A callback answered 401: the login session ended (expired, logged out elsewhere, account
+// disabled). Go to the login page instead of leaving stale figures on screen.
+(function () {
+  var original = window.fetch;
+  if (!original) { return; }
+  window.fetch = function () {
+    return original.apply(this, arguments).then(function (response) {
+      if (response.status === 401 && response.url.indexOf("/_dash-") !== -1) {
+        var next = encodeURIComponent(window.location.pathname + window.location.search);
+        window.location.assign("/login?expired=1&next=" + next);
+      }
+      return response;
+    });
+  };
+})();
