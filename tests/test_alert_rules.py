@@ -147,7 +147,7 @@ def test_every_metric_and_label_in_the_alerts_is_exposed_by_running_services(
     backend: Backend,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.test_api_seed import api_client
+    from tests.support.api_seed import api_client
 
     url, _, _ = ingest_metrics
     exposed = _samples(httpx.get(url).text)

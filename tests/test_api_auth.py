@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from pisman import keys
-from tests.test_api_seed import api_client, seed_city
+from tests.support.api_seed import api_client, seed_city
 
 
 @pytest.fixture(scope="module")

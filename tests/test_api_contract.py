@@ -21,8 +21,7 @@ from api.queries.monthly_report import month_report, summarize, year_reports
 from dashboard.client import ApiClient, ApiUnavailable
 from pisman import contract, keys
 from pisman.settings import Settings
-from tests.support.api_server import running_api
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     CITY,
     Weighing,
     insert_bin_reading,
@@ -30,6 +29,7 @@ from tests.test_api_seed import (
     random_weighings,
     seed_city,
 )
+from tests.support.api_server import running_api
 
 # Routes whose answer is not JSON data: service probes (outside the versioned API); and the
 # media types of files and pages, which declare a string body instead of a model.

@@ -16,7 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pisman.settings import PROJECT_ROOT
-from tests.test_api_seed import api_client, seed_city
+from tests.support.api_seed import api_client, seed_city
 
 TOPIC = "pisman/v1/{site}/scale-{site}/weighing"
 

@@ -16,7 +16,7 @@ import pytest
 
 from api import export_columns as xc
 from simulators.categories import classify
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     SITES,
     Weighing,
     api_client,

@@ -21,9 +21,9 @@ import pytest
 from api.limits import RateLimiter
 from pisman import keys
 from pisman.settings import PROJECT_ROOT, Settings
+from tests.support.api_seed import CITY, api_client, seed_city
 from tests.support.api_server import running_api
 from tests.support.broker import free_port
-from tests.test_api_seed import CITY, api_client, seed_city
 
 # Up to tomorrow: open days are always read from the database, never from the closed-day cache.
 _TODAY = datetime.now(ZoneInfo("Asia/Jakarta")).date()

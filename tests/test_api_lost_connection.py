@@ -12,8 +12,8 @@ from psycopg import sql
 
 from pisman import keys
 from pisman.settings import Settings
+from tests.support.api_seed import CITY, insert_weighings, random_weighings, seed_city
 from tests.support.api_server import running_api
-from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
 
 READS = (
     "/v1/progress?date=2026-03-05",

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from api import export_columns as xc
-from tests.test_api_seed import Weighing, api_client, insert_weighings, seed_city
+from tests.support.api_seed import Weighing, api_client, insert_weighings, seed_city
 
 WIB = ZoneInfo("Asia/Jakarta")
 YEAR = 2025

@@ -15,10 +15,10 @@ import pytest
 
 from pisman import db, keys
 from pisman.settings import PROJECT_ROOT, Settings
+from tests.support.api_seed import CITY, insert_weighings, random_weighings, seed_city
 from tests.support.api_server import running_api
 from tests.support.databases import Backend
 from tests.support.pgcluster import PG_BIN, PrivatePostgres
-from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
 
 POOL_TIMEOUT_S = 2.0
 # Under a loaded machine a 503 may take a little longer than the pool timeout, never much.

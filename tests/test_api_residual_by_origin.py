@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pisman.rollups import bring_rollups_up_to_date, uses_timescaledb
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     SITES,
     Weighing,
     api_client,

@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from pisman import keys
 from pisman.settings import Settings
+from tests.support.api_seed import CITY, insert_weighings, random_weighings, seed_city
 from tests.support.broker import Mosquitto, free_port
-from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
 
 
 class _Server:

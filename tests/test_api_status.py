@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     Weighing,
     api_client,
     insert_bin_reading,

@@ -10,7 +10,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     SITES,
     Weighing,
     api_client,

@@ -11,7 +11,13 @@ import psycopg
 import pytest
 
 from pisman.rollups import bring_rollups_up_to_date, uses_timescaledb
-from tests.test_api_seed import Weighing, api_client, insert_weighings, random_weighings, seed_city
+from tests.support.api_seed import (
+    Weighing,
+    api_client,
+    insert_weighings,
+    random_weighings,
+    seed_city,
+)
 
 START = datetime.fromisoformat("2026-02-26T12:00:00+00:00")
 RANGE = {"from": "2026-02-26", "to": "2026-03-03"}  # past days across a month edge

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.params import MAX_YEAR, MIN_YEAR, parse_instant, parse_local_date, parse_month
-from tests.test_api_seed import api_client, seed_city
+from tests.support.api_seed import api_client, seed_city
 
 TZ = ZoneInfo("Asia/Jakarta")
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from pisman import users
-from tests.test_api_seed import CITY, api_client, seed_city
+from tests.support.api_seed import CITY, api_client, seed_city
 
 PASSWORD = "Sampah-Bandung-2026"
 

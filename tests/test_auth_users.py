@@ -6,8 +6,8 @@ import psycopg
 import pytest
 
 from pisman import users
-from tests.test_api_seed import CITY, seed_city
-from tests.test_cli import run_pisman
+from tests.support.api_seed import CITY, seed_city
+from tests.support.cli import run_pisman
 
 GOOD = "Sampah-Bandung-2026"
 

@@ -21,14 +21,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pisman import keys
 from pisman.settings import PROJECT_ROOT
-from tests.support.databases import PLAIN, Backend
-from tests.test_api_seed import (
+from tests.support.api_seed import (
     CITY,
     insert_bin_reading,
     insert_weighings,
     random_weighings,
     seed_city,
 )
+from tests.support.databases import PLAIN, Backend
 
 WEEK_START = datetime.fromisoformat("2026-03-02T00:00:00+07:00")  # a Monday, local midnight
 MONTH = {"from": "2026-03-01", "to": "2026-04-01"}

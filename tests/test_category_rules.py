@@ -13,7 +13,7 @@ from pisman.settings import PROJECT_ROOT
 from simulators.behaviour import HOUR_MS, CitySimulation
 from simulators.categories import classify
 from simulators.devices import city_devices
-from tests.test_api_seed import Weighing, api_client, insert_weighings, seed_city
+from tests.support.api_seed import Weighing, api_client, insert_weighings, seed_city
 
 
 def test_simulator_rules_equal_the_sql_defaults_for_every_combination(db_url: str) -> None:

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import psycopg
 
 from pisman.settings import PROJECT_ROOT
-
-
-def run_pisman(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pisman", *args],
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=60,
-        cwd=PROJECT_ROOT,
-    )
+from tests.support.cli import run_pisman
 
 
 def test_invalid_setting_stops_with_one_line_naming_the_variable() -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from pisman import users
 from pisman.settings import Settings, get_settings
+from tests.support.api_seed import CITY, seed_city
 from tests.support.api_server import running_api
-from tests.test_api_seed import CITY, seed_city
 
 PASSWORD = "Sampah-Bandung-2026"
 

@@ -255,8 +255,8 @@ def test_quarantine_listing_stays_small_after_a_megabyte_payload(
     """A 1 MB bad payload (with a 1 MB value the reason used to echo) is one short row."""
     from ingest.registry import load_snapshot
     from ingest.validate import now_utc
-    from tests.test_api_seed import api_client
-    from tests.test_api_seed import seed_city as seed_api_city
+    from tests.support.api_seed import api_client
+    from tests.support.api_seed import seed_city as seed_api_city
 
     with psycopg.connect(db_url) as conn:
         seed_api_city(conn)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from pisman.settings import get_settings
-from tests.test_api_seed import api_client, seed_city
+from tests.support.api_seed import api_client, seed_city
 
 COMMON = {
     "x-content-type-options": "nosniff",

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pisman.settings import PROJECT_ROOT
-from tests.test_api_seed import api_client
+from tests.support.api_seed import api_client
 
 TIMESCALEDB_ONLY = pytest.mark.backend(
     "timescaledb", reason="background jobs exist only on TimescaleDB"

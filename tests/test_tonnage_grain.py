@@ -23,8 +23,8 @@ from api.queries.tonnage import WEIGHING_DAILY, TonnageQuery, build_sql, choose_
 from pisman import db
 from pisman.rollups import bring_rollups_up_to_date, rebuild_tonnage_grain
 from pisman.settings import PROJECT_ROOT
+from tests.support.api_seed import CITY, insert_weighings, random_weighings, seed_city
 from tests.support.databases import Backend
-from tests.test_api_seed import CITY, insert_weighings, random_weighings, seed_city
 
 TZ = ZoneInfo("Asia/Jakarta")
 # (site, district, site type, process kind) at the start of every example.
