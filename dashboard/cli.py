@@ -26,7 +26,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "dashboard_start",
         url=f"http://{host}:{port}/",
         api=settings.API_URL,
-        api_key="set" if settings.API_KEY else "missing",
         refresh_s=settings.DASHBOARD_REFRESH_S,
     )
     print(f"dashboard on http://{host}:{port}/ (API {settings.API_URL})", flush=True)

@@ -93,9 +93,6 @@ class Settings(BaseSettings):
     API_HOST: str = Field("127.0.0.1", description="Address the API listens on.")
     API_PORT: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     API_URL: str = Field("http://127.0.0.1:8000", description="Where the dashboard finds the API.")
-    API_KEY: str | None = Field(
-        None, description="API key the dashboard (and CLI clients) send to the API."
-    )
     API_MAX_RANGE_DAYS: int = Field(
         1100, ge=1, description="Longest time range one tonnage request may ask for."
     )

@@ -379,8 +379,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.spawn("api", ["api"], env)
         api_url = f"http://{s.API_HOST}:{s.API_PORT}"
         # No API key for the dashboard: each user's requests carry that user's login session.
-        dash_env = {k: v for k, v in env.items() if k != "API_KEY"}
-        stack.spawn("dashboard", ["dashboard"], {**dash_env, "API_URL": api_url})
+        stack.spawn("dashboard", ["dashboard"], {**env, "API_URL": api_url})
         wait_http(f"{api_url}/healthz", 30, stack)
         dashboard_url = f"http://{s.DASHBOARD_HOST}:{s.DASHBOARD_PORT}/"
         wait_http(dashboard_url + "login", 60, stack)

@@ -14,7 +14,7 @@ import pytest
 
 from api.app import create_app
 from api.routes import collection
-from pisman import citydata, keys, rollups
+from pisman import citydata, keys, rollups, users
 from pisman.devices import add_device
 from pisman.settings import PROJECT_ROOT
 
@@ -220,11 +220,19 @@ def test_a_city_without_fleet_data_gets_a_plan_that_says_so(world: Any, db_url: 
 
 
 def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any) -> None:
+    import importlib
+
+    import dash
+
     from dashboard.app import create_app as create_dashboard
     from pisman.planning.answer import PlanAnswer
 
     create_dashboard()  # Dash pages register only once an app exists
-    from dashboard.pages import collection as page
+    # The module Dash loaded for /collection (as "pages.collection"): importing it again as
+    # dashboard.pages.collection would register the page twice, which every later dashboard
+    # in this process refuses with a 500 ("duplicate paths").
+    name = next(p["module"] for p in dash.page_registry.values() if p["path"] == "/collection")
+    page = importlib.import_module(name)
 
     plan = PlanAnswer.model_validate(_get(world, "planner", "/v1/collection-plan").json())
     fig = page.route_map(plan, "id")
@@ -265,14 +273,14 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
             )
         conn.commit()
         _history(conn, datetime.now(UTC))
-        key = keys.create_key(conn, role="planner", name="dashboard")
+        users.add_user(conn, username="planner", password="Sampah-Bandung-2026", role="planner")
     api_port, dash_port = free_port(), free_port()
     api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
     env = {
         "DATABASE_URL": db_url,
         "API_URL": api_url,
-        "API_KEY": key,
         "PISMAN_CITY": "testville",
+        "PISMAN_DATA_DIR": str(tmp_path / "var"),
         "LOG_LEVEL": "WARNING",
     }
     with (
@@ -286,7 +294,11 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{dash_url}/collection")
+        page.goto(f"{dash_url}/login?next=/collection")
+        page.fill("#username", "planner")
+        page.fill("#password", "Sampah-Bandung-2026")
+        page.click("#login-submit")
+        page.wait_for_url(f"{dash_url}/collection", timeout=30_000)
         page.wait_for_selector("#plan-stops, .state-error, .state-empty", timeout=60_000)
         assert page.locator("#plan-stops").count() == 1, page.inner_text("#plan-body")
         page.wait_for_selector("#plan-map .js-plotly-plot", timeout=30_000)

@@ -35,7 +35,6 @@ def world(module_db_url: str) -> Iterator[tuple[Any, str, str]]:
     with running_api(settings) as api_url, pytest.MonkeyPatch.context() as mp:
         mp.setenv("API_URL", api_url)
         mp.setenv("PISMAN_CITY", CITY)
-        mp.delenv("API_KEY", raising=False)
 
         def make(**env: str) -> Any:
             # The per-test clean environment (conftest) drops API_URL and PISMAN_*: set again.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,7 +75,13 @@ def dashboard() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("API_URL", "http://127.0.0.1:1")
         get_settings.cache_clear()
-        yield create_app().server.test_client()
+        client = create_app().server.test_client()
+        # A logged-in session the dashboard does not re-check here (no API behind it).
+        with client.session_transaction() as session:
+            session["api_token"] = "ps_" + "x" * 43
+            session["role"] = "viewer"
+            session["checked_at"] = time.time() + 86400
+        yield client
         get_settings.cache_clear()
 
 
