@@ -14,6 +14,11 @@ from pisman.certs import BrokerCertificates
 from pisman.embedded import broker_limits, listener_lines
 
 
+def binary_path() -> str:
+    """The mosquitto executable (Debian installs it in /usr/sbin)."""
+    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now."""
     with socket.socket() as s:
@@ -80,26 +85,62 @@ class Mosquitto:
             lines.append(self.extra)
         self.conf.write_text("\n".join(lines) + "\n")
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start the broker and wait until it accepts connections."""
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.write_config()
-        self.proc = subprocess.Popen(
-            [binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+    def start(self, timeout: float = 10.0, attempts: int = 5) -> None:
+        """Start the broker and wait until it accepts connections. free_port() only finds a port
+        that was free a moment ago: when another test's server takes it first, mosquitto exits
+        with "Address already in use" (while a connect to the port reaches the other server), so
+        readiness also requires our own pid in the pid file, and a taken port is replaced by a
+        new one (self.port, self.tls_port) and the start retried."""
+        for attempt in range(attempts):
+            self.write_config()
+            self.proc = subprocess.Popen(
+                [binary_path(), "-c", str(self.conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            if self._wait_ready(timeout):
+                return
+            if attempt + 1 < attempts:
+                self.port = free_port()
+                if self.tls_port is not None:
+                    self.tls_port = free_port()
+        raise RuntimeError(f"mosquitto found no free port in {attempts} attempts")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """True once this process listens; False when its port was taken; raises otherwise."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited: {err} {self.log_text()}")
+                text = f"{err} {self.log_text()}"
+                if "Address already in use" in text:
+                    return False
+                raise RuntimeError(f"mosquitto exited: {text}")
             try:
-                for port in (self.port, self.tls_port):
-                    if port is not None:
-                        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                            pass
-                return
+                ours = self.pid_file.read_text().strip() == str(self.proc.pid)
             except OSError:
-                time.sleep(0.05)
+                ours = False
+            if ours:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        pass
+                    if self.tls_port is not None:
+                        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=0.2):
+                            pass
+                except OSError:
+                    pass
+                else:
+                    # The pid file is written before the listeners open: only our broker's own
+                    # log of the probe shows that the port is its own.
+                    probe_logged = f"on port {self.port}."
+                    until = time.monotonic() + 2
+                    while time.monotonic() < until and self.proc.poll() is None:
+                        if probe_logged in self.log_text():
+                            return True
+                        time.sleep(0.05)
+                    continue
+            time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log_text()}")
 
     def reload(self) -> None:
