@@ -7,7 +7,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pisman import keys
-from pisman.settings import PROJECT_ROOT
+from tests.support import cli
 from tests.support.api_seed import (
     CITY,
     insert_bin_reading,
@@ -39,20 +38,8 @@ NOW_DEPENDENT = re.compile(rb'"(as_of|silent_for_s)":("[^"]*"|[0-9.]+)')
 
 
 def run_pisman(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command line, in its own process, with only the environment given."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PISMAN_", "DATABASE_URL", "MQTT_", "API_"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pisman", *args],
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=PROJECT_ROOT,
-    )
+    """The real command line; a backup or restore of a populated database may take minutes."""
+    return cli.run_pisman(*args, env=env, timeout=300)
 
 
 def _dbname(url: str) -> str:

@@ -10,8 +10,9 @@ from pisman.settings import PROJECT_ROOT
 
 
 def run_pisman(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    """The real command line, in its own process, with only the environment given."""
     base = {
         k: v
         for k, v in os.environ.items()
@@ -23,6 +24,6 @@ def run_pisman(
         capture_output=True,
         text=True,
         input=input,
-        timeout=60,
+        timeout=timeout,
         cwd=PROJECT_ROOT,
     )
