@@ -23,7 +23,13 @@ from api.queries.tonnage import WEIGHING_DAILY, TonnageQuery, build_sql, choose_
 from pisman import db
 from pisman.rollups import bring_rollups_up_to_date, rebuild_tonnage_grain
 from pisman.settings import PROJECT_ROOT
-from tests.support.api_seed import CITY, insert_weighings, random_weighings, seed_city
+from tests.support.api_seed import (
+    CITY,
+    insert_raw_weighings,
+    insert_weighings,
+    random_weighings,
+    seed_city,
+)
 from tests.support.databases import Backend
 
 TZ = ZoneInfo("Asia/Jakarta")
@@ -215,28 +221,7 @@ def test_upgrade_fills_the_grain_from_stored_readings_and_says_how_long(
     with psycopg.connect(empty_db_url) as conn:
         seed_city(conn, bins=0)
         conn.commit()
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO weighing (ts, city_id, site_id, device_id, seq, net_kg, material,"
-                " stream, from_own_site, price_per_kg, manual)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        w.ts,
-                        CITY,
-                        w.site_id,
-                        f"scale-{w.site_id}",
-                        w.seq,
-                        w.net_kg,
-                        w.material,
-                        w.stream,
-                        w.from_own_site,
-                        w.price_per_kg,
-                        w.manual,
-                    )
-                    for w in rows
-                ],
-            )
+        insert_raw_weighings(conn, rows)
         conn.commit()
     said: list[str] = []
     applied = db.migrate(empty_db_url, PROJECT_ROOT / "sql", on_progress=said.append)

@@ -128,9 +128,8 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
-def insert_weighings(conn: psycopg.Connection, rows: Iterable[Weighing]) -> None:
-    """Insert raw weighings and refresh the rollups of the touched (site, hour) buckets, as ingest does."""
-    rows = list(rows)
+def insert_raw_weighings(conn: psycopg.Connection, rows: Iterable[Weighing]) -> None:
+    """Insert raw weighings only (no rollup touched), in the caller's transaction."""
     with conn.cursor() as cur:
         cur.executemany(
             INSERT_WEIGHING,
@@ -151,6 +150,12 @@ def insert_weighings(conn: psycopg.Connection, rows: Iterable[Weighing]) -> None
                 for w in rows
             ],
         )
+
+
+def insert_weighings(conn: psycopg.Connection, rows: Iterable[Weighing]) -> None:
+    """Insert raw weighings and refresh the rollups of the touched (site, hour) buckets, as ingest does."""
+    rows = list(rows)
+    insert_raw_weighings(conn, rows)
     touched = sorted({(w.site_id, w.ts.replace(minute=0, second=0, microsecond=0)) for w in rows})
     conn.execute(
         "SELECT pisman_refresh_weighing_rollups(%s, %s)",
