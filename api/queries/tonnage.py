@@ -61,47 +61,31 @@ GRAIN_SOURCES: tuple[str, ...] = (DAILY_CITY, DAILY_DISTRICT)
 
 # Aggregated by the category_map flags first (a few rows per bucket and group); the flags are
 # expanded into categories in Python, which keeps the per-row work in SQL to joins and one sum.
+# {a} is the alias that carries the site's attributes (site type, district): the joined `site`
+# (s) for the per-site rollups, the row itself (r) for the grain tables, which hold them.
 TONNAGE_SQL = """
 SELECT {bucket} AS bucket_start{groups},
        cm.category, cm.sign, coalesce(cm.separated, false), coalesce(cm.collected, false),
        sum(r.net_kg) AS kg, sum(r.weighings)::bigint AS weighings,
        sum(r.manual_weighings)::bigint AS manual_weighings, sum(r.amount_rp) AS amount_rp
 FROM {source} AS r
-JOIN site AS s ON s.site_id = r.site_id
+{site_join}
 {district_join}
 LEFT JOIN category_map AS cm
-  ON cm.city_id = r.city_id AND cm.site_type = s.site_type AND cm.stream = r.stream
+  ON cm.city_id = r.city_id AND cm.site_type = {a}.site_type AND cm.stream = r.stream
  AND cm.material = r.material AND cm.from_own_site = r.from_own_site
 WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
   AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
-  AND (%(site_types)s::text[] IS NULL OR s.site_type = ANY(%(site_types)s::text[]))
+  AND (%(site_types)s::text[] IS NULL OR {a}.site_type = ANY(%(site_types)s::text[]))
   {site_filter}
 GROUP BY {group_by}
 """
-GRAIN_SQL = """
-SELECT {bucket} AS bucket_start{groups},
-       cm.category, cm.sign, coalesce(cm.separated, false), coalesce(cm.collected, false),
-       sum(r.net_kg) AS kg, sum(r.weighings)::bigint AS weighings,
-       sum(r.manual_weighings)::bigint AS manual_weighings, sum(r.amount_rp) AS amount_rp
-FROM {source} AS r
-{district_join}
-LEFT JOIN category_map AS cm
-  ON cm.city_id = r.city_id AND cm.site_type = r.site_type AND cm.stream = r.stream
- AND cm.material = r.material AND cm.from_own_site = r.from_own_site
-WHERE r.city_id = %(city)s AND r.bucket >= %(start)s AND r.bucket < %(end)s
-  AND (%(all)s OR cm.category IS NOT NULL OR cm.separated OR cm.collected)
-  AND (%(site_types)s::text[] IS NULL OR r.site_type = ANY(%(site_types)s::text[]))
-  {site_filter}
-GROUP BY {group_by}
-"""
-GRAIN_DISTRICT_JOIN = (
-    "JOIN district AS d ON d.city_id = r.city_id AND d.district_id = r.district_id"
-)
-GRAIN_NOT_LANDFILL = "AND r.site_type <> 'landfill'"
+SITE_JOIN = "JOIN site AS s ON s.site_id = r.site_id"
+DISTRICT_JOIN = "JOIN district AS d ON d.city_id = {a}.city_id AND d.district_id = {a}.district_id"
+NOT_LANDFILL = "AND {a}.site_type <> 'landfill'"
 # A month of weighing_daily is ~100,000 joined rows; with the default 4 MB the planner sorts
 # them on disk before grouping (2x slower). Local to the request's transaction.
 SET_WORK_MEM = "SET LOCAL work_mem = '32MB'"
-DISTRICT_JOIN = "JOIN district AS d ON d.city_id = s.city_id AND d.district_id = s.district_id"
 
 # District views book a landfill load to the district of the site it came from. The rollups do
 # not keep origin_site_id, so the landfill gates' rows are read raw (a city's gates take a few
@@ -109,7 +93,6 @@ DISTRICT_JOIN = "JOIN district AS d ON d.city_id = s.city_id AND d.district_id =
 # site: totals are unchanged, only the district moves. An origin that is not one of this city's
 # sites counts as unknown: the load stays on the landfill's own district.
 LANDFILL = SiteType.LANDFILL.value
-NOT_LANDFILL = "AND s.site_type <> 'landfill'"
 # The raw loads are summed per bucket, gate, origin and flow first (a month of Bandung's gate:
 # 4,300 loads, a handful of sums), and only those few rows are joined: half the time.
 LANDFILL_BY_ORIGIN_SQL = """
@@ -315,24 +298,17 @@ def build_sql(q: TonnageQuery, source: str | None = None) -> tuple[sql.SQL, list
     native = {WEIGHING_HOURLY: "hour", MONTHLY_SITE: "month"}.get(source, "day")
     bucket = "r.bucket" if q.bucket == native else _BUCKET_SQL[q.bucket]
     by_origin = reads_landfill_by_origin(q)
-    if grain:
-        text = GRAIN_SQL.format(
-            bucket=bucket,
-            groups=select_groups,
-            source=source,
-            group_by=group_by,
-            district_join=GRAIN_DISTRICT_JOIN if "district" in q.group_by else "",
-            site_filter=GRAIN_NOT_LANDFILL if by_origin else "",
-        )
-    else:
-        text = TONNAGE_SQL.format(
-            bucket=bucket,
-            groups=select_groups,
-            source=source,
-            group_by=group_by,
-            district_join=DISTRICT_JOIN if "district" in q.group_by else "",
-            site_filter=NOT_LANDFILL if by_origin else "",
-        )
+    a = "r" if grain else "s"
+    text = TONNAGE_SQL.format(
+        bucket=bucket,
+        groups=select_groups,
+        source=source,
+        group_by=group_by,
+        a=a,
+        site_join="" if grain else SITE_JOIN,
+        district_join=DISTRICT_JOIN.format(a=a) if "district" in q.group_by else "",
+        site_filter=NOT_LANDFILL.format(a=a) if by_origin else "",
+    )
     return sql.SQL(text), names  # composed from fixed fragments only, never request text
 
 
