@@ -7,6 +7,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from dashboard import alerts_panel
 from dashboard import format as fmt
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
@@ -34,6 +35,7 @@ def layout(**_query: Any) -> html.Div:
                 ],
                 className="controls",
             ),
+            alerts_panel.panel("bins"),
             html.Div(id="bins-body", className="loading-placeholder"),
         ],
         className="page page-bins",

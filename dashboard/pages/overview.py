@@ -8,6 +8,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 
+from dashboard import alerts_panel
 from dashboard import format as fmt
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
@@ -31,7 +32,10 @@ TREND_DAYS = 90
 def layout(**_query: Any) -> html.Div:
     """The page; figures arrive through the refresh callback."""
     return html.Div(
-        html.Div(id="overview-body", className="loading-placeholder"),
+        [
+            alerts_panel.panel("overview"),
+            html.Div(id="overview-body", className="loading-placeholder"),
+        ],
         className="page page-overview",
     )
 
