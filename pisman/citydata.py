@@ -12,8 +12,17 @@ from typing import Any, Literal
 import psycopg
 import yaml
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from pisman import geo
 from pisman.domain import (
     CITY_ID_PATTERN,
     ID_PATTERN,
@@ -23,6 +32,7 @@ from pisman.domain import (
     SiteType,
     TargetMetric,
 )
+from pisman.geo import BoundaryError, DistrictShape, parse_boundaries
 from pisman.targets import TargetSpec, upsert_targets
 
 
@@ -394,6 +404,35 @@ class Fleet(_Model):
         return out
 
 
+class Boundaries(_Model):
+    """District outlines: a GeoJSON file beside the city file (docs/city-data.md, Boundaries)."""
+
+    file: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(geojson|json)$",
+        description="file name in the city file's folder, e.g. bandung-districts.geojson",
+    )
+    source: str = Field(min_length=3)
+    without: list[str] = Field(
+        default_factory=list,
+        description="districts that are not an area of the city (e.g. a landfill's own entry)",
+    )
+
+
+class PaceProfile(Profile):
+    """The share of a day's tonnage weighed in each local hour 0..23 (relative factors), with its
+    source: the overview's "expected by now" while the city's own history is too short
+    (docs/city-data.md, Pace profile)."""
+
+    @field_validator("values")
+    @classmethod
+    def _twenty_four_hours(cls, value: list[float]) -> list[float]:
+        if len(value) != 24:
+            raise ValueError(f"needs 24 values (hours 0..23), got {len(value)}")
+        if any(not math.isfinite(v) or v < 0 for v in value) or sum(value) <= 0:
+            raise ValueError("needs non-negative numbers with a positive sum")
+        return value
+
+
 class City(_Model):
     """A whole city data file."""
 
@@ -406,6 +445,10 @@ class City(_Model):
     targets: list[Target] = Field(default_factory=list)
     simulation: Simulation | None = None
     fleet: Fleet | None = None
+    pace_profile: PaceProfile | None = None
+    boundaries: Boundaries | None = None
+    # The outlines read from boundaries.file by read_city_file (never from the YAML itself).
+    _shapes: list[DistrictShape] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> City:
@@ -557,12 +600,35 @@ def read_city_file(path: Path | str) -> City:
             path, "(top level)", "must be a mapping with city, districts, sites, targets"
         )
     try:
-        return City.model_validate(data)
+        city = City.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise CityFileError(path, _field_path(err["loc"]), msg + more) from None
+    return read_boundaries(path, city)
+
+
+def read_boundaries(path: Path, city: City) -> City:
+    """Read and check the GeoJSON that `boundaries.file` names (beside the city file at `path`);
+    the city keeps the outlines for load_city. CityFileError names the GeoJSON file and the reason."""
+    if city.boundaries is None:
+        return city
+    geo_path = path.parent / city.boundaries.file
+    try:
+        with geo_path.open("rb") as f:
+            # One byte more than allowed is enough to tell a file too big, without reading it all.
+            data = f.read(geo.MAX_BYTES + 1)
+    except OSError as exc:
+        raise CityFileError(geo_path, "boundaries.file", exc.strerror or str(exc)) from None
+    try:
+        shapes = parse_boundaries(
+            data, [d.id for d in city.districts], without=city.boundaries.without
+        )
+    except BoundaryError as exc:
+        raise CityFileError(geo_path, "boundaries", str(exc)) from None
+    city._shapes = shapes
+    return city
 
 
 UPSERT_CITY = """
@@ -683,6 +749,57 @@ def _load_fleet(conn: psycopg.Connection, cid: str, fleet: Fleet | None) -> str:
     return f"{len(fleet.pools)} truck pools, {len(trucks)} trucks"
 
 
+# Outlines are configuration no reading refers to: the file is the whole truth.
+DELETE_BOUNDARIES = "DELETE FROM district_boundary WHERE city_id = %s"
+INSERT_BOUNDARY = """
+INSERT INTO district_boundary (city_id, district_id, geometry, min_lon, min_lat, max_lon, max_lat, source)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+def _load_boundaries(conn: psycopg.Connection, cid: str, city: City) -> str:
+    """Replace the city's district outlines with the file's (no boundaries: removed)."""
+    conn.execute(DELETE_BOUNDARIES, (cid,))
+    if city.boundaries is None or not city._shapes:
+        return "no district boundaries"
+    source = city.boundaries.source
+    with conn.cursor() as cur:
+        cur.executemany(
+            INSERT_BOUNDARY,
+            [(cid, s.district_id, Jsonb(s.geometry()), *s.bbox(), source) for s in city._shapes],
+        )
+    return f"boundaries of {len(city._shapes)} districts"
+
+
+UPSERT_PACE_PROFILE = """
+INSERT INTO city_pace_profile (city_id, hourly, source) VALUES (%s, %s, %s)
+ON CONFLICT (city_id) DO UPDATE SET hourly = EXCLUDED.hourly, source = EXCLUDED.source,
+  updated_at = now()
+"""
+DELETE_PACE_PROFILE = "DELETE FROM city_pace_profile WHERE city_id = %s"
+
+
+def pace_profile_of(city: City) -> Profile | None:
+    """The hourly profile the API's pace falls back on: the file's `pace_profile`, else its
+    simulation's `hourly_profile` (its source says so), else none."""
+    if city.pace_profile is not None:
+        return city.pace_profile
+    if city.simulation is not None:
+        sim = city.simulation.hourly_profile
+        return Profile(values=sim.values, source=f"simulation.hourly_profile: {sim.source}")
+    return None
+
+
+def _load_pace_profile(conn: psycopg.Connection, cid: str, city: City) -> str:
+    """Store the city's hourly pace profile (none in the file: removed)."""
+    profile = pace_profile_of(city)
+    if profile is None:
+        conn.execute(DELETE_PACE_PROFILE, (cid,))
+        return "no pace profile"
+    conn.execute(UPSERT_PACE_PROFILE, (cid, profile.values, profile.source))
+    return "pace profile" if city.pace_profile is not None else "pace profile from simulation"
+
+
 def load_city(conn: psycopg.Connection, city: City) -> str:
     """Insert or update the city, its districts, sites, neighbourhoods and targets; return a summary line."""
     sites = city.all_sites()
@@ -752,6 +869,8 @@ def load_city(conn: psycopg.Connection, city: City) -> str:
             ],
         )
         fleet_summary = _load_fleet(conn, cid, city.fleet)
+        fleet_summary += ", " + _load_pace_profile(conn, cid, city)
+        fleet_summary += ", " + _load_boundaries(conn, cid, city)
     by_type: dict[str, int] = {}
     for s in sites:
         by_type[s.type.value] = by_type.get(s.type.value, 0) + 1

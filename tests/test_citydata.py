@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -189,7 +191,7 @@ def test_fleet_is_loaded_with_the_city_and_replaced_on_reload(db_url: str, tmp_p
     smaller = citydata.read_city_file(_write(tmp_path, text))
     with psycopg.connect(db_url) as conn:
         summary = citydata.load_city(conn, full)
-        assert summary.endswith("1 truck pools, 2 trucks")
+        assert "1 truck pools, 2 trucks" in summary
         trucks = conn.execute(
             "SELECT truck_id, capacity_kg, shift_start_h, shift_end_h FROM truck"
             " WHERE city_id = 'testville' ORDER BY truck_id"
@@ -204,3 +206,133 @@ def test_fleet_is_loaded_with_the_city_and_replaced_on_reload(db_url: str, tmp_p
             " (SELECT detour_factor FROM collection_params WHERE city_id = 'testville')"
         ).fetchone()
     assert row is not None and row[:2] == (1, 1) and float(row[2]) == 1.4
+
+
+# --- district boundaries (issue 14) ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _outlines_beside_copied_city_files(tmp_path: Path) -> None:
+    """Testville's file names its outlines beside it: a copy in tmp_path (by `_write`) finds them."""
+    shutil.copy(CITIES / "testville-districts.geojson", tmp_path)
+
+
+def _city_with_boundaries(tmp_path: Path, geojson: str | bytes) -> Path:
+    """Testville's file in tmp_path with its boundaries file replaced by `geojson`."""
+    geo_path = tmp_path / "testville-districts.geojson"
+    if isinstance(geojson, bytes):
+        geo_path.write_bytes(geojson)
+    else:
+        geo_path.write_text(geojson)
+    return _write(tmp_path, (CITIES / "testville.yaml").read_text())
+
+
+def test_testville_ships_one_outline_per_district_around_its_sites() -> None:
+    from pisman import geo
+
+    city = citydata.read_city_file(CITIES / "testville.yaml")
+    assert city.boundaries is not None and "synthetic test geometry" in city.boundaries.source
+    shapes = {s.district_id: s for s in city._shapes}
+    assert sorted(shapes) == ["north", "south"]
+    for site in city.all_sites():
+        inside = [d for d, s in shapes.items() if geo.contains(s.polygons, site.lon, site.lat)]
+        # Every site lies in its own district only, except the landfill gate, outside the city.
+        assert inside == ([] if site.type == "landfill" else [site.district]), site.id
+
+
+def test_cli_refuses_bad_boundaries_with_exit_status_2_naming_file_and_district(
+    tmp_path: Path,
+) -> None:
+    from tests.support.cli import run_pisman
+
+    text = (CITIES / "testville-districts.geojson").read_text()
+    unclosed = text.replace("[107.580, -6.875], [107.570, -6.925]", "[107.580, -6.875]")
+    path = _city_with_boundaries(tmp_path, unclosed)
+    result = run_pisman(
+        "city", "load", str(path), env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "testville-districts.geojson" in result.stderr
+    assert "features.0 (north) ring 0: ring is not closed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t.replace('"district": "south"', '"district": "west"'),
+            "unknown district 'west'",
+        ),
+        (lambda t: t.replace('"Polygon"', '"LineString"', 1), "not a Polygon or MultiPolygon"),
+        (
+            lambda t: t.replace("[107.570, -6.925], [107.640", "[-6.925, 107.570], [107.640", 1),
+            "out of range",
+        ),
+        (lambda t: t[:-20], "not valid JSON"),
+        (
+            lambda t: t.replace('"district": "south"', '"district": "north"'),
+            "more than one feature",
+        ),
+    ],
+)
+def test_bad_boundaries_are_refused_before_anything_is_stored(
+    tmp_path: Path, change: Any, message: str
+) -> None:
+    text = (CITIES / "testville-districts.geojson").read_text()
+    path = _city_with_boundaries(tmp_path, change(text))
+    with pytest.raises(citydata.CityFileError) as err:
+        citydata.read_city_file(path)
+    assert err.value.path.name == "testville-districts.geojson"
+    assert message in str(err.value)
+
+
+def test_missing_or_huge_boundaries_file_is_refused(tmp_path: Path) -> None:
+    from pisman import geo
+
+    path = _write(tmp_path, (CITIES / "testville.yaml").read_text())
+    (tmp_path / "testville-districts.geojson").unlink()
+    with pytest.raises(citydata.CityFileError) as err:
+        citydata.read_city_file(path)
+    assert "testville-districts.geojson" in str(err.value)
+    path = _city_with_boundaries(tmp_path, b" " * (geo.MAX_BYTES + 10))
+    with pytest.raises(citydata.CityFileError) as err:
+        citydata.read_city_file(path)
+    assert "simplify" in str(err.value)
+
+
+def test_boundaries_file_must_be_a_plain_name_beside_the_city_file(tmp_path: Path) -> None:
+    text = (
+        (CITIES / "testville.yaml")
+        .read_text()
+        .replace("file: testville-districts.geojson", "file: ../../etc/passwd.json")
+    )
+    with pytest.raises(citydata.CityFileError) as err:
+        citydata.read_city_file(_write(tmp_path, text))
+    assert "boundaries.file" in str(err.value)
+
+
+def test_boundaries_are_stored_with_the_city_and_removed_when_the_file_drops_them(
+    db_url: str, tmp_path: Path
+) -> None:
+    city = citydata.read_city_file(CITIES / "testville.yaml")
+    text = (CITIES / "testville.yaml").read_text()
+    without = citydata.read_city_file(_write(tmp_path, text.split("\n# District outlines")[0]))
+    assert without.boundaries is None
+    with psycopg.connect(db_url) as conn:
+        summary = citydata.load_city(conn, city)
+        rows = conn.execute(
+            "SELECT city_id, district_id, geometry->>'type', min_lon, max_lat, source"
+            " FROM district_boundary ORDER BY district_id"
+        ).fetchall()
+        assert "boundaries of 2 districts" in summary
+        assert [r[:3] for r in rows] == [
+            ("testville", "north", "MultiPolygon"),
+            ("testville", "south", "MultiPolygon"),
+        ]
+        assert rows[0][3] == 107.57 and rows[0][4] == -6.865
+        assert "synthetic test geometry" in rows[0][5]
+        citydata.load_city(conn, city)  # idempotent
+        assert conn.execute("SELECT count(*) FROM district_boundary").fetchone() == (2,)
+        assert "no district boundaries" in citydata.load_city(conn, without)
+        assert conn.execute("SELECT count(*) FROM district_boundary").fetchone() == (0,)
