@@ -173,6 +173,57 @@ class Kbs(Answer):
     target: int | None
 
 
+PaceBasis = Literal["history", "city_profile", "none", "day_over", "day_not_begun"]
+
+
+class PaceFigure(Answer):
+    """One measure of the day so far against the part of its daily target expected by `at`."""
+
+    so_far_t: Tonnes
+    day_target_t: Tonnes | None = Field(description="The whole day's target (or ceiling).")
+    expected_share: Share | None = Field(
+        description="Share of a day's tonnage of this measure normally weighed by `at`."
+    )
+    expected_t: Tonnes | None = Field(description="day_target_t × expected_share.")
+    basis: PaceBasis = Field(
+        description="history: the same weekday of the last 4 weeks; city_profile: the city "
+        "file's declared hourly profile (history too short); none: neither; day_over / "
+        "day_not_begun: a past day expects its whole target, a future one nothing."
+    )
+    history_days: int = Field(description="Days of the 4 in the history with this measure.")
+    ceiling: bool = Field(description="True when the target is an upper bound (residual).")
+    over_ceiling: bool | None = Field(
+        description="Ceiling only: so_far_t above expected_t; null without an expectation."
+    )
+
+
+class Pace(Answer):
+    """The day so far against the pace its targets expect by `at` (docs/api-contract.md)."""
+
+    at: Timestamp
+    history_days: list[LocalDate] = Field(description="The same weekday of the last 4 weeks.")
+    profile_source: str | None = Field(
+        description="The declared profile's source, when a measure falls back to it."
+    )
+    collected: PaceFigure = Field(description="Collected tonnage against the generation target.")
+    reduce: PaceFigure
+    utilize: PaceFigure
+    residual: PaceFigure = Field(description="To landfill, against its ceiling.")
+
+
+class DayFigures(PeriodFigures):
+    """A whole local day (`yesterday`: the day before `date`)."""
+
+    date: LocalDate
+    has_data: bool = Field(description="False when nothing was weighed that day.")
+    residual_ceiling_t: Tonnes | None = Field(
+        description="The day's residual ceiling: residual_t, else the landfill quota per day."
+    )
+    residual_over_ceiling: bool | None = Field(
+        description="Residual above the ceiling; null without a ceiling."
+    )
+
+
 class ProgressAnswer(Answer):
     """GET /v1/progress."""
 
@@ -187,6 +238,9 @@ class ProgressAnswer(Answer):
     landfill_quota: LandfillQuota | None
     kbs: Kbs
     organic_at_landfill_t: Tonnes
+    # Issue 14: the day so far against the pace expected by now, and the whole day before.
+    pace: Pace
+    yesterday: DayFigures
 
 
 # --- /v1/meta ------------------------------------------------------------------------------
@@ -309,6 +363,29 @@ class Alert(Answer):
     message_id: str
     message_en: str
     since: Timestamp | None
+    # Issue 14: one id per occurrence, and who acknowledged it (null while nobody has).
+    alert_id: str = Field(
+        description="This occurrence's id: city.kind.device-or-site.start (UTC); a new "
+        "occurrence gets a new id. POST /v1/alerts/{alert_id}/ack acknowledges it.",
+        examples=["bandung.fire.bin-cicendo-001.20261126T021500Z"],
+    )
+    acknowledged_by: str | None = Field(description="Username (or API key label) of the first ack.")
+    acknowledged_by_name: str | None = Field(description="That user's display name.")
+    acknowledged_at: Timestamp | None
+    ack_note: str | None
+
+
+class AlertAck(Answer):
+    """POST /v1/alerts/{alert_id}/ack: the acknowledgement kept for the occurrence (the first
+    one: acknowledging again changes nothing and says `already_acknowledged`)."""
+
+    alert_id: str
+    kind: AlertKind
+    acknowledged_by: str
+    acknowledged_by_name: str
+    acknowledged_at: Timestamp
+    note: str | None
+    already_acknowledged: bool
 
 
 # --- /v1/reports/national ------------------------------------------------------------------
@@ -561,3 +638,232 @@ class LogoutAnswer(Answer):
     """The session is over; the token no longer works."""
 
     ended: bool = Field(description="False when the session had already ended.")
+
+
+# --- /v1/bins/forecast, /v1/bins/{device_id}/forecast (issue 12) -------------------------
+
+ForecastStatus = Literal["ok", "insufficient_history"]
+ForecastReason = Literal["no_readings", "stale", "too_few_hours"]
+LocalMinute = Annotated[
+    str,
+    Field(
+        description="Local time to the minute with the city's offset.",
+        examples=["2026-11-02T14:30+07:00"],
+    ),
+]
+
+
+class TimeToThreshold(Answer):
+    """Hours from `as_of` until a fill level, and the local time: expected, and the band's ends
+    (earliest: a fast day, latest: a slow one). 0 when the bin is already there; null when the
+    level is not reached within 14 days."""
+
+    expected_h: float | None
+    earliest_h: float | None
+    latest_h: float | None
+    expected_at: LocalMinute | None
+    earliest_at: LocalMinute | None
+    latest_at: LocalMinute | None
+
+
+class BinForecastItem(Answer):
+    """One bin's forecast; `status` `insufficient_history` comes with the reason in `message`
+    (then the figures are null)."""
+
+    device_id: str
+    site_id: str
+    site_name: str
+    district_id: str
+    district_name: str
+    status: ForecastStatus
+    reason: ForecastReason | None = Field(
+        description="Why there is no forecast: no readings in the look-back window, the newest "
+        "older than 48 h, or fewer than 24 hourly rises between emptyings."
+    )
+    message: str
+    threshold_pct: float
+    current_fill_pct: float | None = Field(
+        description="The newest hourly mean advanced by the forecast to `as_of`."
+    )
+    rate_pct_per_day: float | None = Field(description="Mean fill added per day over a week.")
+    to_threshold: TimeToThreshold | None
+    to_full: TimeToThreshold | None
+    history_hours: int = Field(description="Hours with readings in the look-back window.")
+    emptyings: int
+
+
+class BinForecast(BinForecastItem):
+    """GET /v1/bins/{device_id}/forecast: the bin's forecast with its band and hourly profile."""
+
+    as_of: Timestamp
+    band_low: float | None = Field(description="Multiplier of the rates on a slow day.")
+    band_high: float | None = Field(description="Multiplier of the rates on a fast day.")
+    rate_pct_by_hour_of_week: list[float] = Field(
+        description="168 rates in % per hour, Monday 00:00 local first."
+    )
+
+
+class BinForecastsAnswer(Answer):
+    """GET /v1/bins/forecast: every active bin of the city (or a district), soonest to its
+    threshold first (bins already there first, bins without a forecast last)."""
+
+    city: str
+    district: str | None
+    as_of: Timestamp
+    lookback_days: int
+    bins: list[BinForecastItem]
+
+
+# --- /v1/collection-plan (issue 12) --------------------------------------------------------
+
+PlanStatus = Literal["ok", "partial", "empty", "no_fleet"]
+# Why a depot is not in the plan (the texts are pisman.planning.model.REASONS).
+PlanReason = Literal["deferred", "no_data", "no_trucks", "no_capacity", "not_reachable"]
+ClockTime = Annotated[
+    str,
+    Field(description="Local HH:MM of the plan's day; `(+1)` after it when past midnight."),
+]
+
+
+class PlanStop(Answer):
+    """One depot stop, in the truck's order."""
+
+    order: int
+    site_id: str
+    site_name: str
+    district_id: str
+    district_name: str
+    kelurahan: str | None
+    lat: float
+    lon: float
+    expected_fill_pct: float
+    load_t: Tonnes
+    window_start: ClockTime
+    window_end: ClockTime
+    arrival: ClockTime
+    late_min: int = Field(description="Minutes after the window's end (0: on time).")
+    mandatory: bool
+    above_threshold: bool
+    why: str
+
+
+class PlanTrip(Answer):
+    """Depots emptied in order, then the landfill gate."""
+
+    number: int
+    load_t: Tonnes
+    km: float
+    landfill_arrival: ClockTime
+    stops: list[PlanStop]
+
+
+class PlanTruck(Answer):
+    """A truck's day."""
+
+    truck_id: str
+    pool_id: str
+    capacity_t: float
+    start: ClockTime
+    end: ClockTime
+    km: float
+    load_t: Tonnes
+    trips: list[PlanTrip]
+
+
+class PlanUncovered(Answer):
+    """A depot that needs emptying and is not in the plan, and why."""
+
+    site_id: str
+    site_name: str
+    district_id: str
+    kelurahan: str | None
+    pool_id: str | None
+    expected_fill_pct: float | None
+    reason_code: PlanReason
+    reason: str
+
+
+class PlanSummary(Answer):
+    """The plan's totals."""
+
+    trucks_used: int
+    trucks_available: int
+    trips: int
+    km: float
+    load_t: Tonnes
+    t_per_trip: float | None
+    stops: int
+    stops_needed: int
+    uncovered: int
+    optional_left: int
+    solve_s: float
+
+
+class PlanPlace(Answer):
+    """A pool or the landfill gate on the map."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+class PlanAnswer(Answer):
+    """GET /v1/collection-plan: a day's plan; `status` `partial` when some depots are
+    uncovered (listed with the reason), `no_fleet` when the city has no fleet data."""
+
+    city_id: str
+    date: LocalDate
+    pool: str | None
+    as_of: Timestamp
+    status: PlanStatus
+    messages: list[str]
+    summary: PlanSummary
+    trucks: list[PlanTruck]
+    uncovered: list[PlanUncovered]
+    deferred: list[PlanUncovered]
+    pools: list[PlanPlace]
+    landfill: PlanPlace | None
+    landfill_hours: str | None
+
+
+class CitiesAnswer(Answer):
+    """GET /v1/cities: the cities of the deployment the caller may see, by name."""
+
+    cities: list[CityInfo] = Field(description="Sorted by name; only those the caller may see.")
+    default_city_id: str | None = Field(
+        description="The server's default city (PISMAN_CITY) if the caller may see it, else the"
+        " first of `cities`; null when the caller may see none."
+    )
+
+
+# --- /v1/districts/boundaries (issue 14) ------------------------------------------------------
+
+
+class MultiPolygonGeometry(Answer):
+    """A GeoJSON MultiPolygon: polygons of rings of [longitude, latitude] (WGS84)."""
+
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[list[float]]]]
+
+
+class DistrictBoundary(Answer):
+    """One district's outline with its name."""
+
+    district_id: str
+    name: str
+    geometry: MultiPolygonGeometry
+    bbox: list[float] = Field(description="[min lon, min lat, max lon, max lat]")
+
+
+class DistrictBoundariesAnswer(Answer):
+    """GET /v1/districts/boundaries: the outlines the city file provides, or none (`districts`
+    empty, `source` and `bbox` null) for a city without them. Districts that are not an area of
+    the city (a landfill's own entry) have no outline."""
+
+    city: str
+    source: str | None = Field(description="Where the outlines come from (city file).")
+    bbox: list[float] | None = Field(
+        description="[min lon, min lat, max lon, max lat] of every outline; null without any."
+    )
+    districts: list[DistrictBoundary]
