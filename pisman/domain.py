@@ -124,6 +124,8 @@ class AlertKind(StrEnum):
     """What an alert of GET /v1/alerts is about."""
 
     FIRE = "fire"
+    TILT = "tilt"  # a bin sensor reports its bin tipped over
+    LID_OPEN = "lid_open"  # a bin sensor reports its lid left open
     BIN_FULL = "bin_full"
     DEVICE_SILENT = "device_silent"
     LOW_BATTERY = "low_battery"
