@@ -26,6 +26,7 @@ from api.routes import (
     bins,
     collection,
     devices,
+    districts,
     exports,
     forecast,
     health,
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         forecast,
         collection,
         auth,
+        districts,
     ):
         app.include_router(module.router, dependencies=[RateLimited])
     return app
