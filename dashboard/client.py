@@ -8,18 +8,25 @@ import logging
 import threading
 import time
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pisman.contract import (
     Alert,
+    AlertAck,
     Bin,
+    BinForecast,
+    BinForecastsAnswer,
+    CitiesAnswer,
     Device,
+    DistrictBoundariesAnswer,
     MetaAnswer,
     NationalMonthAnswer,
     NationalYearAnswer,
+    PlanAnswer,
     ProgressAnswer,
     Site,
     TonnageAnswer,
@@ -84,16 +91,22 @@ class ApiClient:
         self._base_url = base_url
         self._headers = headers
         self._city = city
-        # Labels per credential (a user limited to other cities must not see them), shared by
-        # the per-request views of one process.
+        # Labels per credential and city (a user limited to other cities must not see them), and
+        # the cities each credential may see, shared by the per-request views of one process.
         self._meta: dict[str, tuple[float, MetaAnswer]] = {}
+        self._cities: dict[str, tuple[float, CitiesAnswer]] = {}
         self._meta_lock = threading.Lock()
 
-    def for_token(self, token: str | None) -> ApiClient:
+    @property
+    def city(self) -> str | None:
+        """The city every data call asks about (None: the API's default city)."""
+        return self._city
+
+    def for_token(self, token: str | None, *, city: str | None = None) -> ApiClient:
         """A client sharing this one's connections that sends a user's session token (or
-        nothing, so the API answers 401)."""
-        view = ApiClient(self._base_url, None, city=self._city, http=self._http)
-        view._meta, view._meta_lock = self._meta, self._meta_lock
+        nothing, so the API answers 401) and asks about `city` (default: this client's)."""
+        view = ApiClient(self._base_url, None, city=city or self._city, http=self._http)
+        view._meta, view._cities, view._meta_lock = self._meta, self._cities, self._meta_lock
         if token:
             view._headers = {"Authorization": f"Bearer {token}"}
         return view
@@ -102,12 +115,20 @@ class ApiClient:
         """Close the connection pool."""
         self._http.close()
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        # Every data endpoint takes the city; this dashboard shows its own (PISMAN_CITY).
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, timeout_s: float | None = None
+    ) -> httpx.Response:
+        # Every data endpoint takes the city: the one this user chose (dashboard/auth.py).
         clean = {k: v for k, v in {"city": self._city, **(params or {})}.items() if v is not None}
         started = time.perf_counter()
         try:
-            response = self._http.get(path, params=clean, headers=self._headers)
+            response = self._http.get(
+                path,
+                params=clean,
+                headers=self._headers,
+                # A slow answer (a collection plan's solve) may wait longer than the default.
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
+            )
         except httpx.HTTPError as exc:
             log_event(
                 logger, logging.WARNING, "api_unreachable", path=path, error=type(exc).__name__
@@ -139,10 +160,15 @@ class ApiClient:
         return response
 
     def _answer(
-        self, answer_type: type[AnswerT], path: str, params: dict[str, Any] | None = None
+        self,
+        answer_type: type[AnswerT],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> AnswerT:
         """The answer decoded into its contract model; one that does not fit is a failed call."""
-        response = self._get(path, params)
+        response = self._get(path, params, timeout_s=timeout_s)
         try:
             answer: AnswerT = _adapter(answer_type).validate_json(response.content)
         except ValidationError as exc:
@@ -158,8 +184,8 @@ class ApiClient:
         return answer
 
     def meta(self) -> MetaAnswer:
-        """Labels and districts (cached for a minute)."""
-        who = str(self._headers)
+        """Labels and the city's districts (cached for a minute per credential and city)."""
+        who = f"{self._headers} {self._city}"
         with self._meta_lock:
             cached = self._meta.get(who)
             if cached and time.monotonic() - cached[0] < META_CACHE_S:
@@ -170,6 +196,20 @@ class ApiClient:
                 self._meta.clear()
             self._meta[who] = (time.monotonic(), meta)
         return meta
+
+    def cities(self) -> CitiesAnswer:
+        """The cities this credential may see, by name (cached for a minute per credential)."""
+        who = str(self._headers)
+        with self._meta_lock:
+            cached = self._cities.get(who)
+            if cached and time.monotonic() - cached[0] < META_CACHE_S:
+                return cached[1]
+        answer = self._answer(CitiesAnswer, "/v1/cities")  # the city= sent along is ignored
+        with self._meta_lock:
+            if len(self._cities) > 1000:
+                self._cities.clear()
+            self._cities[who] = (time.monotonic(), answer)
+        return answer
 
     def progress(self, *, day: date | None = None, trend_days: int = 90) -> ProgressAnswer:
         """Today's (or a day's) figures against targets, month to date and the trend."""
@@ -210,6 +250,45 @@ class ApiClient:
         """Current alerts."""
         return self._answer(list[Alert], "/v1/alerts", {"district": district})
 
+    def district_boundaries(self) -> DistrictBoundariesAnswer:
+        """The city's district outlines (empty when its city file provides none)."""
+        return self._answer(DistrictBoundariesAnswer, "/v1/districts/boundaries")
+
+    def acknowledge_alert(self, alert_id: str, *, note: str | None = None) -> AlertAck:
+        """POST /v1/alerts/{alert_id}/ack as this user: the acknowledgement the API keeps (the
+        first one, when someone was quicker). 404: the alert ended meanwhile."""
+        path = f"/v1/alerts/{quote(alert_id, safe='')}/ack"
+        params = {"city": self._city} if self._city else {}
+        try:
+            response = self._http.post(
+                path, params=params, json={"note": note}, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            log_event(
+                logger, logging.WARNING, "api_unreachable", path=path, error=type(exc).__name__
+            )
+            raise ApiUnavailable(str(exc)) from None
+        if response.status_code >= 500:
+            log_event(logger, logging.WARNING, "api_failed", path=path, status=response.status_code)
+            raise ApiUnavailable(f"{response.status_code} from {path}")
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail"))
+            except (ValueError, AttributeError):
+                detail = response.text[:200]
+            log_event(
+                logger, logging.WARNING, "api_refused", path=path, status=response.status_code
+            )
+            if response.status_code == 401 and "Authorization" in self._headers:
+                from dashboard.auth import note_session_ended
+
+                note_session_ended()
+            raise ApiRefused(response.status_code, detail)
+        try:
+            return AlertAck.model_validate_json(response.content)
+        except ValidationError:
+            raise ApiUnavailable(f"{path} answered outside the contract") from None
+
     def national_month(self, month: str) -> NationalMonthAnswer:
         """The national report of a month, with its coverage."""
         return self._answer(NationalMonthAnswer, "/v1/reports/national", {"month": month})
@@ -249,6 +328,59 @@ class ApiClient:
             media_type=response.headers.get("content-type", "application/octet-stream"),
         )
 
+    def bin_forecasts(self, *, district: str | None = None) -> BinForecastsAnswer:
+        """Every active bin's forecast (time until its full threshold), soonest first."""
+        return self._answer(BinForecastsAnswer, "/v1/bins/forecast", {"district": district})
+
+    def bin_forecast(self, device_id: str) -> BinForecast:
+        """One bin's forecast with its band and hourly profile."""
+        return self._answer(BinForecast, f"/v1/bins/{quote(device_id, safe='')}/forecast")
+
+    def collection_plan(self, *, day: date | None = None, pool: str | None = None) -> PlanAnswer:
+        """The day's collection plan (default tomorrow; planner and above: a viewer gets
+        ApiRefused 403). A first solve takes up to PISMAN_PLAN_TIME_LIMIT_S and the forecasts."""
+        params = {"date": day.isoformat() if day else None, "pool": pool}
+        return self._answer(PlanAnswer, "/v1/collection-plan", params, timeout_s=plan_wait_s())
+
+    def collection_plan_file(
+        self,
+        kind: Literal["xlsx", "print"],
+        *,
+        day: date | None = None,
+        pool: str | None = None,
+        truck: str | None = None,
+    ) -> Export:
+        """The plan as an XLSX workbook or as its printable HTML page (one truck per sheet, or
+        only `truck`), downloaded with this user's credential (planner and above)."""
+        when = day.isoformat() if day else "besok"
+        if kind == "xlsx":
+            path, fallback = "/v1/collection-plan.xlsx", f"rencana-angkut-{when}.xlsx"
+        else:
+            path, fallback = "/v1/collection-plan/print", f"rencana-angkut-{when}.html"
+        params = {"date": day.isoformat() if day else None, "pool": pool}
+        if kind == "print":
+            params["truck"] = truck
+        return _as_file(self._get(path, params, timeout_s=plan_wait_s()), fallback)
+
+
+def plan_wait_s() -> float:
+    """How long the dashboard waits for a collection plan: the solver's limit and 40 s for the
+    forecasts, the answer and a busy server."""
+    return get_settings().PISMAN_PLAN_TIME_LIMIT_S + 40.0
+
+
+def _as_file(response: httpx.Response, fallback: str) -> Export:
+    """A file answer as an Export, named by its Content-Disposition (else `fallback`)."""
+    disposition = response.headers.get("content-disposition", "")
+    filename = fallback
+    if "filename=" in disposition:
+        filename = disposition.split("filename=", 1)[1].strip().strip('"') or filename
+    return Export(
+        filename=filename,
+        content=response.content,
+        media_type=response.headers.get("content-type", "application/octet-stream"),
+    )
+
 
 @functools.cache
 def base_client() -> ApiClient:
@@ -259,7 +391,8 @@ def base_client() -> ApiClient:
 
 def get_client() -> ApiClient:
     """The API client for this request's user: every call carries that user's session token,
-    so the API applies the user's role and city limits (a viewer cannot export)."""
-    from dashboard.auth import current_token
+    so the API applies the user's role and city limits (a viewer cannot export), and asks about
+    the city the user chose in the top bar (dashboard/auth.py; the API refuses others with 403)."""
+    from dashboard.auth import current_city, current_token
 
-    return base_client().for_token(current_token())
+    return base_client().for_token(current_token(), city=current_city())

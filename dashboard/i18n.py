@@ -180,6 +180,165 @@ TEXT: dict[str, tuple[str, str]] = {
     "arrival": ("Tiba", "Arrival"),
     "reason": ("Alasan", "Reason"),
     "minutes_short": ("mnt", "min"),
+    # Collection plan downloads and bin forecasts (issue 12).
+    "plan_role_needed": (
+        "Rencana angkut hanya untuk peran planner dan admin; akun Anda tidak berhak membacanya.",
+        "The collection plan is for planners and admins; your account may not read it.",
+    ),
+    "plan_print": ("Halaman cetak per truk", "Printable page per truck"),
+    "plan_download_forbidden": (
+        "Akun Anda tidak berhak mengunduh rencana angkut (perlu peran planner).",
+        "Your account may not download the collection plan (it needs the planner role).",
+    ),
+    "bins_forecast": ("Kapan kontainer penuh", "When bins will be full"),
+    "no_bins_to_forecast": ("Tidak ada sensor kontainer di sini.", "No bin sensors here."),
+    "forecast_until": ("Sampai ambang penuh", "Until its full threshold"),
+    "forecast_expected_at": ("Perkiraan waktu", "Expected at"),
+    "forecast_rate": ("Laju isi per hari", "Fill a day"),
+    "forecast_fill_now": ("Isi sekarang", "Fill now"),
+    "forecast_hours": ("± {n} jam ({low}–{high})", "in ~{n} h ({low}–{high})"),
+    "forecast_days": ("± {n} hari ({low}–{high})", "in ~{n} d ({low}–{high})"),
+    "forecast_under_hour": ("< 1 jam", "within the hour"),
+    "forecast_at_threshold": ("sudah di ambang", "at its threshold now"),
+    "forecast_beyond": ("lebih dari 14 hari", "more than 14 days"),
+    "forecast_no_history": ("riwayat kurang", "not enough history"),
+    "forecast_reason_no_readings": (
+        "tidak ada pembacaan dalam {days} hari terakhir",
+        "no readings in the last {days} days",
+    ),
+    "forecast_reason_stale": (
+        "pembacaan terbaru lebih dari 48 jam yang lalu",
+        "the newest reading is over 48 h old",
+    ),
+    "forecast_reason_too_few_hours": (
+        "baru {hours} jam data, perlu lebih banyak jam di antara pengosongan",
+        "only {hours} h of data; needs more hours between emptyings",
+    ),
+    "forecast_note": (
+        "Perkiraan dari riwayat isi tiap kontainer ({days} hari terakhir); rentang: hari cepat–"
+        "hari lambat.",
+        "Forecast from each bin's own fill history (last {days} days); range: a fast day to a "
+        "slow day.",
+    ),
+    "city_switch": ("Kota", "City"),
+    # Overview (issue 14): today so far against the pace expected by now, yesterday, the trend.
+    "ov_today_so_far": ("Hari ini sejauh ini", "Today so far"),
+    "ov_pace_expected": (
+        "{so_far} dari {expected} yang diharapkan sampai saat ini",
+        "{so_far} of {expected} expected by now",
+    ),
+    "ov_pace_ceiling": (
+        "{so_far} dari batas {expected} sampai saat ini",
+        "{so_far} of the {expected} ceiling by now",
+    ),
+    "ov_pace_none": (
+        "{so_far}; belum ada laju harapan",
+        "{so_far}; no expected pace yet",
+    ),
+    "ov_ahead": ("di depan laju", "ahead of pace"),
+    "ov_behind": ("di belakang laju", "behind pace"),
+    "ov_over_ceiling_now": (
+        "Melebihi batas: {over} di atas batas sampai saat ini",
+        "Over the ceiling: {over} above it by now",
+    ),
+    "ov_over_ceiling": ("Melebihi batas: +{over}", "Over the ceiling: +{over}"),
+    "ov_within_ceiling": ("di bawah batas", "within the ceiling"),
+    "ov_ceiling_day": ("Batas harian", "Daily ceiling"),
+    "ov_ceiling_note": (
+        "Residu ke TPA adalah batas atas, bukan sasaran: makin sedikit makin baik.",
+        "Residual to landfill is a ceiling, not a goal: less is better.",
+    ),
+    "ov_basis_history": (
+        "Laju harapan: pola per jam pada hari yang sama dalam 4 minggu terakhir ({days}).",
+        "Expected pace: the hourly pattern of the same weekday over the last 4 weeks ({days}).",
+    ),
+    "ov_basis_profile": (
+        "Laju harapan: profil per jam kota, karena riwayat kota belum cukup (sumber: {source}).",
+        "Expected pace: the city's hourly profile, as its own history is still too short "
+        "(source: {source}).",
+    ),
+    "ov_basis_none": (
+        "Belum ada laju harapan: riwayat kota belum cukup dan kota tidak punya profil per jam.",
+        "No expected pace yet: the city's history is too short and it has no hourly profile.",
+    ),
+    "ov_yesterday": ("Kemarin", "Yesterday"),
+    "ov_yesterday_no_data": (
+        "Tidak ada data penimbangan kemarin.",
+        "Nothing was weighed yesterday.",
+    ),
+    "ov_amount": ("Jumlah", "Amount"),
+    "ov_target_or_ceiling": ("Target / batas", "Target / ceiling"),
+    "ov_generation_line": ("Timbulan {value}/hari", "Generated {value}/day"),
+    "ov_trend_title": ("Tren harian {start} – {end}", "Daily trend {start} – {end}"),
+    "ov_trend_range": ("Rentang tanggal", "Date range"),
+    "ov_range_missing": (
+        "Pilih tanggal awal dan tanggal akhir tren.",
+        "Choose the trend's first and last day.",
+    ),
+    "ov_range_reversed": (
+        "Tanggal awal harus sebelum atau sama dengan tanggal akhir.",
+        "The first day must not be after the last day.",
+    ),
+    "ov_range_future": (
+        "Tanggal akhir tidak boleh setelah hari ini.",
+        "The last day cannot be after today.",
+    ),
+    "ov_range_too_long": (
+        "Rentang tren paling lama {days} hari; pilih rentang yang lebih pendek.",
+        "The trend covers at most {days} days; choose a shorter range.",
+    ),
+    # Alerts panel on the overview and the bins page (issue 14); every kind an alert can have.
+    "alerts_title": ("Peringatan", "Alerts"),
+    "alerts_none": ("Tidak ada peringatan saat ini.", "No alerts right now."),
+    "alert_kind_fire": ("KEBAKARAN", "FIRE"),
+    "alert_kind_tilt": ("Kontainer terguling", "Bin tipped over"),
+    "alert_kind_lid_open": ("Tutup kontainer terbuka", "Bin lid open"),
+    "alert_kind_bin_full": ("Kontainer penuh", "Bin full"),
+    "alert_kind_device_silent": ("Perangkat diam", "Device silent"),
+    "alert_kind_low_battery": ("Baterai lemah", "Low battery"),
+    "alert_kind_organic_at_landfill": ("Sampah organik di TPA", "Organic waste at the landfill"),
+    "alert_kind_unknown": ("Peringatan lain", "Other alert"),
+    "severity_critical": ("Kritis", "Critical"),
+    "severity_warning": ("Waspada", "Warning"),
+    "severity_info": ("Info", "Info"),
+    "alerts_since": ("sejak {when}", "since {when}"),
+    "alerts_ack": ("Tandai ditangani", "Acknowledge"),
+    "alerts_acked_by": ("Ditangani oleh {who}, {when}", "Acknowledged by {who}, {when}"),
+    "alerts_open_count": ("{n} belum ditangani", "{n} not acknowledged"),
+    "alerts_see_all": ("Semua peringatan →", "All alerts →"),
+    "alerts_more": ("dan {n} lainnya", "and {n} more"),
+    "alerts_ack_ended": (
+        "Peringatan ini sudah selesai sebelum ditandai; daftar sudah diperbarui.",
+        "This alert ended before it was acknowledged; the list is up to date.",
+    ),
+    "alerts_ack_failed": ("Gagal menandai ditangani: {detail}", "Could not acknowledge: {detail}"),
+    "alerts_ack_done": ("Ditandai ditangani.", "Acknowledged."),
+    "alerts_ack_already": (
+        "Sudah ditangani lebih dulu oleh {who}.",
+        "Already acknowledged by {who}.",
+    ),
+    # District map (issue 14): outlines shaded by a figure, sites on top.
+    "map_shade_by": ("Arsiran kecamatan", "Districts shaded by"),
+    "map_shade_residual": (
+        "Residu per hari (rata-rata bulan berjalan)",
+        "Residual per day (month-to-date average)",
+    ),
+    "map_shade_bins": ("Kontainer perlu dikosongkan", "Bins needing collection"),
+    "map_t_per_day": ("t/hari", "t/day"),
+    "map_bins_unit": ("kontainer", "bins"),
+    "map_no_outlines": (
+        "Batas kecamatan belum tersedia untuk kota ini: peta hanya menampilkan lokasi "
+        "(tambahkan berkas GeoJSON di data kota, lihat docs/city-data.md).",
+        "No district outlines for this city yet: the map shows sites only "
+        "(add a GeoJSON file to the city data, see docs/city-data.md).",
+    ),
+    "map_outline_source": ("Batas wilayah: {source}", "Boundaries: {source}"),
+    "map_sites_tonnage": ("Lokasi (warna: ton bulan berjalan)", "Sites (colour: t month to date)"),
+    "map_bin_fill": ("Kontainer bersensor (warna: % isi)", "Bins with a sensor (colour: % full)"),
+    "map_sensor_no_reading": ("Sensor, belum ada data", "Sensor, no reading yet"),
+    "map_no_sensor": ("Lokasi tanpa sensor isi", "Site without a fill sensor"),
+    "map_off_frame": ("{name}: {km} km di luar peta", "{name}: {km} km outside the map"),
+    "map_no_value": ("tidak ada data", "no data"),
 }
 
 
@@ -195,11 +354,3 @@ def t(key: str, lang: Lang, **values: Any) -> str:
         return key
     text = pair[0] if lang == "id" else pair[1]
     return text.format(**values) if values else text
-
-
-def label(items: list[dict[str, Any]] | None, code: str, lang: Lang) -> str:
-    """The label of a code from a /v1/meta list ({"code", "label_id", "label_en"}); the code if absent."""
-    for item in items or []:
-        if item.get("code") == code:
-            return str(item.get("label_id" if lang == "id" else "label_en") or code)
-    return code

@@ -18,6 +18,7 @@ Pure: hourly mean fill levels in, a Forecast out; no database, no clock. The API
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ MIN_PIECE_H = 12
 FALLBACK_BAND = (0.5, 1.5)
 MIN_PIECES_FOR_BAND = 4
 STALE_AFTER_H = 48
+# Why a forecast cannot be made (Forecast.reason; the API passes them on, the dashboard words them).
+NO_READINGS = "no_readings"
+STALE = "stale"
+TOO_FEW_HOURS = "too_few_hours"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class Forecast:
     history_hours: int
     emptyings: int
     pieces: int
+    # Why there is no forecast: NO_READINGS, STALE or TOO_FEW_HOURS ("" when ok).
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -111,6 +118,13 @@ def _how(t: datetime, tz: ZoneInfo) -> int:
     return local.weekday() * 24 + local.hour
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _how_of_hour(hour: int, tz: ZoneInfo) -> int:
+    """Local hour of week of the UTC hour starting at `hour` x 3600 s (every bin of a city asks
+    for the same few hundred hours: a batch of forecasts converts each once)."""
+    return _how(datetime.fromtimestamp(hour * 3600, UTC), tz)
+
+
 def _profile_integral(
     rates: Sequence[float], tz: ZoneInfo, start: datetime, end: datetime
 ) -> float:
@@ -123,27 +137,47 @@ def _profile_integral(
     return total
 
 
-def _trimmed_mean(values: Sequence[float] | np.ndarray, trim: float = TRIM) -> float:
-    arr = np.sort(np.asarray(values, dtype=float))
+def _trimmed_mean(values: Sequence[float], trim: float = TRIM) -> float:
+    # Plain Python: the lists are short (a few to a few hundred), where numpy's call costs more.
+    arr = sorted(values)
     n = len(arr)
     if n == 0:
         return math.nan
     k = int(n * trim)
-    return float(arr[k : n - k].mean()) if n - 2 * k > 0 else float(arr.mean())
+    kept = arr[k : n - k] if n - 2 * k > 0 else arr
+    return math.fsum(kept) / len(kept)
+
+
+@functools.lru_cache(maxsize=256)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.triu_indices(n, k=1)
+    return i, j
 
 
 def _theil_sen_slope(x: np.ndarray, y: np.ndarray, min_dx: float = 0.0) -> float:
     """Median of the pairwise slopes (pairs closer than min_dx in x are too noisy to count)."""
-    i, j = np.triu_indices(len(x), k=1)
+    i, j = _pairs(len(x))
     dx = x[j] - x[i]
     keep = dx > max(min_dx, 1e-12)
     if not keep.any():
         keep = dx > 1e-12
-    return float(np.median((y[j] - y[i])[keep] / dx[keep]))
+    return _median((y[j] - y[i])[keep] / dx[keep])
 
 
-def insufficient(as_of: datetime, tz: ZoneInfo, message: str, **extra: int) -> Forecast:
-    """A forecast that says why it cannot be made."""
+def _median(values: np.ndarray) -> float:
+    """np.median's value without its per-call overhead (this runs a few dozen times per bin)."""
+    arr = np.sort(values)
+    n = len(arr)
+    if n == 0:
+        return math.nan
+    mid = n // 2
+    return float(arr[mid]) if n % 2 else float((arr[mid - 1] + arr[mid]) / 2)
+
+
+def insufficient(
+    as_of: datetime, tz: ZoneInfo, message: str, reason: str = "", **extra: int
+) -> Forecast:
+    """A forecast that says why it cannot be made (`reason` a code, `message` for people)."""
     return Forecast(
         status="insufficient_history",
         message=message,
@@ -157,6 +191,7 @@ def insufficient(as_of: datetime, tz: ZoneInfo, message: str, **extra: int) -> F
         history_hours=extra.get("history_hours", 0),
         emptyings=extra.get("emptyings", 0),
         pieces=0,
+        reason=reason,
     )
 
 
@@ -174,9 +209,38 @@ def forecast_bin(
     for hour_start, fill in hourly:
         if start <= hour_start < as_of and math.isfinite(fill):
             points[int(hour_start.timestamp() // 3600)] = min(1.0, max(0.0, float(fill)))
+    return _forecast(points, as_of=as_of, tz=tz, lookback_days=lookback_days, drop=drop)
+
+
+def forecast_hours(
+    hours: Sequence[int],
+    fills: Sequence[float],
+    *,
+    as_of: datetime,
+    tz: ZoneInfo,
+    lookback_days: int = 28,
+    drop: float = DEFAULT_DROP,
+) -> Forecast:
+    """forecast_bin for hours given as epoch hours (hour start // 3600), as the API reads them."""
+    first = (as_of - timedelta(days=lookback_days)).timestamp()
+    end = as_of.timestamp()
+    points: dict[int, float] = {}
+    for hour, fill in zip(hours, fills, strict=True):
+        if first <= hour * 3600 < end and math.isfinite(fill):
+            points[hour] = min(1.0, max(0.0, float(fill)))
+    return _forecast(points, as_of=as_of, tz=tz, lookback_days=lookback_days, drop=drop)
+
+
+def _forecast(
+    points: dict[int, float], *, as_of: datetime, tz: ZoneInfo, lookback_days: int, drop: float
+) -> Forecast:
     if not points:
         return insufficient(
-            as_of, tz, f"no readings in the {lookback_days} days before {as_of.isoformat()}"
+            as_of,
+            tz,
+            f"tidak ada pembacaan dalam {lookback_days} hari terakhir / no readings in the "
+            f"{lookback_days} days before {as_of.isoformat()}",
+            NO_READINGS,
         )
     hours = sorted(points)
     levels = [points[h] for h in hours]
@@ -185,7 +249,9 @@ def forecast_bin(
         return insufficient(
             as_of,
             tz,
-            f"the newest reading is from {last_at.isoformat()}, more than {STALE_AFTER_H} h old",
+            f"pembacaan terbaru lebih dari {STALE_AFTER_H} jam yang lalu / the newest reading is "
+            f"from {last_at.isoformat()}, more than {STALE_AFTER_H} h old",
+            STALE,
             history_hours=len(hours),
         )
 
@@ -208,7 +274,10 @@ def forecast_bin(
         return insufficient(
             as_of,
             tz,
-            f"needs at least {MIN_INCREMENTS} hours of readings between emptyings; has {len(usable)}",
+            f"perlu minimal {MIN_INCREMENTS} jam pembacaan di antara pengosongan, baru "
+            f"{len(usable)} / needs at least {MIN_INCREMENTS} hours of readings between "
+            f"emptyings; has {len(usable)}",
+            TOO_FEW_HOURS,
             history_hours=len(hours),
             emptyings=n_emptyings,
         )
@@ -218,7 +287,7 @@ def forecast_bin(
     by_dow: list[list[float]] = [[] for _ in range(7)]
     by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
     for h, d in usable:
-        how = _how(datetime.fromtimestamp((h - 1) * 3600, UTC), tz)  # the hour the rise happened in
+        how = _how_of_hour(h - 1, tz)  # the hour the rise happened in
         by_hod[how % 24].append(d)
         by_dow[how // 24].append(d)
         by_how[how].append(d)
@@ -251,7 +320,7 @@ def forecast_bin(
         # this piece's ratio of observed to expected filling, whatever the shape of the day.
         if len(piece) >= MIN_PIECE_H:
             # A piece holds consecutive hours: the expected rise is a running sum of the profile.
-            steps = [rates[_how(datetime.fromtimestamp(h * 3600, UTC), tz)] for h in piece[:-1]]
+            steps = [rates[_how_of_hour(h, tz)] for h in piece[:-1]]
             x = np.concatenate(([0.0], np.cumsum(steps)))
             y = np.array([points[h] for h in piece])
             if x[-1] > 1e-6:

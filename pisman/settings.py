@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     PISMAN_SESSION_HOURS: float = Field(
         12, gt=0, le=24 * 30, description="A login session ends after this long unused (sliding)."
     )
+    PISMAN_PLAN_TIME_LIMIT_S: float = Field(
+        20,
+        ge=1,
+        le=300,
+        description="Solver time for one collection plan (all pools together); Bandung's ~260"
+        " depots need about 20 s on 2 cores. The dashboard waits this plus 40 s for a plan.",
+    )
     DASHBOARD_HOST: str = Field("127.0.0.1", description="Address the dashboard listens on.")
     DASHBOARD_PORT: int = Field(8050, ge=1, le=65535, description="Port the dashboard listens on.")
     DASHBOARD_REFRESH_S: int = Field(10, ge=1, description="Live refresh period of the dashboard.")

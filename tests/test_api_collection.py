@@ -6,6 +6,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,7 @@ def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, d
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("PISMAN_CITY", "testville")
     monkeypatch.setenv("MQTT_URL", "mqtt://127.0.0.1:1")
-    monkeypatch.setattr(collection, "PLAN_TIME_LIMIT_S", 2.0)
+    monkeypatch.setenv("PISMAN_PLAN_TIME_LIMIT_S", "2")
     collection._cache.clear()
     from pisman.settings import get_settings
 
@@ -132,6 +133,60 @@ def test_forecast_of_a_bin_without_history_says_so(world: Any, db_url: str) -> N
     assert r.status_code == 200
     assert r.json()["status"] == "insufficient_history"
     assert "no readings" in r.json()["message"]
+
+
+def test_every_bins_forecast_in_one_answer_soonest_first_as_the_single_answers_say(
+    world: Any, db_url: str
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        add_device(conn, device_id="tv-new-bin", site_id="tv-tps-south", kind="bin_sensor")
+        conn.commit()
+    r = _get(world, "viewer", "/v1/bins/forecast")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["city"] == "testville" and body["district"] is None
+    assert body["lookback_days"] == 28
+    # North fills 2.5 %/h, south 0.4 %/h, the new bin has no history: in that order.
+    assert [b["device_id"] for b in body["bins"]] == [*RATES, "tv-new-bin"]
+    new = body["bins"][-1]
+    assert new["status"] == "insufficient_history" and "no readings" in new["message"]
+    assert new["reason"] == "no_readings"
+    assert new["to_threshold"] is None and new["rate_pct_per_day"] is None
+    for item in body["bins"][:2]:
+        single = _get(world, "viewer", f"/v1/bins/{item['device_id']}/forecast").json()
+        assert item["district_name"] == single["district_name"]
+        assert item["rate_pct_per_day"] == pytest.approx(single["rate_pct_per_day"], rel=0.01)
+        assert item["to_threshold"]["expected_h"] == pytest.approx(
+            single["to_threshold"]["expected_h"], abs=0.2
+        )
+        assert "rate_pct_by_hour_of_week" not in item  # the batch leaves the profile out
+    assert body["bins"][0]["rate_pct_per_day"] == pytest.approx(2.5 * 24, rel=0.1)
+    south = _get(world, "viewer", "/v1/bins/forecast?district=south").json()
+    assert south["district"] == "south"
+    assert [b["device_id"] for b in south["bins"]] == ["tv-tps-south-bin1", "tv-new-bin"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ("district=nowhere", 404, "no district 'nowhere'"),
+        ("district=BAD%20ID", 422, "district"),
+        ("district=" + "x" * 80, 422, "district"),
+        ("city=no-such-city", 404, ""),
+    ],
+)
+def test_every_bins_forecast_refuses_bad_parameters_with_4xx(
+    world: Any, query: str, status: int, words: str
+) -> None:
+    r = _get(world, "viewer", f"/v1/bins/forecast?{query}")
+    assert r.status_code == status, r.text
+    assert words in r.text and "detail" in r.json()
+
+
+def test_every_bins_forecast_needs_a_key(world: Any) -> None:
+    client, _ = world
+    assert client.get("/v1/bins/forecast").status_code == 401
+    assert client.get("/v1/bins/forecast", headers={"X-API-Key": "nope"}).status_code == 401
 
 
 def test_plan_for_tomorrow_collects_the_filling_depot_within_capacity_and_hours(world: Any) -> None:
@@ -225,7 +280,7 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
     import dash
 
     from dashboard.app import create_app as create_dashboard
-    from pisman.planning.answer import PlanAnswer
+    from pisman.contract import PlanAnswer
 
     create_dashboard()  # Dash pages register only once an app exists
     # The module Dash loaded for /collection (as "pages.collection"): importing it again as
@@ -254,10 +309,12 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
     assert "Perkiraan isi" in str(page._uncovered_table(plan, "id")) or plan.uncovered == []
 
 
-def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
+def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(
     db_url: str, tmp_path: Any
 ) -> None:
-    """The real API and dashboard as processes, the page in headless Chromium."""
+    """The real API and dashboard as processes, the pages in headless Chromium: the planner sees
+    the plan and downloads its XLSX and printable page through the session; the bins page shows
+    every bin's forecast; a viewer gets neither the plan nor its files."""
     from bench.dashboard.servers import api_args, dashboard_args, serve
     from tests.support.broker import free_port
     from tests.support.browser import headless_chromium
@@ -271,9 +328,11 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
                 site_id=device_id.removesuffix("-bin1"),
                 kind="bin_sensor",
             )
+        add_device(conn, device_id="tv-new-bin", site_id="tv-tps-south", kind="bin_sensor")
         conn.commit()
         _history(conn, datetime.now(UTC))
         users.add_user(conn, username="planner", password="Sampah-Bandung-2026", role="planner")
+        users.add_user(conn, username="vina", password="Sampah-Bandung-2026", role="viewer")
     api_port, dash_port = free_port(), free_port()
     api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
     env = {
@@ -294,11 +353,7 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{dash_url}/login?next=/collection")
-        page.fill("#username", "planner")
-        page.fill("#password", "Sampah-Bandung-2026")
-        page.click("#login-submit")
-        page.wait_for_url(f"{dash_url}/collection", timeout=30_000)
+        _log_in(page, dash_url, "planner", "/collection")
         page.wait_for_selector("#plan-stops, .state-error, .state-empty", timeout=60_000)
         assert page.locator("#plan-stops").count() == 1, page.inner_text("#plan-body")
         page.wait_for_selector("#plan-map .js-plotly-plot", timeout=30_000)
@@ -306,7 +361,58 @@ def test_collection_page_in_a_browser_shows_routes_and_stops_in_indonesian(
         assert "TPS North" in text and "Jendela waktu" in text and "Urutan per truk" in text
         assert page.locator("#plan-stops tbody tr").count() >= 1
         assert page.locator(".state-error").count() == 0
+
+        # The plan's files through the planner's own session (the browser holds no API key).
+        with page.expect_download(timeout=60_000) as info:
+            page.click("#plan-download-xlsx")
+        assert info.value.suggested_filename.endswith(".xlsx")
+        with zipfile.ZipFile(Path(info.value.path())) as z:
+            assert "TPS North" in z.read("xl/sharedStrings.xml").decode()
+        with page.expect_download(timeout=60_000) as info:
+            page.click("#plan-download-print")
+        assert info.value.suggested_filename.endswith(".html")
+        printed = Path(info.value.path()).read_text()
+        assert "Truk tv-" in printed and "TPS North" in printed and "Paraf" in printed
+
+        # The bins page: every bin's forecast, soonest first, from one API call.
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(r.url))
+        page.goto(f"{dash_url}/bins")
+        page.wait_for_selector("#forecast-table", timeout=60_000)
+        north = page.inner_text("#forecast-tv-tps-north-bin1")
+        assert "jam" in north or "sudah di ambang" in north, north
+        rows = page.locator("#forecast-table tbody tr")
+        assert rows.count() == 3 and rows.nth(0).get_attribute("id") == (
+            "forecast-tv-tps-north-bin1"
+        )
+        assert "riwayat kurang" in page.inner_text("#forecast-tv-new-bin")
         assert errors == []
+
+        # A viewer: no plan, no download buttons, and a forged click gets a message, no file.
+        viewer = browser.new_page()
+        viewer.on("pageerror", lambda e: errors.append(str(e)))
+        _log_in(viewer, dash_url, "vina", "/collection")
+        viewer.wait_for_selector("#api-error", timeout=60_000)
+        assert "planner" in viewer.inner_text("#api-error")
+        assert viewer.locator("#plan-download-xlsx").is_hidden()
+        assert viewer.locator("#plan-download-print").is_hidden()
+        viewer.evaluate("document.querySelector('#plan-download-xlsx').hidden = false")
+        downloads: list[Any] = []
+        viewer.on("download", downloads.append)
+        viewer.click("#plan-download-xlsx")
+        viewer.wait_for_selector("#download-error", timeout=60_000)
+        assert downloads == [] and errors == []
+        # The viewer does see the forecasts.
+        viewer.goto(f"{dash_url}/bins")
+        viewer.wait_for_selector("#forecast-table", timeout=60_000)
+
+
+def _log_in(page: Any, dash_url: str, username: str, then: str) -> None:
+    page.goto(f"{dash_url}/login?next={then}")
+    page.fill("#username", username)
+    page.fill("#password", "Sampah-Bandung-2026")
+    page.click("#login-submit")
+    page.wait_for_url(f"{dash_url}{then}", timeout=30_000)
 
 
 def test_a_plan_for_today_serves_nothing_in_the_past(world: Any) -> None:

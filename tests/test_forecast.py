@@ -128,16 +128,16 @@ def test_too_little_history_is_said_not_guessed() -> None:
     hourly, _ = _curve(_linear, days=1, empty_at=None)
     fc = forecast.forecast_bin(hourly[:10], as_of=START + timedelta(hours=10), tz=TZ)
     assert not fc.ok
-    assert "at least 24 hours" in fc.message
+    assert "at least 24 hours" in fc.message and fc.reason == forecast.TOO_FEW_HOURS
     assert fc.hours_until(0.8) is None and math.isnan(fc.fill_at(START))
     none = forecast.forecast_bin([], as_of=START, tz=TZ)
-    assert not none.ok and "no readings" in none.message
+    assert not none.ok and "no readings" in none.message and none.reason == forecast.NO_READINGS
 
 
 def test_old_readings_only_give_no_forecast() -> None:
     hourly, _ = _curve(_linear, days=7)
     fc = forecast.forecast_bin(hourly, as_of=START + timedelta(days=10), tz=TZ)
-    assert not fc.ok and "old" in fc.message
+    assert not fc.ok and "old" in fc.message and fc.reason == forecast.STALE
 
 
 def test_readings_after_as_of_are_not_used() -> None:

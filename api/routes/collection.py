@@ -18,13 +18,12 @@ import xlsxwriter
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import CityDep, Conn, HeavyLane, PlannerKey
+from api.deps import CityDep, Conn, HeavyLane, PlannerKey, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, bad_request, parse_local_date
 from api.queries.bin_fill import hourly_fill
 from pisman import planning as P
-from pisman.forecast import forecast_bin
-from pisman.planning.answer import (
+from pisman.contract import (
     PlanAnswer,
     PlanPlace,
     PlanStop,
@@ -33,18 +32,17 @@ from pisman.planning.answer import (
     PlanTruck,
     PlanUncovered,
 )
+from pisman.forecast import forecast_hours
 from pisman.planning.model import NO_TRUCKS, REASONS
 
 router = APIRouter(prefix="/v1", tags=["collection"], responses=ERROR_RESPONSES)
 
-# Solver time per plan (all pools together); Bandung's 260 depots need about this on 2 cores.
-PLAN_TIME_LIMIT_S = 20.0
 LOOKBACK_DAYS = 28
 MAX_DAYS_AHEAD = 7
 # A plan is reused for the same city, date and pool this long (the XLSX and the printed
 # pages after the JSON), so one planner's three downloads cost one solve.
 CACHE_S = 600.0
-_cache: dict[tuple[str, str, str | None], tuple[float, PlanAnswer]] = {}
+_cache: dict[tuple[str, str, str | None, float], tuple[float, PlanAnswer]] = {}
 
 PARAMS = """
 SELECT p.landfill_site_id, s.name, s.lat, s.lon, p.landfill_open_h, p.landfill_close_h,
@@ -224,10 +222,17 @@ def _plan_day(value: str | None, tz: ZoneInfo) -> date:
 
 
 async def build_plan(
-    conn: psycopg.AsyncConnection, *, city_id: str, tz: ZoneInfo, day: date, pool: str | None
+    conn: psycopg.AsyncConnection,
+    *,
+    city_id: str,
+    tz: ZoneInfo,
+    day: date,
+    pool: str | None,
+    time_limit_s: float,
 ) -> PlanAnswer:
-    """Gather fleet, bins and their history, forecast and solve (in a worker thread)."""
-    key = (city_id, day.isoformat(), pool)
+    """Gather fleet, bins and their history, forecast and solve (in a worker thread) within
+    `time_limit_s` of solver time (PISMAN_PLAN_TIME_LIMIT_S)."""
+    key = (city_id, day.isoformat(), pool, time_limit_s)
     hit = _cache.get(key)
     if hit and time.monotonic() - hit[0] < CACHE_S:
         return hit[1]
@@ -286,8 +291,12 @@ async def build_plan(
                 container_kg=container_kg,
                 threshold=float(b[8]),
                 pool_id=pool_of.get(b[3]),
-                forecast=forecast_bin(
-                    history.get(b[1], []), as_of=as_of, tz=tz, lookback_days=LOOKBACK_DAYS
+                forecast=forecast_hours(
+                    history[b[1]].hours,
+                    history[b[1]].fills,
+                    as_of=as_of,
+                    tz=tz,
+                    lookback_days=LOOKBACK_DAYS,
                 ),
             )
             for b in bin_rows
@@ -329,7 +338,7 @@ async def build_plan(
             service_min=round(float(params[7])),
             speed_kmh=float(params[9]),
             distance=P.HaversineMatrix(float(params[8])),
-            time_limit_s=PLAN_TIME_LIMIT_S,
+            time_limit_s=time_limit_s,
             uncovered=uncovered,
         )
         return P.solve(inp), stops, landfill
@@ -381,7 +390,12 @@ PoolQ = Annotated[
     dependencies=[HeavyLane],
 )
 async def get_collection_plan(
-    conn: Conn, key: PlannerKey, city: CityDep, date: DateQ = None, pool: PoolQ = None
+    conn: Conn,
+    key: PlannerKey,
+    city: CityDep,
+    settings: SettingsDep,
+    date: DateQ = None,
+    pool: PoolQ = None,
 ) -> PlanAnswer:
     """Forecast every depot bin, choose the depots that must (and may) be emptied, route the trucks.
 
@@ -389,7 +403,14 @@ async def get_collection_plan(
     (no data, no trucks, no capacity, not reachable in time): never an error.
     """
     day = _plan_day(date, city.tz)
-    return await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+    return await build_plan(
+        conn,
+        city_id=city.city_id,
+        tz=city.tz,
+        day=day,
+        pool=pool,
+        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
+    )
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -489,11 +510,23 @@ def build_xlsx(answer: PlanAnswer) -> bytes:
     dependencies=[HeavyLane],
 )
 async def get_collection_plan_xlsx(
-    conn: Conn, key: PlannerKey, city: CityDep, date: DateQ = None, pool: PoolQ = None
+    conn: Conn,
+    key: PlannerKey,
+    city: CityDep,
+    settings: SettingsDep,
+    date: DateQ = None,
+    pool: PoolQ = None,
 ) -> Response:
     """One row per stop and per landfill arrival; a second sheet lists depots not covered."""
     day = _plan_day(date, city.tz)
-    answer = await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+    answer = await build_plan(
+        conn,
+        city_id=city.city_id,
+        tz=city.tz,
+        day=day,
+        pool=pool,
+        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
+    )
     body = await asyncio.to_thread(build_xlsx, answer)
     name = f"rencana-angkut-{city.city_id}-{day.isoformat()}{'-' + pool if pool else ''}.xlsx"
     return Response(
@@ -580,6 +613,7 @@ async def get_collection_plan_print(
     conn: Conn,
     key: PlannerKey,
     city: CityDep,
+    settings: SettingsDep,
     date: DateQ = None,
     pool: PoolQ = None,
     truck: Annotated[
@@ -599,7 +633,14 @@ async def get_collection_plan_print(
         ).fetchone()
         if row is None:
             raise HTTPException(404, detail=f"no truck {truck!r} in city {city.city_id!r}")
-    answer = await build_plan(conn, city_id=city.city_id, tz=city.tz, day=day, pool=pool)
+    answer = await build_plan(
+        conn,
+        city_id=city.city_id,
+        tz=city.tz,
+        day=day,
+        pool=pool,
+        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
+    )
     return HTMLResponse(
         build_print_page(answer, truck), headers={"Content-Security-Policy": PRINT_CSP}
     )

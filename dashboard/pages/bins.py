@@ -13,9 +13,13 @@ from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
-from pisman.contract import Alert, Bin, Device
+from pisman.contract import Alert, Bin, BinForecastItem, Device
 
 dash.register_page(__name__, path="/bins", name="Bins and devices", order=2)
+
+# Forecasts move with the hourly means: every 5 minutes is plenty (the live tick stays for the
+# lists above), and spares the API a whole city's forecasts every 10 s.
+FORECAST_REFRESH_S = 300
 
 
 def layout(**_query: Any) -> html.Div:
@@ -37,6 +41,8 @@ def layout(**_query: Any) -> html.Div:
             ),
             alerts_panel.panel("bins"),
             html.Div(id="bins-body", className="loading-placeholder"),
+            dcc.Interval(id="bins-forecast-tick", interval=FORECAST_REFRESH_S * 1000),
+            html.Div(id="bins-forecast", className="loading-placeholder"),
         ],
         className="page page-bins",
     )
@@ -192,3 +198,105 @@ def render_bins(
         ]
     )
     return body, options, t("district", lang), t("all_districts", lang)
+
+
+def _hours_text(hours: float | None, lang: Lang, per: int) -> str:
+    """Hours in the unit `per` (1: hours, 24: days), rounded; past the 14-day horizon: '336+'."""
+    if hours is None:
+        return f"{fmt.number(14 * 24 / per, lang, 0)}+"
+    return fmt.number(hours / per, lang, 0)
+
+
+def until_threshold(item: BinForecastItem, lang: Lang, lookback_days: int = 28) -> str:
+    """'± 6 jam (4–9)' / 'in ~6 h (4–9)' (expected, a fast day–a slow day), or why not."""
+    to = item.to_threshold
+    if item.status != "ok" or to is None:
+        reason = {
+            "no_readings": t("forecast_reason_no_readings", lang, days=lookback_days),
+            "stale": t("forecast_reason_stale", lang),
+            "too_few_hours": t("forecast_reason_too_few_hours", lang, hours=item.history_hours),
+        }.get(item.reason or "", item.message)
+        return f"{t('forecast_no_history', lang)}: {reason}"
+    if to.expected_h is None:
+        return t("forecast_beyond", lang)
+    if to.expected_h <= 0:
+        return t("forecast_at_threshold", lang)
+    if to.expected_h < 1:
+        return t("forecast_under_hour", lang)
+    per, key = (1, "forecast_hours") if to.expected_h < 48 else (24, "forecast_days")
+    return t(
+        key,
+        lang,
+        n=_hours_text(to.expected_h, lang, per),
+        low=_hours_text(to.earliest_h, lang, per),
+        high=_hours_text(to.latest_h, lang, per),
+    )
+
+
+def _forecast_block(items: list[BinForecastItem], lang: Lang, lookback_days: int) -> Any:
+    """Every bin, soonest to its threshold first (the API's order), or a line saying none."""
+    if not items:
+        return html.P(t("no_bins_to_forecast", lang), id="forecast-none", className="state")
+    return html.Div(
+        [
+            table(
+                [
+                    t("site", lang),
+                    t("district", lang),
+                    t("forecast_fill_now", lang),
+                    t("forecast_until", lang),
+                    t("forecast_expected_at", lang),
+                    t("forecast_rate", lang),
+                    t("device", lang),
+                ],
+                [
+                    [
+                        i.site_name or i.site_id,
+                        i.district_name or i.district_id,
+                        fmt.percent(
+                            i.current_fill_pct / 100 if i.current_fill_pct is not None else None,
+                            lang,
+                            0,
+                        ),
+                        until_threshold(i, lang, lookback_days),
+                        fmt.timestamp(
+                            i.to_threshold.expected_at
+                            if i.to_threshold and i.to_threshold.expected_h
+                            else None,
+                            lang,
+                        ),
+                        fmt.percent(
+                            i.rate_pct_per_day / 100 if i.rate_pct_per_day is not None else None,
+                            lang,
+                            0,
+                        ),
+                        i.device_id,
+                    ]
+                    for i in items
+                ],
+                table_id="forecast-table",
+                row_ids=[f"forecast-{i.device_id}" for i in items],
+                numeric_columns=(2, 5),
+            ),
+            html.P(t("forecast_note", lang, days=lookback_days), className="note"),
+        ]
+    )
+
+
+@callback(
+    Output("bins-forecast", "children"),
+    Input("lang", "data"),
+    Input("bins-forecast-tick", "n_intervals"),
+    Input("bins-district", "value"),
+)
+def render_forecasts(stored_lang: str | None, _tick: int | None, district: str | None) -> Any:
+    """Every bin's forecast for the district (or the city) in one API call, soonest first."""
+    lang = as_lang(stored_lang)
+    title = t("bins_forecast", lang)
+    try:
+        chosen = district if isinstance(district, str) and district else None
+        answer = get_client().bin_forecasts(district=chosen)
+    except (ApiUnavailable, ApiRefused) as exc:
+        return html.Div([html.H2(title), api_problem(exc, lang)], className="panel")
+    block = _forecast_block(answer.bins, lang, answer.lookback_days)
+    return _panel(title, len(answer.bins), block, lang)

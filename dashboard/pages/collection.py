@@ -4,71 +4,37 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import dash
-import httpx
 import plotly.graph_objects as go
-from dash import Input, Output, callback, dcc, html
-from pydantic import ValidationError
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import format as fmt
-from dashboard.auth import current_token
-from dashboard.client import ApiRefused, ApiUnavailable
+from dashboard.auth import can_export
+from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
-from pisman.planning.answer import PlanAnswer
+from pisman.contract import PlanAnswer
 from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/collection", name="Collection plan", order=4)
 
-# A plan takes the API up to ~20 s to solve for all of Bandung (then it is reused for 10 min).
-PLAN_TIMEOUT_S = 60.0
 ROUTE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 
 
-def fetch_plan(day: date | None, pool: str | None) -> PlanAnswer:
-    """GET /v1/collection-plan with the logged-in user's session token and the city.
-
-    dashboard/client.py has no method for it yet (its rewrite is in progress elsewhere); this
-    asks the API the same way and raises the client's own errors, so the page shows the
-    usual notices.
-    """
-    s = get_settings()
-    params = {
-        k: v
-        for k, v in {
-            "city": s.PISMAN_CITY,
-            "date": day.isoformat() if day else None,
-            "pool": pool,
-        }.items()
-        if v is not None
-    }
-    token = current_token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def _choice(day_text: Any, pool: Any) -> tuple[date | None, str | None]:
+    """The picked date and pool; values no picker offers (a hand-made request) fall back to the
+    defaults (tomorrow, every pool)."""
     try:
-        response = httpx.get(
-            f"{s.API_URL}/v1/collection-plan",
-            params=params,
-            headers=headers,
-            timeout=PLAN_TIMEOUT_S,
-        )
-    except httpx.HTTPError as exc:
-        raise ApiUnavailable(str(exc)) from None
-    if response.status_code >= 500:
-        raise ApiUnavailable(f"{response.status_code} from /v1/collection-plan")
-    if response.status_code >= 400:
-        try:
-            detail = str(response.json().get("detail"))
-        except (ValueError, AttributeError):
-            detail = response.text[:200]
-        raise ApiRefused(response.status_code, detail)
-    try:
-        return PlanAnswer.model_validate_json(response.content)
-    except ValidationError:
-        raise ApiUnavailable("/v1/collection-plan answered outside the contract") from None
+        day = date.fromisoformat(day_text[:10]) if isinstance(day_text, str) and day_text else None
+    except ValueError:
+        day = None
+    if not isinstance(pool, str) or not pool or len(pool) > 64:
+        pool = None
+    return day, pool
 
 
 def layout(**_query: Any) -> html.Div:
@@ -87,9 +53,26 @@ def layout(**_query: Any) -> html.Div:
                     dcc.Dropdown(
                         id="plan-pool", options=[], value=None, clearable=True, className="dropdown"
                     ),
+                    # The plan is for planners and admins: hidden for viewers (and the API
+                    # refuses a viewer's session anyway). Both files come through the user's
+                    # own session, like the reports page's exports.
+                    html.Button(
+                        id="plan-download-xlsx",
+                        n_clicks=0,
+                        className="button",
+                        hidden=not can_export(),
+                    ),
+                    html.Button(
+                        id="plan-download-print",
+                        n_clicks=0,
+                        className="button",
+                        hidden=not can_export(),
+                    ),
                 ],
-                className="controls",
+                className="controls plan-controls",
             ),
+            dcc.Download(id="plan-download"),
+            html.Div(id="plan-download-status"),
             dcc.Loading(html.Div(id="plan-body", className="loading-placeholder")),
         ],
         className="page page-collection",
@@ -262,29 +245,31 @@ def _uncovered_table(plan: PlanAnswer, lang: Lang) -> Any:
     Output("plan-date-label", "children"),
     Output("plan-pool-label", "children"),
     Output("plan-pool", "placeholder"),
+    Output("plan-download-xlsx", "children"),
+    Output("plan-download-print", "children"),
     Input("lang", "data"),
     Input("plan-date", "date"),
     Input("plan-pool", "value"),
 )
 def render_plan(
     stored_lang: str | None, day_text: Any, pool: Any
-) -> tuple[Any, list[dict[str, str]], str, str, str]:
+) -> tuple[Any, list[dict[str, str]], str, str, str, str, str]:
     """Ask the API for the day's plan and draw it (no live refresh: a plan is a daily thing)."""
     lang = as_lang(stored_lang)
-    labels = (t("plan_date", lang), t("pool", lang), t("all_pools", lang))
-    # Values no picker offers (a hand-made request) fall back to the defaults.
+    labels = (
+        t("plan_date", lang),
+        t("pool", lang),
+        t("all_pools", lang),
+        t("download_xlsx", lang),
+        t("plan_print", lang),
+    )
+    day, pool = _choice(day_text, pool)
     try:
-        day = date.fromisoformat(day_text[:10]) if isinstance(day_text, str) and day_text else None
-    except ValueError:
-        day = None
-    if not isinstance(pool, str) or not pool or len(pool) > 64:
-        pool = None
-    try:
-        plan = fetch_plan(day, pool)
+        plan = get_client().collection_plan(day=day, pool=pool)
     except (ApiUnavailable, ApiRefused) as exc:
         if isinstance(exc, ApiRefused) and exc.status == 403:
             notice = html.Div(
-                t("plan_needs_planner", lang), id="api-error", className="state state-error"
+                t("plan_role_needed", lang), id="api-error", className="state state-error"
             )
             return notice, [], *labels
         return api_problem(exc, lang), [], *labels
@@ -305,3 +290,39 @@ def render_plan(
         ]
     )
     return body, options, *labels
+
+
+@callback(
+    Output("plan-download", "data"),
+    Output("plan-download-status", "children"),
+    Input("plan-download-xlsx", "n_clicks"),
+    Input("plan-download-print", "n_clicks"),
+    State("plan-date", "date"),
+    State("plan-pool", "value"),
+    State("lang", "data"),
+    prevent_initial_call=True,
+)
+def download_plan(
+    _xlsx: int, _print: int, day_text: Any, pool: Any, stored_lang: str | None
+) -> tuple[Any, Any]:
+    """Fetch the plan's XLSX or its printable page (one truck per sheet) from the API with the
+    user's session and hand it to the browser."""
+    lang = as_lang(stored_lang)
+    kind: Literal["xlsx", "print"] = (
+        "print" if dash.ctx.triggered_id == "plan-download-print" else "xlsx"
+    )
+    day, pool = _choice(day_text, pool)
+    try:
+        file = get_client().collection_plan_file(kind, day=day, pool=pool)
+    except ApiRefused as exc:
+        if exc.status in (401, 403):
+            return no_update, html.Div(
+                t("plan_download_forbidden", lang),
+                id="download-error",
+                className="state state-error",
+                role="alert",
+            )
+        return no_update, api_problem(exc, lang)
+    except ApiUnavailable as exc:
+        return no_update, api_problem(exc, lang)
+    return dcc.send_bytes(file.content, file.filename), None
