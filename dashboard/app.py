@@ -10,6 +10,7 @@ import flask
 from dash import Input, Output, State, dcc, html
 
 from dashboard import auth
+from dashboard.client import ApiRefused, ApiUnavailable, base_client
 from dashboard.i18n import LANGS, as_lang, t
 from pisman.settings import get_settings
 
@@ -80,6 +81,62 @@ def add_security_headers(app: dash.Dash) -> None:
         return response
 
 
+# The switcher's choice goes to the server as a plain form POST (dashboard/auth.py checks it
+# against the cities the API lets this user see), then the page reloads with the new city.
+CHOOSE_CITY_JS = """function(city, csrf, lang) {
+  if (!city) { return window.dash_clientside.no_update; }
+  var form = document.createElement('form');
+  form.method = 'POST';
+  form.action = '/city';
+  var fields = {city: city, csrf: csrf || '', lang: lang || 'id',
+                next: window.location.pathname + window.location.search};
+  Object.keys(fields).forEach(function (name) {
+    var input = document.createElement('input');
+    input.type = 'hidden'; input.name = name; input.value = fields[name];
+    form.appendChild(input);
+  });
+  document.body.appendChild(form);
+  form.submit();
+  return window.dash_clientside.no_update;
+}"""
+
+
+def city_switch() -> html.Div:
+    """The top bar's city: a switcher for a user who may see more than one city of the
+    deployment, the city's name for everyone else (nothing without a session or an API)."""
+    token = auth.current_token()
+    if token is None:
+        return html.Div(id="city-switch", className="city-switch")
+    try:
+        answer = base_client().for_token(token).cities()
+    except (ApiUnavailable, ApiRefused):
+        return html.Div(id="city-switch", className="city-switch")
+    current = auth.current_city()
+    names = {c.city_id: c.name for c in answer.cities}
+    if len(answer.cities) <= 1:
+        return html.Div(
+            html.Span(names.get(current or "", ""), id="city-name", className="city-name"),
+            id="city-switch",
+            className="city-switch",
+        )
+    return html.Div(
+        [
+            html.Label(t("city_switch", "id"), id="city-label", htmlFor="city-choice"),
+            dcc.Dropdown(
+                id="city-choice",
+                options=[{"label": c.name, "value": c.city_id} for c in answer.cities],
+                value=current if current in names else None,
+                clearable=False,
+                searchable=False,
+                className="city-dropdown",
+            ),
+            dcc.Store(id="city-csrf", data=auth.csrf_token()),
+        ],
+        id="city-switch",
+        className="city-switch",
+    )
+
+
 def _shell(refresh_s: int) -> html.Div:
     return html.Div(
         [
@@ -89,6 +146,7 @@ def _shell(refresh_s: int) -> html.Div:
             html.Header(
                 [
                     html.H1(t("app_title", "id"), id="app-title"),
+                    city_switch(),
                     html.Nav(
                         [
                             dcc.Link(t(key, "id"), id=link_id, href=href, className="nav-link")
@@ -135,7 +193,8 @@ def create_app() -> dash.Dash:
         update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
         suppress_callback_exceptions=True,
     )
-    app.layout = _shell(settings.DASHBOARD_REFRESH_S)
+    # A function: each page load builds the top bar for its user (the city switcher).
+    app.layout = lambda: _shell(settings.DASHBOARD_REFRESH_S)
 
     @app.callback(
         Output("lang", "data"),
@@ -162,6 +221,19 @@ def create_app() -> dash.Dash:
             t(key, lang) for _id, key, _href in NAV
         ]
 
+    # Only in a multi-city user's top bar (Dash skips a callback whose output is absent).
+    @app.callback(Output("city-label", "children"), Input("lang", "data"))
+    def translate_city_label(stored: str | None) -> str:
+        return t("city_switch", as_lang(stored))
+
+    app.clientside_callback(
+        CHOOSE_CITY_JS,
+        Output("city-switch", "title"),
+        Input("city-choice", "value"),
+        State("city-csrf", "data"),
+        State("lang", "data"),
+        prevent_initial_call=True,
+    )
     # Tell the browser which language the page is in (screen readers, hyphenation).
     app.clientside_callback(
         "function(lang) { document.documentElement.lang = lang || 'id'; return window.dash_clientside.no_update; }",

@@ -6,6 +6,10 @@ API session token: every API call made for the user carries that token (dashboar
 the API applies the user's role and city limits. Every page, callback and download needs a
 session except the login page and static files; without one a page goes to the login page and a
 callback gets 401.
+
+A user allowed on more than one city picks one in the top bar (a POST to /city, checked against
+the API's GET /v1/cities for that user); the choice is kept in the same session and every API
+call made for the user asks about it (current_city()).
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import dash
 import flask
 import httpx
 
+from dashboard.client import ApiRefused, ApiUnavailable, base_client
 from pisman.logs import log_event
-from pisman.settings import Settings
+from pisman.settings import Settings, get_settings
 from pisman.users import LOCKOUT_AFTER, ensure_secret_file
 
 logger = logging.getLogger("pisman.dashboard.auth")
 
 TOKEN = "api_token"
+CITY = "city"  # the city the user chose in the top bar
 PUBLIC_PREFIXES = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
 RECHECK_S = 60.0  # ask the API whether the session still lives at most this often
 
@@ -61,6 +67,11 @@ TEXT = {
         "Your session ended; please log in again.",
     ),
     "bad_form": ("Formulir kedaluwarsa; silakan coba lagi.", "The form expired; please try again."),
+    "city_refused": (
+        "Kota {city} tidak tersedia untuk akun Anda; pilih kota lain.",
+        "The city {city} is not available to your account; choose another.",
+    ),
+    "back": ("Kembali", "Back"),
 }
 
 
@@ -85,6 +96,31 @@ def current_role() -> str | None:
     return role if isinstance(role, str) else None
 
 
+def current_city() -> str | None:
+    """The city this request's user chose in the top bar; before any choice PISMAN_CITY, or
+    the first of the user's cities when the user is limited to others. None outside a request."""
+    if not flask.has_request_context():
+        return None
+    chosen = flask.session.get(CITY)
+    if isinstance(chosen, str):
+        return chosen
+    default = get_settings().PISMAN_CITY
+    limits = flask.session.get("cities")
+    if isinstance(limits, list) and limits and default not in limits:
+        first = limits[0]
+        return first if isinstance(first, str) else default
+    return default
+
+
+def csrf_token() -> str:
+    """The session's token for the dashboard's own forms (made on first use)."""
+    csrf = flask.session.get("csrf")
+    if not isinstance(csrf, str):
+        csrf = secrets.token_urlsafe(24)
+        flask.session["csrf"] = csrf
+    return csrf
+
+
 def note_session_ended() -> None:
     """The API answered 401 to this request's user token: end the dashboard session too."""
     if flask.has_request_context():
@@ -106,10 +142,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _page(lang: str, message: str | None, username: str, next_url: str, status: int) -> Any:
-    csrf = flask.session.get("csrf")
-    if not isinstance(csrf, str):
-        csrf = secrets.token_urlsafe(24)
-        flask.session["csrf"] = csrf
+    csrf = csrf_token()
     other = "en" if lang != "en" else "id"
     alert = (
         f'<p id="login-error" class="state state-error" role="alert">{html.escape(message)}</p>'
@@ -138,6 +171,23 @@ def _page(lang: str, message: str | None, username: str, next_url: str, status: 
  maxlength="1024"></p>
 <p><button id="login-submit" type="submit" class="button">{_t("submit", lang)}</button></p>
 </form></main></body></html>"""
+    response = flask.make_response(body, status)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    return response
+
+
+def _notice(lang: str, message: str, back_url: str, status: int) -> Any:
+    """A small page with one message and a way back (a refused or failed form)."""
+    body = f"""<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kang PisMan</title>
+<link rel="stylesheet" href="/assets/style.css"></head>
+<body class="login-body">
+<main class="page page-login" style="max-width:32rem;margin:3rem auto;padding:0 1rem">
+<p id="notice" class="state state-error" role="alert">{html.escape(message)}</p>
+<p><a id="notice-back" href="{html.escape(back_url)}">{_t("back", lang)}</a></p>
+</main></body></html>"""
     response = flask.make_response(body, status)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     return response
@@ -247,7 +297,11 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
             flask.session["username"] = answer["user"]["username"]
             flask.session["display_name"] = answer["user"]["display_name"]
             flask.session["role"] = answer["user"]["role"]
+            flask.session["cities"] = [c for c in answer["user"]["cities"] if isinstance(c, str)]
             flask.session["checked_at"] = time.time()
+            # Made now, not on the first page: the page's parallel requests would each send back
+            # the cookie, and one without the token could overwrite the one with it.
+            csrf_token()
             return flask.redirect(next_url, 303)
         if r.status_code == 429 and "locked" in r.text:
             seconds = int(r.headers.get("Retry-After", "900") or 900)
@@ -273,5 +327,34 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
         end_session()
         return flask.redirect("/login", 303)
 
+    def choose_city_view() -> Any:
+        """POST /city: keep the user's choice of city if the API lets that user see it."""
+        form = flask.request.form
+        lang = _lang()
+        next_url = _safe_next(form.get("next"))
+        sent = form.get("csrf") or ""
+        expected = flask.session.get("csrf")
+        if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+            return _notice(lang, _t("bad_form", lang), next_url, 400)
+        wanted = (form.get("city") or "")[:64]
+        try:
+            allowed = base_client().for_token(current_token()).cities()
+        except ApiUnavailable:
+            return _notice(lang, _t("unreachable", lang), next_url, 503)
+        except ApiRefused as exc:
+            return _notice(lang, exc.detail, next_url, exc.status)
+        if wanted not in {c.city_id for c in allowed.cities}:
+            log_event(
+                logger,
+                logging.WARNING,
+                "city_choice_refused",
+                user=flask.session.get("username"),
+                city=wanted,
+            )
+            return _notice(lang, _t("city_refused", lang, city=repr(wanted)), next_url, 403)
+        flask.session[CITY] = wanted
+        return flask.redirect(next_url, 303)
+
+    server.add_url_rule("/city", "pisman_city", choose_city_view, methods=["POST"])
     server.add_url_rule("/login", "pisman_login", login_view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "pisman_logout", logout_view, methods=["POST"])

@@ -143,6 +143,7 @@ CLIENT_CALLS = {
     "alerts": "/v1/alerts",
     "national_month": "/v1/reports/national",
     "national_year": "/v1/reports/national",
+    "cities": "/v1/cities",
     "district_boundaries": "/v1/districts/boundaries",
     "bin_forecasts": "/v1/bins/forecast",
     "bin_forecast": "/v1/bins/{device_id}/forecast",
@@ -276,6 +277,7 @@ SAMPLES: dict[str, list[str]] = {
     "/v1/targets": [""],
     "/v1/quarantine": ["", "?status=new"],
     "/v1/auth/me": [""],
+    "/v1/cities": [""],
 }
 
 

@@ -1,4 +1,4 @@
-"""GET /v1/meta: labels for the UI in both languages."""
+"""GET /v1/meta: labels for the UI in both languages; GET /v1/cities: the cities a caller may see."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 
-from api.deps import CityDep, Conn, LightLane, ViewerKey
+from api.deps import CityDep, CityRow, Conn, LightLane, SettingsDep, ViewerKey
 from api.errors import ERROR_RESPONSES
 from api.queries.rows import fetch_all
-from pisman.contract import CityInfo, District, MetaAnswer
+from pisman.contract import CitiesAnswer, CityInfo, District, MetaAnswer
 
 router = APIRouter(prefix="/v1", tags=["meta"], dependencies=[LightLane], responses=ERROR_RESPONSES)
 
@@ -61,3 +61,30 @@ async def get_meta(conn: Conn, key: ViewerKey, city: CityDep) -> MetaAnswer:
     return MetaAnswer.model_validate(
         {"city": info, **{name: lists.get(name, []) for name in LISTS}, "districts": districts}
     )
+
+
+# A caller limited to some cities sees only those; an empty list of limits means every city.
+CITIES = """
+SELECT city_id, name, province, timezone, bin_full_threshold FROM city
+WHERE cardinality(%(limits)s::text[]) = 0 OR city_id = ANY(%(limits)s::text[])
+ORDER BY name, city_id
+"""
+
+
+@router.get("/cities", summary="The cities of the deployment the caller may see, with names")
+async def get_cities(conn: Conn, key: ViewerKey, settings: SettingsDep) -> CitiesAnswer:
+    """Every city the caller's limits admit (a dashboard's city switcher offers these)."""
+    rows = await fetch_all(conn, CityRow, CITIES, {"limits": list(key.cities)})
+    cities = [
+        CityInfo(
+            city_id=r.city_id,
+            name=r.name,
+            province=r.province,
+            timezone=r.timezone,
+            bin_full_threshold=float(r.bin_full_threshold),
+        )
+        for r in rows
+    ]
+    ids = [c.city_id for c in cities]
+    default = settings.PISMAN_CITY if settings.PISMAN_CITY in ids else (ids[0] if ids else None)
+    return CitiesAnswer(cities=cities, default_city_id=default)
