@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 
+import click
+
+from pisman.clierrors import Choice, CommandFailed, Group
 from pisman.domain import Role
 
 
-def cmd_api(args: argparse.Namespace) -> int:
+@click.command("api", help="serve the HTTP API (uvicorn on API_HOST:API_PORT)")
+@click.option("--host", default=None, help="override API_HOST")
+@click.option("--port", type=int, default=None, help="override API_PORT")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    metavar="N",
+    help="worker processes (override API_WORKERS; 2-4 in production)",
+)
+def cmd_api(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API with uvicorn on API_HOST:API_PORT (fails fast when the database is unreachable)."""
     import uvicorn
 
@@ -20,11 +32,11 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     s = get_settings()
     setup_logging(s.LOG_LEVEL)
-    # DatabaseUnavailable or MigrationError: one line, exit status 1.
+    # DatabaseUnavailable or MigrationError: one line, exit status 1 (pisman.clierrors).
     db.require_current_schema(s.DATABASE_URL, s.PISMAN_SQL_DIR)
-    host = args.host or s.API_HOST
-    port = args.port or s.API_PORT
-    workers = args.workers or s.API_WORKERS
+    host = host or s.API_HOST
+    port = port or s.API_PORT
+    workers = workers or s.API_WORKERS
     print(
         f"pisman api on http://{host}:{port} (docs at /docs), {workers} worker(s)", file=sys.stderr
     )
@@ -40,7 +52,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     if workers == 1:
         server = uvicorn.Server(config)
         server.run()
-        return 0 if server.started else 1
+        if not server.started:  # uvicorn logged why (e.g. the port is taken)
+            raise CommandFailed(f"the API did not start on {host}:{port} (see the log above)")
+        return
     # Several processes: one slow request's Python work cannot stall every other request. Each
     # worker builds its own app (pools, limits) from the same environment.
     from uvicorn.supervisors import Multiprocess
@@ -48,10 +62,8 @@ def cmd_api(args: argparse.Namespace) -> int:
     try:
         sock = listening_socket(host, port)
     except OSError as exc:
-        print(f"pisman: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        raise CommandFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     Multiprocess(config, sockets=[sock]).run()
-    return 0
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -69,28 +81,30 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def cmd_keys_add(args: argparse.Namespace) -> int:
-    """Create an API key and print it once."""
+@click.group("keys", cls=Group, help="API keys: add, list, revoke")
+def keys_group() -> None:
+    """`pisman keys ACTION`."""
+
+
+@keys_group.command("add", help="create a key; prints it once")
+@click.option("--role", required=True, type=Choice([r.value for r in Role]))
+@click.option("--name", required=True, help="who or what uses the key (e.g. dashboard)")
+@click.option("--city", default=None, help="limit the key to one city (default: every city)")
+def cmd_keys_add(role: str, name: str, city: str | None) -> None:
+    """Create an API key and print it once (an unknown city: ApiKeyError, exit 2)."""
     from pisman import db, keys
     from pisman.settings import get_settings
 
     with db.connect(get_settings().DATABASE_URL) as conn:
-        try:
-            plain = keys.create_key(conn, role=args.role, name=args.name, city_id=args.city)
-        except keys.ApiKeyError as exc:
-            print(f"pisman: {exc}", file=sys.stderr)
-            return 2
+        plain = keys.create_key(conn, role=role, name=name, city_id=city)
     key_id = keys.split_key(plain)
-    print(
-        f"API key {key_id} ({args.role}) for {args.name}"
-        + (f", city {args.city}" if args.city else "")
-    )
+    print(f"API key {key_id} ({role}) for {name}" + (f", city {city}" if city else ""))
     print(f"  {plain}")
     print("  shown once; only its SHA-256 is stored. Send it as the X-API-Key header.")
-    return 0
 
 
-def cmd_keys_list(args: argparse.Namespace) -> int:
+@keys_group.command("list", help="list keys")
+def cmd_keys_list() -> None:
     """List API keys (never their secrets)."""
     from pisman import db, keys
     from pisman.settings import get_settings
@@ -108,49 +122,21 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
             f"{k.key_id:<10} {k.role.value:<8} {k.city_id or '*':<12} {created:<20} {used:<20} {state:<8} {k.name}"
         )
     print(f"{len(rows)} key(s)")
-    return 0
 
 
-def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    """Revoke a key by its id."""
+@keys_group.command("revoke", help="revoke a key by its id")
+@click.argument("key_id")
+def cmd_keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (an unknown id: ApiKeyError, exit 2)."""
     from pisman import db, keys
     from pisman.settings import get_settings
 
     with db.connect(get_settings().DATABASE_URL) as conn:
-        try:
-            keys.revoke_key(conn, key_id=args.key_id)
-        except keys.ApiKeyError as exc:
-            print(f"pisman: {exc}", file=sys.stderr)
-            return 2
-    print(f"revoked key {args.key_id}")
-    return 0
+        keys.revoke_key(conn, key_id=key_id)
+    print(f"revoked key {key_id}")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+def register(cli: click.Group) -> None:
     """Add `pisman api` and `pisman keys ...`."""
-    p = sub.add_parser("api", help="serve the HTTP API (uvicorn on API_HOST:API_PORT)")
-    p.add_argument("--host", default=None, help="override API_HOST")
-    p.add_argument("--port", type=int, default=None, help="override API_PORT")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        choices=range(1, 65),
-        metavar="N",
-        help="worker processes (override API_WORKERS; 2-4 in production)",
-    )
-    p.set_defaults(func=cmd_api)
-
-    k = sub.add_parser("keys", help="API keys: add, list, revoke")
-    k_sub = k.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=sub._parser_class)
-    k_sub.required = True
-    p = k_sub.add_parser("add", help="create a key; prints it once")
-    p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--name", required=True, help="who or what uses the key (e.g. dashboard)")
-    p.add_argument("--city", default=None, help="limit the key to one city (default: every city)")
-    p.set_defaults(func=cmd_keys_add)
-    p = k_sub.add_parser("list", help="list keys")
-    p.set_defaults(func=cmd_keys_list)
-    p = k_sub.add_parser("revoke", help="revoke a key by its id")
-    p.add_argument("key_id")
-    p.set_defaults(func=cmd_keys_revoke)
+    cli.add_command(cmd_api)
+    cli.add_command(keys_group)

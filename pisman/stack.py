@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import json
@@ -12,14 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import click
 import httpx
 
 from pisman import db, devices, users
 from pisman.certs import split_hosts
+from pisman.citydata import City
+from pisman.clierrors import CommandFailed
 from pisman.embedded import (
     EmbeddedBroker,
     EmbeddedError,
@@ -33,8 +36,8 @@ INGEST_ACCOUNT = "pisman-ingest"
 GATEWAY_ACCOUNT = "pisman-sim-gateway"
 
 
-class StackError(Exception):
-    """`pisman up` cannot go on; str() says why."""
+class StackError(CommandFailed):
+    """`pisman up` cannot go on; str() says why (one line, exit status 1)."""
 
 
 def say(message: str) -> None:
@@ -264,193 +267,243 @@ def wait_http(url: str, timeout: float, stack: Stack) -> None:
     raise StackError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def run_up(args: argparse.Namespace) -> int:
-    """Bring the stack up and keep it running until Ctrl-C (or --duration)."""
+@dataclass(frozen=True)
+class Broker:
+    """Where the stack's MQTT broker listens and how ingest logs in to it."""
+
+    host: str
+    port: int
+    ingest_password: str
+
+    def url(self, credentials: str = "") -> str:
+        return f"mqtt://{credentials}{self.host}:{self.port}"
+
+
+def prepare_database(s: Settings, stack: Stack) -> str:
+    """Choose the database, create it if missing and bring its schema up to date; its URL."""
+    database_url = choose_database(s, stack)
+    if db.ensure_database(database_url):
+        say("created the database")
+    applied = db.migrate(
+        database_url,
+        s.PISMAN_SQL_DIR,
+        timezone=s.PISMAN_TIMEZONE,
+        timescale=s.PISMAN_TIMESCALE,
+        bin_retention_days=s.PISMAN_BIN_RETENTION_DAYS,
+    )
+    with db.connect(database_url) as conn:
+        say(
+            f"schema current ({len(applied)} migration(s) applied; storage: {db.storage_kind(conn)})"
+        )
+    return database_url
+
+
+def load_city(database_url: str, city_file: Path) -> City:
+    """Read the city file and store it (districts, sites, targets, fleet)."""
+    from pisman import citydata
+
+    city = citydata.read_city_file(city_file)
+    with db.connect(database_url) as conn:
+        say(citydata.load_city(conn, city))
+    return city
+
+
+def choose_broker(
+    s: Settings, stack: Stack, database_url: str, state_file: Path, env: dict[str, str]
+) -> Broker:
+    """The configured broker (MQTT_URL), or our own Mosquitto (not started yet); the ingest
+    account's password is kept in the state file so a configured broker's files stay valid."""
+    state = _load_state(state_file)
+    ingest_password = state.get("ingest_password") or secrets.token_urlsafe(18)
+    if state.get("ingest_password") != ingest_password:
+        _save_state(state_file, {**state, "ingest_password": ingest_password})
+    with db.connect(database_url) as conn:
+        devices.set_service_account(
+            conn, username=INGEST_ACCOUNT, role="ingest", password=ingest_password
+        )
+    if "MQTT_URL" in s.model_fields_set:
+        endpoint = s.mqtt
+        say(
+            f"broker: {endpoint.url()} (from MQTT_URL; load its password and ACL files with "
+            "`pisman devices sync-broker`)"
+        )
+        return Broker(endpoint.host, endpoint.port, ingest_password)
+    stack.broker = EmbeddedBroker(
+        s.PISMAN_DATA_DIR / "mosquitto",
+        s.PISMAN_UP_MQTT_PORT,
+        tls_port=s.PISMAN_UP_MQTTS_PORT,
+        tls_host=s.PISMAN_UP_MQTTS_HOST,
+        cert_hosts=split_hosts(s.PISMAN_BROKER_CERT_HOSTS),
+    )
+    env["MOSQUITTO_PASSWORD_FILE"] = str(stack.broker.password_file)
+    env["MOSQUITTO_ACL_FILE"] = str(stack.broker.acl_file)
+    env["MOSQUITTO_PID_FILE"] = str(stack.broker.pid_file)
+    return Broker("127.0.0.1", s.PISMAN_UP_MQTT_PORT, ingest_password)
+
+
+def provision_devices(
+    stack: Stack, city_file: Path, credentials: Path, sim_env: dict[str, str]
+) -> None:
+    """`pisman simulate provision` for the city's simulated devices and the gateway account."""
+    say("provisioning simulated devices")
+    provision = stack.spawn(
+        "provision",
+        [
+            "simulate",
+            "provision",
+            "--city-file",
+            str(city_file),
+            "--credentials",
+            str(credentials),
+            "--gateway-user",
+            GATEWAY_ACCOUNT,
+        ],
+        sim_env,
+        log=False,
+    )
+    if stack.wait_child(provision) != 0:
+        raise StackError("device provisioning failed (see above)")
+
+
+def start_own_broker(s: Settings, stack: Stack, database_url: str, broker: Broker) -> None:
+    """Write our Mosquitto's password and ACL files from the registry and start it."""
+    if stack.broker is None:
+        return
+    with db.connect(database_url) as conn:
+        devices.write_broker_files(
+            conn, password_file=stack.broker.password_file, acl_file=stack.broker.acl_file
+        )
+    stack.broker.start()
+    say(
+        f"broker: started our own Mosquitto on 127.0.0.1:{broker.port} (devices authenticate; "
+        "set MQTT_URL to use another broker)"
+    )
+    say(
+        f"devices over TLS: mqtts://{s.PISMAN_UP_MQTTS_HOST}:{s.PISMAN_UP_MQTTS_PORT} "
+        f"(trust {stack.broker.certs.ca_file}; PISMAN_UP_MQTTS_HOST=0.0.0.0 opens it)"
+    )
+
+
+def start_services(s: Settings, stack: Stack, env: dict[str, str], broker: Broker) -> None:
+    """Start ingest, the API and the dashboard, and wait until the last two answer."""
+    ingest_env = {
+        **env,
+        "MQTT_URL": broker.url(f"{INGEST_ACCOUNT}:{broker.ingest_password}@"),
+        "INGEST_CLIENT_ID": INGEST_ACCOUNT,  # the broker names the session after the user
+    }
+    stack.spawn("ingest", ["ingest"], ingest_env)
+    stack.spawn("api", ["api"], env)
+    api_url = f"http://{s.API_HOST}:{s.API_PORT}"
+    # No API key for the dashboard: each user's requests carry that user's login session.
+    stack.spawn("dashboard", ["dashboard"], {**env, "API_URL": api_url})
+    wait_http(f"{api_url}/healthz", 30, stack)
+    dashboard_url = f"http://{s.DASHBOARD_HOST}:{s.DASHBOARD_PORT}/"
+    wait_http(dashboard_url + "login", 60, stack)
+    say(f"API:       {api_url}/docs   (log in: POST /v1/auth/login, or `pisman keys add`)")
+    say(f"dashboard: {dashboard_url}")
+
+
+def announce_login(first_login: tuple[str, str] | None, login_file: Path) -> None:
+    """The first admin's password, printed once; otherwise where it was kept."""
+    if first_login is not None:
+        say(
+            f"  masuk / log in as {first_login[0]}, password {first_login[1]}"
+            f"  (shown once; kept 0600 in {login_file}; add people with `pisman users add`)"
+        )
+    else:
+        say(f"  log in with your account (the first admin's password is in {login_file})")
+
+
+def simulator_args(city_file: Path, credentials: Path, mode: str, seed: int) -> list[str]:
+    """`pisman simulate run` through the gateway account, in the given mode."""
+    return [
+        "simulate",
+        "run",
+        "--city-file",
+        str(city_file),
+        "--credentials",
+        str(credentials),
+        "--mode",
+        mode,
+        "--gateway",
+        "--seed",
+        str(seed),
+    ]
+
+
+def backfill(
+    stack: Stack,
+    database_url: str,
+    city_id: str,
+    simulator: list[str],
+    days: int,
+    sim_env: dict[str, str],
+) -> None:
+    """Publish `days` of simulated history, unless an earlier run already stored it."""
+    if days <= 0:
+        return
+    if _has_history(database_url, city_id, days):
+        say(f"history for the last {days} day(s) is already stored; skipping the backfill")
+        return
+    say(f"backfilling {days} day(s) of simulated history through MQTT")
+    child = stack.spawn("backfill", [*simulator, "--days", str(days)], sim_env, log=False)
+    if stack.wait_child(child) != 0:
+        raise StackError("backfill failed (see above)")
+
+
+def run_live(
+    stack: Stack, simulator: list[str], sim_env: dict[str, str], duration: float | None
+) -> None:
+    """Start the real-time simulator and watch every child until the duration (or a signal)."""
+    say("live: simulated devices publish in real time; press Ctrl-C to stop")
+    stack.spawn("simulate", simulator, sim_env)
+    deadline = time.monotonic() + duration if duration else None
+    while deadline is None or time.monotonic() < deadline:
+        stack.check_alive()
+        time.sleep(0.5)
+    say("duration reached; stopping")
+
+
+def run_up(city_file: str | None, days: int, seed: int, duration: float | None) -> None:
+    """Bring the stack up and keep it running until Ctrl-C (or duration); stop it in order.
+
+    A StackError (or any other failure) still stops every child first; pisman.clierrors
+    turns it into one line and exit status 1.
+    """
     s = get_settings()
     var = s.PISMAN_DATA_DIR
-    state_file = var / "up-state.json"
-    state = _load_state(state_file)
-    city_file = Path(args.city_file) if args.city_file else s.PISMAN_CITY_FILE
+    city_path = Path(city_file) if city_file else s.PISMAN_CITY_FILE
+    credentials = var / "simulator-credentials.json"
     stack = Stack(s, var / "logs")
     env = dict(os.environ)
     # SIGTERM (service managers, `docker stop`, a background job) stops like Ctrl-C does.
     previous = {sig: signal.signal(sig, stack.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        database_url = choose_database(s, stack)
-        if db.ensure_database(database_url):
-            say("created the database")
-        applied = db.migrate(
-            database_url,
-            s.PISMAN_SQL_DIR,
-            timezone=s.PISMAN_TIMEZONE,
-            timescale=s.PISMAN_TIMESCALE,
-            bin_retention_days=s.PISMAN_BIN_RETENTION_DAYS,
-        )
-        with db.connect(database_url) as conn:
-            say(
-                f"schema current ({len(applied)} migration(s) applied; storage: {db.storage_kind(conn)})"
-            )
+        database_url = prepare_database(s, stack)
         env["DATABASE_URL"] = database_url
-
-        from pisman import citydata
-
-        city = citydata.read_city_file(city_file)
-        with db.connect(database_url) as conn:
-            say(citydata.load_city(conn, city))
+        city = load_city(database_url, city_path)
         env["PISMAN_CITY"] = city.city.id
-
-        # Broker: the configured one, or our own authenticated Mosquitto.
-        ingest_password = state.get("ingest_password") or secrets.token_urlsafe(18)
-        state["ingest_password"] = ingest_password
-        with db.connect(database_url) as conn:
-            devices.set_service_account(
-                conn, username=INGEST_ACCOUNT, role="ingest", password=ingest_password
-            )
-        if "MQTT_URL" in s.model_fields_set:
-            endpoint = s.mqtt
-            say(
-                f"broker: {endpoint.url()} (from MQTT_URL; load its password and ACL files with "
-                "`pisman devices sync-broker`)"
-            )
-            broker_host, broker_port = endpoint.host, endpoint.port
-        else:
-            stack.broker = EmbeddedBroker(
-                var / "mosquitto",
-                s.PISMAN_UP_MQTT_PORT,
-                tls_port=s.PISMAN_UP_MQTTS_PORT,
-                tls_host=s.PISMAN_UP_MQTTS_HOST,
-                cert_hosts=split_hosts(s.PISMAN_BROKER_CERT_HOSTS),
-            )
-            broker_host, broker_port = "127.0.0.1", s.PISMAN_UP_MQTT_PORT
-            env["MOSQUITTO_PASSWORD_FILE"] = str(stack.broker.password_file)
-            env["MOSQUITTO_ACL_FILE"] = str(stack.broker.acl_file)
-            env["MOSQUITTO_PID_FILE"] = str(stack.broker.pid_file)
-        sim_env = {**env, "MQTT_URL": f"mqtt://{broker_host}:{broker_port}"}
-
-        credentials = var / "simulator-credentials.json"
-        say("provisioning simulated devices")
-        if (
-            stack.wait_child(
-                stack.spawn(
-                    "provision",
-                    [
-                        "simulate",
-                        "provision",
-                        "--city-file",
-                        str(city_file),
-                        "--credentials",
-                        str(credentials),
-                        "--gateway-user",
-                        GATEWAY_ACCOUNT,
-                    ],
-                    sim_env,
-                    log=False,
-                )
-            )
-            != 0
-        ):
-            raise StackError("device provisioning failed (see above)")
-        if stack.broker:
-            with db.connect(database_url) as conn:
-                devices.write_broker_files(
-                    conn, password_file=stack.broker.password_file, acl_file=stack.broker.acl_file
-                )
-            stack.broker.start()
-            say(
-                f"broker: started our own Mosquitto on 127.0.0.1:{broker_port} (devices authenticate; "
-                "set MQTT_URL to use another broker)"
-            )
-            say(
-                f"devices over TLS: mqtts://{s.PISMAN_UP_MQTTS_HOST}:{s.PISMAN_UP_MQTTS_PORT} "
-                f"(trust {stack.broker.certs.ca_file}; PISMAN_UP_MQTTS_HOST=0.0.0.0 opens it)"
-            )
-
+        broker = choose_broker(s, stack, database_url, var / "up-state.json", env)
+        sim_env = {**env, "MQTT_URL": broker.url()}
+        provision_devices(stack, city_path, credentials, sim_env)
+        start_own_broker(s, stack, database_url, broker)
         login_file = var / "dashboard-login.txt"
         first_login = _ensure_admin(database_url, login_file)
         if not s.DASHBOARD_SECRET_KEY:
             ensure_secret_file(var / "dashboard-secret")  # signs the dashboard's session cookie
-
-        ingest_env = {
-            **env,
-            "MQTT_URL": f"mqtt://{INGEST_ACCOUNT}:{ingest_password}@{broker_host}:{broker_port}",
-            "INGEST_CLIENT_ID": INGEST_ACCOUNT,  # the broker names the session after the user
-        }
-        stack.spawn("ingest", ["ingest"], ingest_env)
-        stack.spawn("api", ["api"], env)
-        api_url = f"http://{s.API_HOST}:{s.API_PORT}"
-        # No API key for the dashboard: each user's requests carry that user's login session.
-        stack.spawn("dashboard", ["dashboard"], {**env, "API_URL": api_url})
-        wait_http(f"{api_url}/healthz", 30, stack)
-        dashboard_url = f"http://{s.DASHBOARD_HOST}:{s.DASHBOARD_PORT}/"
-        wait_http(dashboard_url + "login", 60, stack)
-        say(f"API:       {api_url}/docs   (log in: POST /v1/auth/login, or `pisman keys add`)")
-        say(f"dashboard: {dashboard_url}")
-        if first_login is not None:
-            say(
-                f"  masuk / log in as {first_login[0]}, password {first_login[1]}"
-                f"  (shown once; kept 0600 in {login_file}; add people with `pisman users add`)"
-            )
-        else:
-            say(f"  log in with your account (the first admin's password is in {login_file})")
-
-        if args.days > 0 and _has_history(database_url, city.city.id, args.days):
-            say(f"history for the last {args.days} day(s) is already stored; skipping the backfill")
-        elif args.days > 0:
-            say(f"backfilling {args.days} day(s) of simulated history through MQTT")
-            code = stack.wait_child(
-                stack.spawn(
-                    "backfill",
-                    [
-                        "simulate",
-                        "run",
-                        "--city-file",
-                        str(city_file),
-                        "--credentials",
-                        str(credentials),
-                        "--mode",
-                        "backfill",
-                        "--days",
-                        str(args.days),
-                        "--gateway",
-                        "--seed",
-                        str(args.seed),
-                    ],
-                    sim_env,
-                    log=False,
-                )
-            )
-            if code != 0:
-                raise StackError("backfill failed (see above)")
-        say("live: simulated devices publish in real time; press Ctrl-C to stop")
-        stack.spawn(
-            "simulate",
-            [
-                "simulate",
-                "run",
-                "--city-file",
-                str(city_file),
-                "--credentials",
-                str(credentials),
-                "--mode",
-                "realtime",
-                "--gateway",
-                "--seed",
-                str(args.seed),
-            ],
+        start_services(s, stack, env, broker)
+        announce_login(first_login, login_file)
+        backfill(
+            stack,
+            database_url,
+            city.city.id,
+            simulator_args(city_path, credentials, "backfill", seed),
+            days,
             sim_env,
         )
-        deadline = time.monotonic() + args.duration if args.duration else None
-        while deadline is None or time.monotonic() < deadline:
-            stack.check_alive()
-            time.sleep(0.5)
-        say("duration reached; stopping")
-        return 0
+        run_live(stack, simulator_args(city_path, credentials, "realtime", seed), sim_env, duration)
     except KeyboardInterrupt as exc:
         say(f"{exc if isinstance(exc, StopRequested) else 'SIGINT'} received; stopping")
-        return 0
-    except (StackError, EmbeddedError) as exc:
-        print(f"pisman up: {exc}", file=sys.stderr)
-        return 1
     finally:
         # A second signal must not cut the ordered stop short (each step is bounded).
         for sig in previous:
@@ -462,11 +515,16 @@ def run_up(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+@click.command("up", help="run the whole stack with a simulated city (Ctrl-C stops it)")
+@click.option("--city-file", default=None, help="city data file (default: PISMAN_CITY_FILE)")
+@click.option("--days", type=int, default=30, help="days of history to backfill (0: none)")
+@click.option("--seed", type=int, default=1, help="simulator seed")
+@click.option("--duration", type=float, default=None, help="stop after this many seconds")
+def cmd_up(city_file: str | None, days: int, seed: int, duration: float | None) -> None:
+    """`pisman up`."""
+    run_up(city_file, days, seed, duration)
+
+
+def register(cli: click.Group) -> None:
     """Add the `up` subcommand."""
-    p = sub.add_parser("up", help="run the whole stack with a simulated city (Ctrl-C stops it)")
-    p.add_argument("--city-file", default=None, help="city data file (default: PISMAN_CITY_FILE)")
-    p.add_argument("--days", type=int, default=30, help="days of history to backfill (0: none)")
-    p.add_argument("--seed", type=int, default=1, help="simulator seed")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.set_defaults(func=run_up)
+    cli.add_command(cmd_up)

@@ -2,46 +2,78 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
-import sys
-from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from pisman.citydata import City
+from pisman.clierrors import Choice, CommandFailed, Group, InputError, exit_codes
 from pisman.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from simulators.run import Mode
 
-class SimulateUsageError(Exception):
-    """Bad simulator options; the CLI prints the message and exits 2."""
+
+class SimulateUsageError(InputError):
+    """Bad simulator options: one line, exit status 2 (pisman.clierrors)."""
 
 
-def _city(args: argparse.Namespace, s: Settings) -> City:
+def _city(city_file: str | None, s: Settings) -> City:
     from pisman.citydata import read_city_file
 
-    return read_city_file(Path(args.city_file) if args.city_file else s.PISMAN_CITY_FILE)
+    return read_city_file(Path(city_file) if city_file else s.PISMAN_CITY_FILE)
 
 
-def _credentials_path(args: argparse.Namespace, s: Settings, city_id: str) -> Path:
+def _credentials_path(credentials: str | None, s: Settings, city_id: str) -> Path:
     return (
-        Path(args.credentials)
-        if args.credentials
+        Path(credentials)
+        if credentials
         else s.PISMAN_DATA_DIR / f"simulator-credentials-{city_id}.json"
     )
 
 
-def cmd_provision(args: argparse.Namespace) -> int:
+def _simulator_errors() -> AbstractContextManager[None]:
+    """A credentials file that does not fit is bad input; a broker that fails us is a failure."""
+    from simulators.provision import CredentialsError
+    from simulators.publisher import PublishError
+
+    return exit_codes(input_errors=(CredentialsError,), failures=(PublishError,))
+
+
+CITY_FILE = click.option("--city-file", default=None, help="city YAML (default: PISMAN_CITY_FILE)")
+
+
+@click.group("simulate", cls=Group, help="simulated devices publishing a city's readings over MQTT")
+def simulate_group() -> None:
+    """`pisman simulate ACTION`."""
+
+
+@simulate_group.command(
+    "provision", help="create the city's simulated devices and write their credentials"
+)
+@CITY_FILE
+@click.option(
+    "--credentials",
+    default=None,
+    help="credentials JSON to write (default under PISMAN_DATA_DIR)",
+)
+@click.option("--gateway-user", default=None, help="also create this gateway service account")
+def cmd_provision(city_file: str | None, credentials: str | None, gateway_user: str | None) -> None:
     """Create the city's simulated devices and write their credentials."""
     from pisman import db, devices
     from simulators.provision import provision
 
     s = get_settings()
-    city = _city(args, s)
-    path = _credentials_path(args, s, city.city.id)
-    with db.connect(s.DATABASE_URL) as conn:
-        result = provision(conn, city, credentials_path=path, gateway_user=args.gateway_user)
+    city = _city(city_file, s)
+    path = _credentials_path(credentials, s, city.city.id)
+    with _simulator_errors(), db.connect(s.DATABASE_URL) as conn:
+        result = provision(conn, city, credentials_path=path, gateway_user=gateway_user)
         devices.sync_broker_if_configured(conn, s)
     print(result.city_summary)
     print(
@@ -49,7 +81,6 @@ def cmd_provision(args: argparse.Namespace) -> int:
         + (f"; gateway account {result.gateway}" if result.gateway else "")
     )
     print(f"credentials written to {path} (mode 0600)")
-    return 0
 
 
 def _parse_end(text: str | None) -> int | None:
@@ -64,8 +95,131 @@ def _parse_end(text: str | None) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class RunArgs:
+    """The options of `pisman simulate run` (see its --help)."""
+
+    city_file: str | None
+    credentials: str | None
+    mode: Mode
+    speed: float
+    days: float
+    end: str | None
+    seed: int
+    faults: str
+    gateway: bool
+    batch: int | None
+    bin_interval: int | None
+    report: str | None
+    duration: float | None
+    dry_run: bool
+    no_commit_acks: bool
+    ack_timeout: float
+    backlog: int
+    wait_confirmed: float
+    collection: str
+    plan_time_limit: float
+    plan_deterministic: bool
+    quiet: bool
+    print_categories: bool
+
+
+@simulate_group.command(
+    "run", help="publish simulated readings (realtime, accelerated or backfill)"
+)
+@CITY_FILE
+@click.option("--credentials", default=None, help="credentials JSON from `simulate provision`")
+@click.option("--mode", type=Choice(["realtime", "accelerated", "backfill"]), default="realtime")
+@click.option("--speed", type=float, default=60.0, help="accelerated: simulated seconds per second")
+@click.option("--days", type=float, default=30.0, help="backfill: days of history")
+@click.option(
+    "--end",
+    default=None,
+    help="backfill: end of history (ISO-8601 with offset; default now); "
+    "realtime/accelerated: simulated start",
+)
+@click.option("--seed", type=int, default=1)
+@click.option(
+    "--faults",
+    default="none",
+    help="none | all | comma list of dup,reorder,offline,malformed,skew,noise,outlier",
+)
+@click.option(
+    "--gateway",
+    is_flag=True,
+    help="publish through the gateway account (thousands of devices)",
+)
+@click.option(
+    "--batch", type=int, default=None, help="backfill: most readings per message (default 100)"
+)
+@click.option(
+    "--bin-interval",
+    type=int,
+    default=None,
+    help="seconds between bin readings (default: city file)",
+)
+@click.option("--report", default=None, help="write the JSON report here")
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="realtime/accelerated: stop after this many seconds",
+)
+@click.option("--dry-run", is_flag=True, help="generate and count without a broker")
+@click.option(
+    "--no-commit-acks",
+    is_flag=True,
+    help="legacy devices: forget a reading at the broker's PUBACK, never read commit acks",
+)
+@click.option(
+    "--ack-timeout",
+    type=float,
+    default=30.0,
+    help="resend a reading with no commit ack after this many seconds (default 30)",
+)
+@click.option(
+    "--backlog",
+    type=int,
+    default=20_000,
+    help="most unconfirmed readings a device holds; it waits while full (default 20000)",
+)
+@click.option(
+    "--wait-confirmed",
+    type=float,
+    default=0.0,
+    metavar="SECONDS",
+    help="at the end, wait up to this long until every reading is confirmed; exit 1 if not",
+)
+@click.option(
+    "--collection",
+    type=Choice(["threshold", "plan", "fixed"]),
+    default="threshold",
+    help="who empties the depots: today's threshold rule (default), the daily collection "
+    "plan (forecast + routes, needs the city file's fleet), or fixed daily rounds",
+)
+@click.option(
+    "--plan-time-limit",
+    type=float,
+    default=5.0,
+    metavar="SECONDS",
+    help="--collection plan: solver seconds per daily plan (default 5)",
+)
+@click.option(
+    "--plan-deterministic",
+    is_flag=True,
+    help="--collection plan: greedy search to a local optimum, the same plan on any machine "
+    "(slower) instead of guided search under the time limit",
+)
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--print-categories", is_flag=True, help="print the per-day category totals")
+def cmd_run(**options: Any) -> None:
     """Run the simulator and write its report."""
+    with _simulator_errors():
+        run_simulator(RunArgs(**options))
+
+
+def run_simulator(args: RunArgs) -> None:
+    """Run the simulator and write its report; exit 1 when readings stay unconfirmed."""
     from pisman.devices import ACK_KIND, device_topic
     from simulators.devices import city_devices
     from simulators.faults import FaultSpecError, parse_faults
@@ -80,7 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from simulators.run import RunOptions, Simulator
 
     s = get_settings()
-    city = _city(args, s)
+    city = _city(args.city_file, s)
     if city.simulation is None:
         raise SimulateUsageError(f"city {city.city.id} has no simulation section")
     try:
@@ -114,7 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         publisher = NullPublisher()
     else:
-        creds = read_credentials(_credentials_path(args, s, city.city.id))
+        creds = read_credentials(_credentials_path(args.credentials, s, city.city.id))
         endpoint = s.mqtt
         saf = (
             None
@@ -195,145 +349,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.print_categories:
         print(json.dumps(data["categories_kg_by_local_day"], indent=1))
     if args.wait_confirmed and t.get("pending"):
-        print(
-            f"pisman simulate: {t['pending']} readings still without a commit ack after"
-            f" {args.wait_confirmed:.0f} s",
-            file=sys.stderr,
+        raise CommandFailed(
+            f"{t['pending']} readings still without a commit ack after {args.wait_confirmed:.0f} s"
         )
-        return 1
-    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run_guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def wrapper(args: argparse.Namespace) -> int:
-        from simulators.provision import CredentialsError
-        from simulators.publisher import PublishError
-
-        try:
-            return int(func(args))
-        except (SimulateUsageError, CredentialsError) as exc:
-            print(f"pisman simulate: {exc}", file=sys.stderr)
-            return 2
-        except PublishError as exc:
-            print(f"pisman simulate: {exc}", file=sys.stderr)
-            return 1
-
-    return wrapper
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+def register(cli: click.Group) -> None:
     """Add `simulate provision` and `simulate run`."""
-    sim = sub.add_parser(
-        "simulate", help="simulated devices publishing a city's readings over MQTT"
-    )
-    sim_sub = sim.add_subparsers(dest="simulate_command", metavar="ACTION")
-    sim_sub.required = True
-    p = sim_sub.add_parser(
-        "provision", help="create the city's simulated devices and write their credentials"
-    )
-    p.add_argument("--city-file", default=None, help="city YAML (default: PISMAN_CITY_FILE)")
-    p.add_argument(
-        "--credentials",
-        default=None,
-        help="credentials JSON to write (default under PISMAN_DATA_DIR)",
-    )
-    p.add_argument("--gateway-user", default=None, help="also create this gateway service account")
-    p.set_defaults(func=_run_guarded(cmd_provision))
-
-    p = sim_sub.add_parser(
-        "run", help="publish simulated readings (realtime, accelerated or backfill)"
-    )
-    p.add_argument("--city-file", default=None, help="city YAML (default: PISMAN_CITY_FILE)")
-    p.add_argument("--credentials", default=None, help="credentials JSON from `simulate provision`")
-    p.add_argument("--mode", choices=("realtime", "accelerated", "backfill"), default="realtime")
-    p.add_argument(
-        "--speed", type=float, default=60.0, help="accelerated: simulated seconds per second"
-    )
-    p.add_argument("--days", type=float, default=30.0, help="backfill: days of history")
-    p.add_argument(
-        "--end",
-        default=None,
-        help="backfill: end of history (ISO-8601 with offset; default now); "
-        "realtime/accelerated: simulated start",
-    )
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument(
-        "--faults",
-        default="none",
-        help="none | all | comma list of dup,reorder,offline,malformed,skew,noise,outlier",
-    )
-    p.add_argument(
-        "--gateway",
-        action="store_true",
-        help="publish through the gateway account (thousands of devices)",
-    )
-    p.add_argument(
-        "--batch", type=int, default=None, help="backfill: most readings per message (default 100)"
-    )
-    p.add_argument(
-        "--bin-interval",
-        type=int,
-        default=None,
-        help="seconds between bin readings (default: city file)",
-    )
-    p.add_argument("--report", default=None, help="write the JSON report here")
-    p.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="realtime/accelerated: stop after this many seconds",
-    )
-    p.add_argument("--dry-run", action="store_true", help="generate and count without a broker")
-    p.add_argument(
-        "--no-commit-acks",
-        action="store_true",
-        help="legacy devices: forget a reading at the broker's PUBACK, never read commit acks",
-    )
-    p.add_argument(
-        "--ack-timeout",
-        type=float,
-        default=30.0,
-        help="resend a reading with no commit ack after this many seconds (default 30)",
-    )
-    p.add_argument(
-        "--backlog",
-        type=int,
-        default=20_000,
-        help="most unconfirmed readings a device holds; it waits while full (default 20000)",
-    )
-    p.add_argument(
-        "--wait-confirmed",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="at the end, wait up to this long until every reading is confirmed; exit 1 if not",
-    )
-    p.add_argument(
-        "--collection",
-        choices=("threshold", "plan", "fixed"),
-        default="threshold",
-        help="who empties the depots: today's threshold rule (default), the daily collection "
-        "plan (forecast + routes, needs the city file's fleet), or fixed daily rounds",
-    )
-    p.add_argument(
-        "--plan-time-limit",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="--collection plan: solver seconds per daily plan (default 5)",
-    )
-    p.add_argument(
-        "--plan-deterministic",
-        action="store_true",
-        help="--collection plan: greedy search to a local optimum, the same plan on any machine "
-        "(slower) instead of guided search under the time limit",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--print-categories", action="store_true", help="print the per-day category totals"
-    )
-    p.set_defaults(func=_run_guarded(cmd_run))
+    cli.add_command(simulate_group)
