@@ -183,29 +183,44 @@ def summarize(reports: list[MonthReport], label: str) -> dict[str, Any]:
     return out
 
 
-async def _q(
-    conn: psycopg.AsyncConnection,
-    city_id: str,
-    tz: ZoneInfo,
-    first: date,
-    end: date,
-    group_by: tuple[str, ...],
-    measures: tuple[Any, ...],
-    site_types: tuple[str, ...] | None = None,
-) -> TonnageResult:
-    return await tonnage(
-        conn,
-        TonnageQuery(
-            city_id,
-            tz,
-            local_midnight(first, tz),
-            local_midnight(end, tz),
-            "total",
-            group_by,
-            measures=measures,
-            site_types=site_types,
-        ),
-    )
+@dataclass(frozen=True)
+class _Month:
+    """One month of one city: what every step of month_report asks its tonnage for."""
+
+    conn: psycopg.AsyncConnection
+    city_id: str
+    tz: ZoneInfo
+    first: date
+    end: date  # the first day of the next month
+
+    @property
+    def label(self) -> str:
+        return self.first.strftime("%Y-%m")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.first).days
+
+    async def tonnage(
+        self,
+        group_by: tuple[str, ...],
+        measures: tuple[Any, ...],
+        site_types: tuple[str, ...] | None = None,
+    ) -> TonnageResult:
+        """The month's total tonnage by group_by (api.queries.tonnage, the one way out)."""
+        return await tonnage(
+            self.conn,
+            TonnageQuery(
+                self.city_id,
+                self.tz,
+                local_midnight(self.first, self.tz),
+                local_midnight(self.end, self.tz),
+                "total",
+                group_by,
+                measures=measures,
+                site_types=site_types,
+            ),
+        )
 
 
 async def coverage_of(
@@ -316,20 +331,26 @@ async def month_report(
     today = today or local_today(tz)
     if first > today:
         return future_month(first)
-    end = next_month(first)
-    days = (end - first).days
+    month = _Month(conn, city_id, tz, first, next_month(first))
     coverage = await coverage_of(conn, city_id=city_id, tz=tz, first=first, today=today)
     targets = await targets_on(conn, city_id=city_id, day=first)
-    terms: dict[str, str] = dict(await (await conn.execute(RECYCLING_TERMS)).fetchall())
+    national, exact = await _national_section(month, coverage, targets)
+    report = MonthReport(month.label, national, coverage=coverage, exact_kg=exact)
+    report.landfill, landfill_kg = await _landfill_section(month, targets)
+    report.facilities, sections = await _facility_section(month)
+    report.waste_banks, sections["bank_kg"] = await _waste_bank_section(month)
+    report.exact_kg.update(sections, landfill_net=landfill_kg)
+    report.data_quality = await _data_quality_section(month)
+    return report
 
-    fates = await _q(
-        conn,
-        city_id,
-        tz,
-        first,
-        end,
-        ("category", "national_term", "site_type", "process_kind"),
-        ("fate",),
+
+async def _national_section(
+    month: _Month, coverage: dict[str, Any], targets: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Decimal | None]]:
+    """The national terms A–E with their targets, and the exact kg behind them."""
+    terms: dict[str, str] = dict(await (await month.conn.execute(RECYCLING_TERMS)).fetchall())
+    fates = await month.tonnage(
+        ("category", "national_term", "site_type", "process_kind"), ("fate",)
     )
     zero = Decimal(0)
     by_cat = {c: fates.total_kg(category=c) for c in ("reduce", "utilize", "residual")}
@@ -360,7 +381,7 @@ async def month_report(
     covered = coverage["days_with_data"]
     exact: dict[str, Decimal | None] = {
         "A": gen.for_days(covered) * 1000 if gen and covered else None,
-        "A_month": gen.for_days(days) * 1000 if gen else None,
+        "A_month": gen.for_days(month.days) * 1000 if gen else None,
         "measured": sum(by_cat.values(), zero),
         "B": b_kg,
         "C": c_kg,
@@ -369,29 +390,33 @@ async def month_report(
         **by_cat,
     }
     national = {
-        "month": first.strftime("%Y-%m"),
+        "month": month.label,
         "status": coverage["status"],
-        **national_terms(exact, days=days, days_with_data=covered),
+        **national_terms(exact, days=month.days, days_with_data=covered),
         "targets": {
             "B_share": float(t.value) if (t := targets.get("reduction_share")) else None,
             "C_share": float(t.value) if (t := targets.get("handling_share")) else None,
         },
     }
-    report = MonthReport(first.strftime("%Y-%m"), national, coverage=coverage, exact_kg=exact)
+    return national, exact
 
-    landfill = await _q(
-        conn, city_id, tz, first, end, ("category", "site"), ("fate",), ("landfill",)
-    )
+
+async def _landfill_section(
+    month: _Month, targets: dict[str, Any]
+) -> tuple[list[dict[str, Any]], Decimal]:
+    """Residual delivered to each landfill (trips, tonnes, share of the quota); the total kg."""
+    landfill = await month.tonnage(("category", "site"), ("fate",), ("landfill",))
     quota = targets.get("landfill_quota_t")
-    quota_kg = quota.for_days(days) * 1000 if quota else None
-    landfill_kg = zero
+    quota_kg = quota.for_days(month.days) * 1000 if quota else None
+    landfill_kg = Decimal(0)
+    rows = []
     for r in landfill.rows:
         if r.groups["category"] != "residual":
             continue
         landfill_kg += r.kg
-        report.landfill.append(
+        rows.append(
             {
-                "month": report.month,
+                "month": month.label,
                 "site": r.groups["site"],
                 "site_name": r.groups["site_name"],
                 "trips": r.weighings,
@@ -401,10 +426,12 @@ async def month_report(
                 "quota_used_share": _ratio(r.kg, quota_kg),
             }
         )
+    return rows, landfill_kg
 
-    facilities = await _q(
-        conn, city_id, tz, first, end, ("site", "stream"), ("all",), ("processing",)
-    )
+
+async def _facility_section(month: _Month) -> tuple[list[dict[str, Any]], dict[str, Decimal]]:
+    """Each processing facility's input, processed, output and residue; their exact sums."""
+    facilities = await month.tonnage(("site", "stream"), ("all",), ("processing",))
     per_site: dict[tuple[str, str], dict[str, Decimal]] = {}
     for r in facilities.rows:
         k = (str(r.groups["site"]), str(r.groups["site_name"]))
@@ -412,7 +439,9 @@ async def month_report(
     # processed = input less residue (what the default rules count as utilize at the facility);
     # processed_output = the product as weighed leaving the facility, 0 where its scale never
     # weighs output (the simulator's facilities weigh only input and residue).
+    zero = Decimal(0)
     sections = dict.fromkeys(SECTION_SUMS, zero)
+    rows = []
     for (site, name), streams in sorted(per_site.items()):
         in_kg = streams.get("to_processing", zero)
         residue_kg = streams.get("to_landfill", zero)
@@ -421,9 +450,9 @@ async def month_report(
         sections["facility_processed"] += in_kg - residue_kg
         sections["facility_output"] += output_kg
         sections["facility_residue"] += residue_kg
-        report.facilities.append(
+        rows.append(
             {
-                "month": report.month,
+                "month": month.label,
                 "site": site,
                 "site_name": name,
                 "in_t": as_tonnes(in_kg),
@@ -432,36 +461,45 @@ async def month_report(
                 "residue_t": as_tonnes(residue_kg),
             }
         )
+    return rows, sections
 
-    banks = await _q(
-        conn, city_id, tz, first, end, ("category", "material"), ("fate",), WASTE_BANK_TYPES
-    )
+
+async def _waste_bank_section(month: _Month) -> tuple[list[dict[str, Any]], Decimal]:
+    """What the waste banks took in, by material (kg, rupiah paid, deposits); the total kg."""
+    banks = await month.tonnage(("category", "material"), ("fate",), WASTE_BANK_TYPES)
+    zero = Decimal(0)
+    bank_kg = zero
+    rows = []
     for r in banks.rows:
         if r.groups["category"] == "reduce":
-            sections["bank_kg"] += r.kg
-            report.waste_banks.append(
+            bank_kg += r.kg
+            rows.append(
                 {
-                    "month": report.month,
+                    "month": month.label,
                     "material": r.groups["material"],
                     "kg": float(r.kg.quantize(Decimal("0.001"))),
                     "amount_rp": float((r.amount_rp or zero).quantize(Decimal("1"))),
                     "deposits": r.weighings,
                 }
             )
+    return rows, bank_kg
 
-    report.exact_kg.update(sections, landfill_net=landfill_kg)
-    everything = await _q(conn, city_id, tz, first, end, (), ("all",))
+
+async def _data_quality_section(month: _Month) -> dict[str, Any]:
+    """Weighings, manual tickets, silent scales now and quarantined messages in the month."""
+    everything = await month.tonnage((), ("all",))
     params = {
-        "city": city_id,
-        "start": local_midnight(first, tz),
-        "end": local_midnight(end, tz),
+        "city": month.city_id,
+        "start": local_midnight(month.first, month.tz),
+        "end": local_midnight(month.end, month.tz),
     }
+    conn = month.conn
     quarantined: dict[str, int] = dict(await (await conn.execute(QUARANTINED, params)).fetchall())
     silent = await (await conn.execute(SILENT_SCALES, params)).fetchall()
     weighings = sum(r.weighings for r in everything.rows)
     manual = sum(r.manual_weighings for r in everything.rows)
-    report.data_quality = {
-        "month": report.month,
+    return {
+        "month": month.label,
         "weighings": weighings,
         "manual_tickets": manual,
         "manual_share": round(manual / weighings, 4) if weighings else None,
@@ -471,4 +509,3 @@ async def month_report(
         "quarantined_by_status": {k: int(v) for k, v in quarantined.items()},
         "generation_is_estimate": True,
     }
-    return report
