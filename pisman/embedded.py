@@ -73,7 +73,8 @@ def start_embedded_postgres(data_dir: Path) -> str:
             "install it with `pip install pgserver`, or set DATABASE_URL"
         ) from None
     data_dir.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process, like a real one; `pisman down` stops it.
+    # cleanup_mode=None: the server outlives this process, like a real one; `pisman up` stops it
+    # when it started it (Stack.stop), else it keeps running.
     server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     uri = str(server.get_uri())
     # pgserver gives ".../postgres?host=<socket dir>"; our own database sits beside it.
