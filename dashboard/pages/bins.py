@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dash
@@ -13,7 +14,7 @@ from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
-from pisman.contract import Alert, Bin, BinForecastItem, Device
+from pisman.contract import Alert, Bin, BinForecastItem, Device, Label
 
 dash.register_page(__name__, path="/bins", name="Bins and devices", order=2)
 
@@ -90,7 +91,7 @@ def _bins_block(full: list[Bin], lang: Lang) -> Any:
     )
 
 
-def _silent_block(silent: list[Device], lang: Lang) -> Any:
+def _silent_block(silent: list[Device], lang: Lang, kinds: Sequence[Label[Any]] = ()) -> Any:
     """Devices not online, silent longest first (or a line saying there are none)."""
     if not silent:
         return html.P(t("no_silent_devices", lang), id="silent-none", className="state state-ok")
@@ -106,7 +107,7 @@ def _silent_block(silent: list[Device], lang: Lang) -> Any:
         [
             [
                 d.device_id,
-                d.kind,
+                fmt.label(kinds, d.kind, lang),  # 'Sensor kontainer', not bin_sensor
                 d.site_name or d.site_id,
                 _status(d.status, lang),
                 fmt.duration(d.silent_for_s, lang),
@@ -193,7 +194,12 @@ def render_bins(
     body = html.Div(
         [
             _panel(t("bins_to_empty", lang), len(full), _bins_block(full, lang), lang),
-            _panel(t("silent_devices", lang), len(silent), _silent_block(silent, lang), lang),
+            _panel(
+                t("silent_devices", lang),
+                len(silent),
+                _silent_block(silent, lang, meta.device_kinds),
+                lang,
+            ),
             _panel(t("low_batteries", lang), len(low), _battery_block(low, devices, lang), lang),
         ]
     )

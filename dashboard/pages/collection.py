@@ -47,7 +47,9 @@ def layout(**_query: Any) -> html.Div:
                 [
                     html.Label(id="plan-date-label", htmlFor="plan-date"),
                     dcc.DatePickerSingle(
-                        id="plan-date", date=tomorrow.isoformat(), display_format="YYYY-MM-DD"
+                        id="plan-date",
+                        date=tomorrow.isoformat(),
+                        display_format=fmt.DATE_PICKER_FORMAT["id"],
                     ),
                     html.Label(id="plan-pool-label", htmlFor="plan-pool"),
                     dcc.Dropdown(

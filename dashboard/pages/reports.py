@@ -229,7 +229,11 @@ def annual_view(year: int, lang: Lang) -> Any:
     except (ApiUnavailable, ApiRefused) as exc:
         return api_problem(exc, lang)
     months = report.months
-    header = [t("indicator", lang), *(m.month for m in months), f"{t('year', lang)} {year}"]
+    header = [
+        t("indicator", lang),
+        *(fmt.month(m.month, lang) for m in months),
+        f"{t('year', lang)} {year}",
+    ]
     annual_status = (
         t("status_partial_period", lang) if report.annual.partial else t("status_complete", lang)
     )
