@@ -1,15 +1,16 @@
-"""Districts: a tile-less map of sites coloured by tonnage or bin fill, a per-district table and bars."""
+"""Districts: a tile-less map (district outlines shaded by a figure, sites on top), bars and a table."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
+from plotly.colors import sample_colorscale
 
 from dashboard import format as fmt
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
@@ -17,7 +18,15 @@ from dashboard.format import label
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
 from dashboard.tables import table
-from pisman.contract import Bin, MetaAnswer, Site, TonnageAnswer, TonnageTotal
+from pisman.contract import (
+    Bin,
+    DistrictBoundariesAnswer,
+    DistrictBoundary,
+    MetaAnswer,
+    Site,
+    TonnageAnswer,
+    TonnageTotal,
+)
 from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/districts", name="Districts", order=1)
@@ -40,6 +49,21 @@ def layout(**_query: Any) -> html.Div:
                         options=[
                             {"label": "t", "value": "tonnage"},
                             {"label": "%", "value": "fill"},
+                        ],
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(
+                [
+                    html.Label(id="districts-shade-label", htmlFor="districts-shade"),
+                    dcc.RadioItems(
+                        id="districts-shade",
+                        value="residual",
+                        inline=True,
+                        options=[
+                            {"label": "t", "value": "residual"},
+                            {"label": "#", "value": "bins"},
                         ],
                     ),
                 ],
@@ -69,57 +93,312 @@ def _robust_max(values: list[float]) -> float | None:
     return positive[int(0.95 * (len(positive) - 1))]
 
 
-def _site_map(sites: list[Site], values: dict[str, float], colour_by: str, lang: Lang) -> go.Figure:
-    """Sites as dots on a blank background: no tiles, no fonts, nothing fetched from the internet."""
-    located = [s for s in sites if s.lat is not None and s.lon is not None]
-    unit = "t" if colour_by == "tonnage" else "%"
-    colours = [values.get(s.site_id, 0.0) for s in located]
-    hover = [
-        f"{s.name}<br>{s.district_name or s.district_id}<br>"
-        + (
-            fmt.tonnes(values.get(s.site_id, 0.0), lang)
-            if colour_by == "tonnage"
-            else fmt.percent(values[s.site_id] / 100, lang)
-            if s.site_id in values
-            else "–"
+# Districts without a figure, and the outline drawn around every district.
+NO_VALUE_FILL = "#eceff1"
+OUTLINE = "#546e7a"
+SHADE_SCALE = "YlOrBr"
+FRAME_PAD = 0.04  # of the frame's span, on every side
+EARTH_KM_PER_DEG = 111.32
+
+
+class Frame(NamedTuple):
+    """The part of the city the map shows: (lon, lat) bounds. (A NamedTuple: Dash imports pages
+    outside sys.modules, where a dataclass cannot resolve its own module.)"""
+
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+    @classmethod
+    def around(cls, lons: list[float], lats: list[float]) -> Frame:
+        """The box around the points, padded; at least ~1 km wide."""
+        span = max(max(lons) - min(lons), max(lats) - min(lats), 0.01)
+        pad = span * FRAME_PAD
+        return cls(min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad)
+
+    def holds(self, lon: float, lat: float) -> bool:
+        """Whether the point is inside the frame."""
+        return self.min_lon <= lon <= self.max_lon and self.min_lat <= lat <= self.max_lat
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(lon, lat) of the middle."""
+        return (self.min_lon + self.max_lon) / 2, (self.min_lat + self.max_lat) / 2
+
+    def edge_towards(self, lon: float, lat: float) -> tuple[float, float, float, float]:
+        """Where the line from the centre to an outside point leaves the frame, and the unit
+        direction (in equal-distance units) of that line: (lon, lat, dx, dy)."""
+        cx, cy = self.centre
+        squash = math.cos(math.radians(cy))
+        dx, dy = (lon - cx) * squash, lat - cy
+        length = math.hypot(dx, dy) or 1.0
+        half_w, half_h = (self.max_lon - self.min_lon) / 2 * squash, (self.max_lat - cy)
+        # Scale the direction until it touches the nearer side, a little inside the frame.
+        scale = 0.97 * min(
+            half_w / abs(dx) if dx else math.inf, half_h / abs(dy) if dy else math.inf
         )
-        for s in located
-    ]
-    fig = go.Figure(
-        go.Scattermap(
-            lat=[s.lat for s in located],
-            lon=[s.lon for s in located],
-            mode="markers",
-            text=hover,
-            hovertemplate="%{text}<extra></extra>",
-            marker={
-                "size": 13,
-                "color": colours,
-                "colorscale": "YlOrRd" if colour_by == "fill" else "Viridis",
-                "cmin": 0,
-                "cmax": 100 if colour_by == "fill" else _robust_max(colours),
-                "showscale": True,
-                "colorbar": {"title": {"text": unit}, "thickness": 12},
-            },
-        )
+        return cx + dx * scale / squash, cy + dy * scale, dx / length, dy / length
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance in km between two (lon, lat) points."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
-    # Frame the city's own sites: the landfill gate usually lies outside the city and would
-    # shrink every other site to one clump.
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def _rings_xy(district: DistrictBoundary) -> tuple[list[float | None], list[float | None]]:
+    """Every ring of a district as one path: x (lon) and y (lat) lists, rings apart by None."""
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for polygon in district.geometry.coordinates:
+        for ring in polygon:
+            if xs:
+                xs.append(None)
+                ys.append(None)
+            xs += [p[0] for p in ring]
+            ys += [p[1] for p in ring]
+    return xs, ys
+
+
+def _shade(value: float | None, top: float) -> str:
+    """The fill colour of a district's figure on a 0..top scale."""
+    if value is None:
+        return NO_VALUE_FILL
+    return str(sample_colorscale(SHADE_SCALE, [min(1.0, value / top) if top > 0 else 0.0])[0])
+
+
+def _frame(boundaries: DistrictBoundariesAnswer, sites: list[Site]) -> Frame:
+    """The districts' outlines when there are any, else the city's own sites: the landfill gate
+    usually lies outside the city and would shrink every other site to one clump."""
+    if boundaries.bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = boundaries.bbox
+        return Frame.around([min_lon, max_lon], [min_lat, max_lat])
+    located = [s for s in sites if s.lat is not None and s.lon is not None]
     framed = [s for s in located if s.site_type != "landfill"] or located
-    lats = [s.lat for s in framed if s.lat is not None] or [-6.92]
-    lons = [s.lon for s in framed if s.lon is not None] or [107.61]
-    span = max(max(lats) - min(lats), max(lons) - min(lons), 0.01)
-    # "white-bg" is MapLibre's blank style: no tiles, no glyphs, nothing fetched from the internet.
+    if not framed:
+        return Frame.around([107.61], [-6.92])
+    return Frame.around(
+        [s.lon for s in framed if s.lon is not None], [s.lat for s in framed if s.lat is not None]
+    )
+
+
+def _site_traces(
+    sites: list[Site],
+    colour_by: str,
+    tonnes_by_site: dict[str, float],
+    fill_by_site: dict[str, float],
+    sensor_sites: set[str],
+    lang: Lang,
+) -> list[go.Scatter]:
+    """Sites on top of the outlines: by tonnage one kind of dot; by bin fill, bins with a reading
+    coloured by fill, sensors without a reading as open circles, and sites without a fill sensor
+    as small open diamonds (so an empty bin and a site that cannot tell are never alike)."""
+
+    def hover(s: Site, figure: str) -> str:
+        return f"{s.name}<br>{s.district_name or s.district_id}<br>{figure}"
+
+    def trace(
+        group: list[Site], name: str, meta: str, marker: dict[str, Any], texts: list[str]
+    ) -> go.Scatter:
+        return go.Scatter(
+            x=[s.lon for s in group],
+            y=[s.lat for s in group],
+            mode="markers",
+            name=name,
+            meta=meta,
+            text=texts,
+            hovertemplate="%{text}<extra></extra>",
+            marker=marker,
+            showlegend=True,
+        )
+
+    outline = {"color": "#263238", "width": 1}
+    if colour_by == "tonnage":
+        values = [tonnes_by_site.get(s.site_id, 0.0) for s in sites]
+        return [
+            trace(
+                sites,
+                t("map_sites_tonnage", lang),
+                "sites:tonnage",
+                {
+                    "size": 10,
+                    "symbol": "circle",
+                    "color": values,
+                    "colorscale": "Viridis",
+                    "cmin": 0,
+                    "cmax": _robust_max(values) or max([*values, 0.0]) or 1.0,
+                    "line": outline,
+                    "showscale": True,
+                    "colorbar": {"title": {"text": "t"}, "thickness": 10, "len": 0.6, "x": 1.0},
+                },
+                [hover(s, fmt.tonnes(v, lang)) for s, v in zip(sites, values, strict=True)],
+            )
+        ]
+    read = [s for s in sites if s.site_id in fill_by_site]
+    silent = [s for s in sites if s.site_id in sensor_sites and s.site_id not in fill_by_site]
+    blind = [s for s in sites if s.site_id not in sensor_sites]
+    traces = [
+        trace(
+            blind,
+            t("map_no_sensor", lang),
+            "sites:no-sensor",
+            {"size": 8, "symbol": "diamond-open", "color": "#455a64", "line": {"width": 1.5}},
+            [hover(s, t("map_no_sensor", lang)) for s in blind],
+        ),
+        trace(
+            silent,
+            t("map_sensor_no_reading", lang),
+            "sites:sensor-silent",
+            {"size": 11, "symbol": "circle-open", "color": "#b71c1c", "line": {"width": 2}},
+            [hover(s, t("map_sensor_no_reading", lang)) for s in silent],
+        ),
+        trace(
+            read,
+            t("map_bin_fill", lang),
+            "sites:fill",
+            {
+                "size": 12,
+                "symbol": "circle",
+                "color": [fill_by_site[s.site_id] for s in read],
+                "colorscale": "YlOrRd",
+                "cmin": 0,
+                "cmax": 100,
+                "line": outline,
+                "showscale": True,
+                "colorbar": {"title": {"text": "%"}, "thickness": 10, "len": 0.6, "x": 1.0},
+            },
+            [hover(s, fmt.percent(fill_by_site[s.site_id] / 100, lang)) for s in read],
+        ),
+    ]
+    return traces
+
+
+def _site_map(
+    sites: list[Site],
+    boundaries: DistrictBoundariesAnswer,
+    shade: dict[str, float],
+    shade_by: str,
+    colour_by: str,
+    tonnes_by_site: dict[str, float],
+    fill_by_site: dict[str, float],
+    sensor_sites: set[str],
+    lang: Lang,
+) -> go.Figure:
+    """Districts as a choropleth (when the city has outlines) with sites on top, drawn as plain
+    SVG on longitude/latitude axes: no tiles, no fonts, no WebGL, nothing fetched from anywhere."""
+    frame = _frame(boundaries, sites)
+    located = [s for s in sites if s.lat is not None and s.lon is not None]
+    inside = [s for s in located if frame.holds(s.lon or 0.0, s.lat or 0.0)]
+    outside = [s for s in located if s not in inside]
+    unit = t("map_t_per_day", lang) if shade_by == "residual" else t("map_bins_unit", lang)
+    top = max(shade.values(), default=0.0) or 1.0
+    fig = go.Figure()
+    for district in boundaries.districts:
+        xs, ys = _rings_xy(district)
+        value = shade.get(district.district_id)
+        figure = (
+            t("map_no_value", lang)
+            if value is None
+            else f"{fmt.number(value, lang, 1 if shade_by == 'residual' else 0)} {unit}"
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                fill="toself",
+                fillcolor=_shade(value, top),
+                line={"color": OUTLINE, "width": 1},
+                name=district.name,
+                meta=f"district:{district.district_id}",
+                text=f"<b>{district.name}</b><br>{figure}",
+                hoveron="fills",
+                hoverinfo="text",
+                showlegend=False,
+            )
+        )
+    if boundaries.districts:
+        # The colour scale of the districts' figure, drawn by an invisible marker.
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                meta="district-scale",
+                hoverinfo="skip",
+                showlegend=False,
+                marker={
+                    "color": [0],
+                    "colorscale": SHADE_SCALE,
+                    "cmin": 0,
+                    "cmax": top,
+                    "showscale": True,
+                    "colorbar": {
+                        "title": {"text": unit, "side": "top"},
+                        "tickformat": ",.1f" if shade_by == "residual" else ",d",
+                        # Bins are counted: whole-number ticks.
+                        "dtick": None if shade_by == "residual" else max(1, round(top / 5)),
+                        "orientation": "h",
+                        "thickness": 10,
+                        "len": 0.5,
+                        "x": 0.0,
+                        "xanchor": "left",
+                        "y": -0.02,
+                        "yanchor": "top",
+                    },
+                },
+            )
+        )
+    for trace in _site_traces(inside, colour_by, tonnes_by_site, fill_by_site, sensor_sites, lang):
+        fig.add_trace(trace)
+    centre = frame.centre
+    for s in outside:
+        x, y, dx, dy = frame.edge_towards(s.lon or 0.0, s.lat or 0.0)
+        fig.add_annotation(
+            x=x,
+            y=y,
+            ax=-dx * 46,
+            ay=dy * 46,
+            text=t(
+                "map_off_frame",
+                lang,
+                name=s.name,
+                km=fmt.number(_km(centre, (s.lon or 0.0, s.lat or 0.0)), lang, 0),
+            ),
+            showarrow=True,
+            arrowhead=3,
+            arrowsize=1.2,
+            arrowcolor="#37474f",
+            # The text sits at the arrow's tail, inside the frame: let it run inwards.
+            xanchor="left" if dx < 0 else "right",
+            font={"size": 11, "color": "#263238"},
+            bgcolor="rgba(255,255,255,0.85)",
+            name=f"off-frame:{s.site_id}",
+        )
+    squash = math.cos(math.radians(centre[1]))
     fig.update_layout(
-        height=460,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=560,
+        margin={"l": 4, "r": 4, "t": 4, "b": 110},
         separators=fmt.PLOTLY_SEPARATORS[lang],
-        map={
-            "style": "white-bg",
-            "center": {"lat": (max(lats) + min(lats)) / 2, "lon": (max(lons) + min(lons)) / 2},
-            "zoom": max(1.0, min(14.0, math.log2(360 / span) - 1.2)),
+        xaxis={"range": [frame.min_lon, frame.max_lon], "visible": False, "constrain": "domain"},
+        # One km north is as long on screen as one km east (equirectangular at the city's latitude).
+        yaxis={
+            "range": [frame.min_lat, frame.max_lat],
+            "visible": False,
+            "scaleanchor": "x",
+            "scaleratio": 1 / squash,
+            "constrain": "domain",
         },
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.13, "yanchor": "top"},
+        plot_bgcolor="#fafafa",
         paper_bgcolor="rgba(0,0,0,0)",
+        dragmode="pan",
+        hovermode="closest",
     )
     return fig
 
@@ -201,19 +480,28 @@ def _today() -> date:
     Output("districts-body", "children"),
     Output("districts-colour-label", "children"),
     Output("districts-colour", "options"),
+    Output("districts-shade-label", "children"),
+    Output("districts-shade", "options"),
     Input("lang", "data"),
     Input("tick", "n_intervals"),
     Input("districts-colour", "value"),
+    Input("districts-shade", "value"),
 )
 def render_districts(
-    stored_lang: str | None, _tick: int, colour_by: str
-) -> tuple[Any, str, list[dict[str, str]]]:
-    """Fetch sites, tonnage per site and district, and bins; draw map, bars and table."""
+    stored_lang: str | None, _tick: int, colour_by: str, shade_by: str | None
+) -> tuple[Any, str, list[dict[str, str]], str, list[dict[str, str]]]:
+    """Fetch sites, tonnage per site and district, bins and outlines; draw map, bars and table."""
     lang = as_lang(stored_lang)
     options = [
         {"label": t("by_tonnage", lang), "value": "tonnage"},
         {"label": t("by_fill", lang), "value": "fill"},
     ]
+    shade_options = [
+        {"label": t("map_shade_residual", lang), "value": "residual"},
+        {"label": t("map_shade_bins", lang), "value": "bins"},
+    ]
+    shade_by = shade_by if shade_by in ("residual", "bins") else "residual"
+    labels = (t("colour_by", lang), options, t("map_shade_by", lang), shade_options)
     client = get_client()
     start, end = month_range(_today())
     try:
@@ -226,8 +514,9 @@ def render_districts(
             start=start, end=end, bucket="total", group_by="district,category"
         )
         bins: list[Bin] = client.bins()
+        boundaries = client.district_boundaries()
     except (ApiUnavailable, ApiRefused) as exc:
-        return api_problem(exc, lang), t("colour_by", lang), options
+        return (api_problem(exc, lang), *labels)
 
     names = {d.district_id: d.name for d in meta.districts}
     by_district: dict[str, dict[str, float]] = defaultdict(dict)
@@ -239,7 +528,9 @@ def render_districts(
         names.setdefault(site.district_id, site.district_name or site.district_id)
     full_bins: dict[str, int] = defaultdict(int)
     fill_by_site: dict[str, float] = {}
+    sensor_sites: set[str] = set()
     for b in bins:
+        sensor_sites.add(b.site_id)
         if b.needs_collection and b.district_id:
             full_bins[b.district_id] += 1
         if b.fill_pct is not None:
@@ -249,16 +540,39 @@ def render_districts(
     body: list[Any] = []
     if not sites:
         body.append(no_data(lang))
-    values = tonnes_by_site if colour_by == "tonnage" else fill_by_site
+    # Residual per day: the month's residual so far over the days begun (today counts as one).
+    days = max(1, (min(end, _today() + timedelta(days=1)) - start).days)
+    shade = (
+        {d: by_district.get(d, {}).get("residual", 0.0) / days for d in names}
+        if shade_by == "residual"
+        else {d: float(full_bins.get(d, 0)) for d in names}
+    )
+    outline_note = (
+        html.P(t("map_outline_source", lang, source=boundaries.source), className="map-note")
+        if boundaries.districts and boundaries.source
+        else html.P(t("map_no_outlines", lang), className="map-note map-note-missing")
+    )
     body += [
         html.Div(
             [
                 html.H2(t("map_title", lang)),
                 dcc.Graph(
                     id="districts-map",
-                    figure=_site_map(sites, values, colour_by, lang),
-                    config={"displayModeBar": False},
+                    className="district-map",
+                    figure=_site_map(
+                        sites,
+                        boundaries,
+                        shade,
+                        shade_by,
+                        colour_by,
+                        tonnes_by_site,
+                        fill_by_site,
+                        sensor_sites,
+                        lang,
+                    ),
+                    config={"displayModeBar": False, "responsive": True},
                 ),
+                outline_note,
             ],
             className="panel",
         ),
@@ -275,4 +589,4 @@ def render_districts(
             className="panel",
         ),
     ]
-    return html.Div(body), t("colour_by", lang), options
+    return (html.Div(body), *labels)
