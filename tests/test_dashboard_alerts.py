@@ -1,0 +1,209 @@
+"""The alerts panel in headless Chromium against the real API: an officer (a viewer) sees a fire
+first on the overview and the bins page, acknowledges it, and the panel shows who and when; in
+both languages, and at 390 px without scrolling sideways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from bench.dashboard.servers import Server, api_args, dashboard_args, serve
+from dashboard import format as fmt
+from pisman import keys, users
+from tests.support.api_seed import CITY, seed_city
+from tests.support.broker import free_port
+from tests.support.browser import headless_chromium
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "Sampah-Bandung-2026"
+TIMEOUT_MS = 15_000
+
+
+def _reading(
+    conn: psycopg.Connection, device_id: str, ts: datetime, seq: int, fill: float, **flags: Any
+) -> None:
+    site = conn.execute("SELECT site_id FROM device WHERE device_id = %s", (device_id,)).fetchone()
+    assert site is not None
+    conn.execute(
+        "INSERT INTO bin_reading (ts, city_id, site_id, device_id, seq, fill_ratio, battery_pct,"
+        " fire, lid_open) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            ts,
+            CITY,
+            site[0],
+            device_id,
+            seq,
+            fill,
+            flags.get("battery", 80),
+            flags.get("fire", False),
+            flags.get("lid_open", False),
+        ),
+    )
+    conn.execute(
+        "INSERT INTO device_state (device_id, city_id, last_seen_at, last_reading_ts, last_seq,"
+        " connection, battery_pct, fill_ratio) VALUES (%s, %s, now(), %s, %s, 'online', %s, %s)"
+        " ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now(),"
+        " last_reading_ts = EXCLUDED.last_reading_ts, battery_pct = EXCLUDED.battery_pct",
+        (device_id, CITY, ts, seq, flags.get("battery", 80), fill),
+    )
+
+
+class Stack:
+    """The API, the dashboard and an API key for the test's own reads."""
+
+    def __init__(self, api: Server, dashboard: Server, key: str) -> None:
+        self.api, self.dashboard, self.key = api, dashboard, key
+
+    def alerts(self) -> list[dict[str, Any]]:
+        r = httpx.get(
+            f"{self.api.url}/v1/alerts", params={"city": CITY}, headers={"X-API-Key": self.key}
+        )
+        r.raise_for_status()
+        return list(r.json())
+
+
+@pytest.fixture(scope="module")
+def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A fire (the oldest alert), a newer full bin with a critical battery, an open lid."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with psycopg.connect(module_db_url) as conn:
+        seed_city(conn, bins=3)
+        _reading(conn, "bin-000", now - timedelta(minutes=40), 1, 0.30, fire=True)
+        _reading(conn, "bin-001", now - timedelta(minutes=5), 1, 0.95, battery=3)
+        _reading(conn, "bin-002", now - timedelta(minutes=2), 1, 0.20, lid_open=True)
+        users.add_user(
+            conn, username="vina", password=PASSWORD, role="viewer", display_name="Vina Putri"
+        )
+        key = keys.create_key(conn, role="viewer", name="alerts-test")
+    logs = tmp_path_factory.mktemp("alerts-logs")
+    api_port, dash_port = free_port(), free_port()
+    env = {
+        "DATABASE_URL": module_db_url,
+        "PISMAN_CITY": CITY,
+        "LOG_LEVEL": "WARNING",
+        "API_URL": f"http://127.0.0.1:{api_port}",
+        "PISMAN_DATA_DIR": str(tmp_path_factory.mktemp("alerts-data")),
+        # No refresh while the test clicks: the acknowledgement itself must redraw the list.
+        "DASHBOARD_REFRESH_S": "600",
+    }
+    api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
+    with (
+        serve(
+            api_args(api_port),
+            env=env,
+            ready_url=f"{api_url}/healthz",
+            base_url=api_url,
+            log=logs / "api.log",
+        ) as api,
+        serve(
+            dashboard_args(dash_port),
+            env=env,
+            ready_url=f"{dash_url}/login",
+            base_url=dash_url,
+            log=logs / "dashboard.log",
+        ) as dash,
+    ):
+        yield Stack(api, dash, key)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with headless_chromium() as b:
+        yield b
+
+
+def _page(browser: Any, stack: Stack, width: int) -> tuple[Any, Any, list[str]]:
+    """A fresh context of the given width, logged in as the officer Vina (a viewer)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(stack.dashboard.url + "/login")
+    page.fill("#username", "vina")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(stack.dashboard.url + "/", timeout=TIMEOUT_MS)
+    return context, page, errors
+
+
+def test_officer_sees_the_fire_first_acknowledges_it_and_sees_who_and_when(
+    browser: Any, stack: Stack
+) -> None:
+    api_alerts = stack.alerts()
+    assert [a["kind"] for a in api_alerts][:2] == ["fire", "low_battery"]  # fire before newer
+    fire = api_alerts[0]
+    context, page, errors = _page(browser, stack, 1440)
+    try:
+        # Overview: counts by severity and the first few, the fire on top, in words and colour.
+        page.wait_for_selector("#alerts-list-overview li", timeout=TIMEOUT_MS)
+        first = page.locator("#alerts-list-overview li").first
+        assert first.get_attribute("data-kind") == "fire"
+        assert "alert-critical" in (first.get_attribute("class") or "")
+        assert "KEBAKARAN" in first.inner_text() and "kritis" in first.inner_text().lower()
+        assert page.locator("#alerts-list-overview li").count() == 3
+        assert page.inner_text("#alerts-count-critical").startswith("2 ")
+        assert page.inner_text("#alerts-count-open") == f"{len(api_alerts)} belum ditangani"
+        assert "bin_full" not in page.inner_text("#alerts-panel-overview")  # no raw codes
+        page.click("#alerts-see-all")
+        page.wait_for_url(stack.dashboard.url + "/bins", timeout=TIMEOUT_MS)
+
+        # Bins page: every alert, each with its button; acknowledge the fire.
+        page.wait_for_selector("#alerts-list-bins li", timeout=TIMEOUT_MS)
+        rows = page.locator("#alerts-list-bins li")
+        assert rows.count() == len(api_alerts)
+        assert [rows.nth(i).get_attribute("data-alert-id") for i in range(rows.count())] == [
+            a["alert_id"] for a in api_alerts
+        ]
+        fire_row = page.locator(f'li[data-alert-id="{fire["alert_id"]}"]')
+        fire_row.locator(".alert-ack-button").click()
+        acked = fire_row.locator(".alert-acked")
+        acked.wait_for(timeout=TIMEOUT_MS)
+        kept = next(a for a in stack.alerts() if a["alert_id"] == fire["alert_id"])
+        assert kept["acknowledged_by"] == "vina" and kept["acknowledged_by_name"] == "Vina Putri"
+        when = fmt.timestamp(kept["acknowledged_at"], "id")
+        assert acked.inner_text() == f"✓ Ditangani oleh Vina Putri, {when}"
+        assert page.inner_text("#alerts-ack-notice") == "Ditandai ditangani."
+        assert fire_row.locator(".alert-ack-button").count() == 0
+        others = page.locator("#alerts-list-bins .alert-ack-button")
+        assert others.count() == len(api_alerts) - 1
+
+        # English: the same acknowledgement, in words.
+        page.click("#lang-toggle")
+        page.wait_for_function(
+            "t => document.querySelector('#alerts-list-bins li .alert-acked')?.innerText === t",
+            arg=f"✓ Acknowledged by Vina Putri, {fmt.timestamp(kept['acknowledged_at'], 'en')}",
+            timeout=TIMEOUT_MS,
+        )
+        assert "FIRE" in page.locator("#alerts-list-bins li").first.inner_text()
+        # The overview shows it too.
+        page.goto(stack.dashboard.url + "/")
+        page.wait_for_selector("#alerts-list-overview li .alert-acked", timeout=TIMEOUT_MS)
+        assert "Vina Putri" in page.inner_text("#alerts-list-overview li >> nth=0")
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_alerts_panel_fits_a_390_px_phone(browser: Any, stack: Stack) -> None:
+    context, page, errors = _page(browser, stack, 390)
+    try:
+        for path, selector in (("/", "#alerts-panel-overview"), ("/bins", "#alerts-panel-bins")):
+            page.goto(stack.dashboard.url + path)
+            page.wait_for_selector(f"{selector} li", timeout=TIMEOUT_MS)
+            box = page.evaluate(
+                "s => { const e = document.querySelector(s); const r = e.getBoundingClientRect();"
+                " return {right: r.right, left: r.left, scroll: e.scrollWidth, client: e.clientWidth}; }",
+                selector,
+            )
+            assert box["left"] >= 0 and box["right"] <= 390, (path, box)
+            assert box["scroll"] <= box["client"], (path, box)
+        assert errors == []
+    finally:
+        context.close()
