@@ -302,12 +302,18 @@ def test_districts_show_the_apis_tonnage_and_a_district_without_sites(
         assert cells[column] == fmt.tonnes(row["tonnes"], "id"), (district, row["category"])
     empty_row = tab.text(f"#district-row-{stack.city.empty_district_id}")
     assert "Belum ada lokasi" in empty_row
-    # The map is drawn tile-less: one marker per located site, nothing fetched from outside.
-    assert tab.plot("districts-map", "el.data[0].lat.length") == len(stack.city.sites)
-    assert tab.plot("districts-map", "el.layout.map.style") == "white-bg"
+    # The map is drawn tile-less (plain SVG, tests/test_dashboard_map.py): one marker per located
+    # site, or an arrow at the frame's edge for a site far outside the city; nothing fetched.
+    drawn = (
+        "el.data.filter(t => (t.meta || '').startsWith('sites:'))"
+        ".reduce((n, t) => n + t.x.length, 0) + (el.layout.annotations || []).length"
+    )
+    assert tab.plot("districts-map", drawn) == len(stack.city.sites)
+    assert tab.plot("districts-map", "el.layout.map === undefined") is True
     tab.page.click("text=Isi kontainer")
     tab.page.wait_for_function(
-        "() => document.querySelector('#districts-map .js-plotly-plot')?.data[0].marker.cmax === 100"
+        "() => document.querySelector('#districts-map .js-plotly-plot')?.data"
+        ".some(t => t.meta === 'sites:fill' && t.marker.cmax === 100)"
     )
     assert tab.errors == []
 
@@ -520,3 +526,150 @@ def test_a_session_ended_while_a_page_is_open_returns_to_login(
     tab.page.wait_for_url("**/login?expired=1**", timeout=TIMEOUT_MS)
     assert "Sesi Anda berakhir" in tab.text("#login-error")
     assert tab.page.locator("#ov-day-reduce").count() == 0
+
+
+# --- overview: pace expected by now, yesterday, the residual ceiling, the trend's range ----------
+
+
+def _indonesian_tonnes(text: str) -> float:
+    """'1.234,5 t' -> 1234.5."""
+    return float(text.removesuffix(" t").replace(".", "").replace(",", "."))
+
+
+def _over_the_ceiling_today_and_yesterday(stack: Stack) -> None:
+    """1,250 t more to the landfill yesterday at noon and today a moment ago (ceiling 981 t/day)."""
+    from pisman import rollups
+
+    landfill = next(s for s in stack.city.sites if s.site_type == "landfill")
+    now = datetime.now(ZONE)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    moments = [midnight - timedelta(hours=12), max(midnight, now - timedelta(seconds=5))]
+    rows = [
+        (ts, stack.city.city_id, landfill.site_id, landfill.scale_id, 900_000 + 100 * d + i)
+        for d, ts in enumerate(moments)
+        for i in range(25)
+    ]
+    with psycopg.connect(stack.db_url) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO weighing (ts, city_id, site_id, device_id, seq, net_kg, material, stream)"
+            " VALUES (%s, %s, %s, %s, %s, 50000, 'residual', 'to_landfill')",
+            rows,
+        )
+        conn.execute(
+            "SELECT pisman_refresh_weighing_rollups(%s, %s)",
+            ([landfill.site_id] * 2, moments),
+        )
+        conn.commit()
+        if rollups.uses_timescaledb(conn):
+            rollups.refresh_late_rows(conn, min(moments), max(moments))
+
+
+def test_overview_paces_today_shows_yesterday_and_says_when_the_residual_passes_its_ceiling(
+    stack: Stack, tab: Tab
+) -> None:
+    _over_the_ceiling_today_and_yesterday(stack)
+    tab.open(stack.dashboard.url + "/", "#ov-pace-residual-over")
+    progress = stack.api_get("/v1/progress", trend_days=1)
+    pace, yesterday = progress["pace"], progress["yesterday"]
+    assert pace["residual"]["over_ceiling"] is True and yesterday["residual_over_ceiling"] is True
+
+    # Today so far against what is expected by now (the expectation moves with the clock).
+    collected = re.fullmatch(
+        r"(.+ t) dari (.+ t) yang diharapkan sampai saat ini\s*(di depan laju|di belakang laju)",
+        tab.text("#ov-pace-collected"),
+    )
+    assert collected, tab.text("#ov-pace-collected")
+    assert collected.group(1) == fmt.tonnes(pace["collected"]["so_far_t"], "id")
+    assert _indonesian_tonnes(collected.group(2)) == pytest.approx(
+        pace["collected"]["expected_t"], abs=2.0
+    )
+    assert "4 minggu terakhir" in tab.text("#ov-pace-basis")
+    # The residual is a ceiling: over it, the card is red and says so in words.
+    assert "card-over" in (tab.page.get_attribute("#card-residual", "class") or "")
+    assert tab.text("#card-residual .card-sub").startswith("Batas harian:")
+    over = tab.text("#ov-pace-residual-over")
+    assert over.startswith("Melebihi batas:") and "di atas batas sampai saat ini" in over
+    # Yesterday's whole day, its residual over the day's ceiling in words.
+    assert tab.text("#ov-yday-collected") == fmt.tonnes(yesterday["collected_t"], "id")
+    residual = yesterday["categories"]["residual"]["tonnes"]
+    assert tab.text("#ov-yday-residual") == fmt.tonnes(residual, "id")
+    assert tab.text("#ov-yday-residual-target") == fmt.tonnes(yesterday["residual_ceiling_t"], "id")
+    assert tab.text("#ov-yday-residual-over") == "Melebihi batas: +" + fmt.tonnes(
+        residual - yesterday["residual_ceiling_t"], "id"
+    )
+    # The generation target (the city's, 1,500 t/day) is a labelled line on the trend.
+    assert tab.plot("ov-trend", "el.layout.shapes.map(s => s.y0)") == [1500]
+    assert tab.plot("ov-trend", "el.layout.annotations.map(a => a.text)") == [
+        "Timbulan 1.500 t/hari"
+    ]
+
+    tab.page.click("#lang-toggle")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#ov-pace-residual-over')?.innerText.startsWith('Over the ceiling:')",
+        timeout=TIMEOUT_MS,
+    )
+    assert re.fullmatch(
+        r".+ t of .+ t expected by now\s*(ahead of pace|behind pace)",
+        tab.text("#ov-pace-collected"),
+    )
+    assert tab.text("#ov-yday-residual-over").startswith("Over the ceiling: +")
+    assert tab.plot("ov-trend", "el.layout.annotations.map(a => a.text)") == [
+        "Generated 1,500 t/day"
+    ]
+    assert tab.errors == []
+
+
+def test_overview_trend_follows_the_picked_range_and_refuses_an_absurd_one(
+    stack: Stack, tab: Tab
+) -> None:
+    tab.open(stack.dashboard.url + "/", "#ov-trend .js-plotly-plot")
+    assert tab.plot("ov-trend", "el.data.map(t => t.x.length)") == [90, 90, 90, 90]
+    today = datetime.now(ZONE).date()
+    first = today - timedelta(days=19)
+    # Typed the way the picker shows dates ('1 Nov 2026').
+    for selector, day in (("#ov-trend-start", first), ("#ov-trend-end", today)):
+        tab.page.fill(selector, f"{day.day} {day.strftime('%b %Y')}")
+        tab.page.keyboard.press("Enter")
+    tab.page.wait_for_function(
+        "() => { const el = document.querySelector('#ov-trend .js-plotly-plot');"
+        " return el && el.data && el.data[0].x.length === 20; }",
+        timeout=TIMEOUT_MS,
+    )
+    assert tab.text("#ov-trend-title") == (
+        f"Tren harian {fmt.day(first, 'id')} – {fmt.day(today, 'id')}"
+    )
+    tonnage = stack.api_get(
+        "/v1/tonnage",
+        **{
+            "from": first.isoformat(),
+            "to": (today + timedelta(days=1)).isoformat(),
+            "bucket": "day",
+            "group_by": "category",
+        },
+    )
+    residual_by_day = {
+        r["bucket_start"][:10]: r["tonnes"] for r in tonnage["rows"] if r["category"] == "residual"
+    }
+    drawn = tab.plot(
+        "ov-trend", "Object.fromEntries(el.data[2].x.map((x, i) => [x, el.data[2].y[i]]))"
+    )
+    assert {d: y for d, y in drawn.items() if y} == residual_by_day
+
+    # Longer than 400 days, or the last day first: said in words, no chart, no error.
+    for start, end, words in (
+        ((today - timedelta(days=500)).isoformat(), today.isoformat(), "paling lama 400 hari"),
+        (today.isoformat(), (today - timedelta(days=3)).isoformat(), "Tanggal awal harus"),
+    ):
+        tab.page.evaluate(
+            "([s, e]) => window.dash_clientside.set_props('ov-trend-range',"
+            " {start_date: s, end_date: e})",
+            [start, end],
+        )
+        tab.page.wait_for_function(
+            "w => document.querySelector('#ov-trend-error')?.innerText.includes(w)",
+            arg=words,
+            timeout=TIMEOUT_MS,
+        )
+        assert tab.page.locator("#ov-trend").count() == 0
+        assert tab.page.locator("#ov-day-collected").count() == 1  # the rest of the page stays
+    assert tab.errors == []

@@ -1,8 +1,10 @@
-"""Overview: today against the generation target per category, month to date, 90-day trend."""
+"""Overview: today so far against the pace expected by now, yesterday, month to date, the trend."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
@@ -10,11 +12,20 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import alerts_panel
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.client import ApiClient, ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
-from pisman.contract import FateFigure, MetaAnswer, ProgressAnswer, SeparateFigure, TrendDay
+from pisman.contract import (
+    DayFigures,
+    FateFigure,
+    MetaAnswer,
+    PaceFigure,
+    ProgressAnswer,
+    SeparateFigure,
+    TonnageAnswer,
+)
+from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
@@ -26,24 +37,73 @@ CATEGORY_COLOURS = {
     "residual": "#6d4c41",
     "separate": "#1565c0",
 }
+OVER_COLOUR = "#c62828"
 TREND_DAYS = 90
+# The longest trend the picker may ask for: a daily bar chart of more is unreadable (and the
+# API's progress trend stops at 400 days too).
+MAX_TREND_DAYS = 400
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(get_settings().PISMAN_TIMEZONE)).date()
 
 
 def layout(**_query: Any) -> html.Div:
-    """The page; figures arrive through the refresh callback."""
+    """The page; figures arrive through the refresh callback. The trend's date range is picked
+    here, outside what the callback redraws, so a refresh never closes an open calendar."""
+    today = _today()
     return html.Div(
         [
             alerts_panel.panel("overview"),
             html.Div(id="overview-body", className="loading-placeholder"),
+            html.Div(
+                [
+                    html.H2(id="ov-trend-title"),
+                    html.Div(
+                        [
+                            html.Label(id="ov-trend-range-label", htmlFor="ov-trend-start"),
+                            dcc.DatePickerRange(
+                                id="ov-trend-range",
+                                start_date_id="ov-trend-start",
+                                end_date_id="ov-trend-end",
+                                updatemode="bothdates",
+                                start_date=(today - timedelta(days=TREND_DAYS - 1)).isoformat(),
+                                end_date=today.isoformat(),
+                                max_date_allowed=today.isoformat(),
+                                minimum_nights=0,
+                                first_day_of_week=1,
+                                number_of_months_shown=1,
+                                display_format=fmt.DATE_PICKER_FORMAT["id"],
+                                className="ov-range",
+                            ),
+                        ],
+                        className="controls ov-trend-controls",
+                    ),
+                    html.Div(id="ov-trend-message"),
+                    html.Div(id="ov-trend-body"),
+                ],
+                className="panel ov-trend-panel",
+            ),
         ],
         className="page page-overview",
     )
 
 
-def _bullet(value: float, target: float | None, colour: str, *, title: str) -> html.Div:
-    """A bullet chart in plain HTML: the value as a bar, the target as a red line (no chart
-    library, so the cards appear with the numbers rather than after Plotly has loaded)."""
-    top = max(target or 0.0, value, 1e-9) * 1.15
+# --- today: the categories against targets and the pace expected by now ---------------------
+
+
+def _bullet(
+    value: float,
+    target: float | None,
+    colour: str,
+    *,
+    title: str,
+    expected: float | None = None,
+) -> html.Div:
+    """A bullet chart in plain HTML: the value as a bar, the day's target as a red line and what
+    is expected by now as a dark tick (no chart library, so the cards appear with the numbers
+    rather than after Plotly has loaded)."""
+    top = max(target or 0.0, value, expected or 0.0, 1e-9) * 1.15
     marks = [
         html.Div(
             className="bullet-value",
@@ -54,24 +114,70 @@ def _bullet(value: float, target: float | None, colour: str, *, title: str) -> h
         marks.append(
             html.Div(className="bullet-target", style={"left": f"{target / top * 100:.2f}%"})
         )
+    if expected is not None:
+        marks.append(
+            html.Div(className="bullet-expected", style={"left": f"{expected / top * 100:.2f}%"})
+        )
     return html.Div(marks, className="bullet", title=title)
+
+
+def _pace_line(code: str, pace: PaceFigure, lang: Lang) -> html.Div:
+    """'0,4 t dari 12,0 t yang diharapkan sampai saat ini', ahead/behind in words; for the
+    residual a ceiling: over it says so in words (and turns red), never colour alone."""
+    so_far = fmt.tonnes(pace.so_far_t, lang)
+    if pace.expected_t is None:
+        return html.Div(
+            t("ov_pace_none", lang, so_far=so_far), id=f"ov-pace-{code}", className="ov-pace"
+        )
+    expected = fmt.tonnes(pace.expected_t, lang)
+    if pace.ceiling:
+        parts: list[Any] = [t("ov_pace_ceiling", lang, so_far=so_far, expected=expected)]
+        if pace.over_ceiling:
+            over = fmt.tonnes(pace.so_far_t - pace.expected_t, lang)
+            parts.append(
+                html.Strong(
+                    t("ov_over_ceiling_now", lang, over=over),
+                    id=f"ov-pace-{code}-over",
+                    className="ov-over-text",
+                )
+            )
+        else:
+            parts.append(
+                html.Span(t("ov_within_ceiling", lang), className="ov-within-text"),
+            )
+        return html.Div(parts, id=f"ov-pace-{code}", className="ov-pace")
+    status = "ov_ahead" if pace.so_far_t >= pace.expected_t else "ov_behind"
+    return html.Div(
+        [
+            t("ov_pace_expected", lang, so_far=so_far, expected=expected),
+            html.Span(t(status, lang), className=f"ov-pace-status {status}"),
+        ],
+        id=f"ov-pace-{code}",
+        className="ov-pace",
+    )
 
 
 def _category_card(code: str, progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
     figure: FateFigure | SeparateFigure = getattr(progress.day.categories, code)
+    over = False
     if isinstance(figure, SeparateFigure):
         main = fmt.percent(figure.share_of_collected, lang)
         target = fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
-        extra = html.Div(
-            fmt.tonnes(figure.tonnes, lang), id="ov-day-separate-tonnes", className="card-sub"
-        )
+        extra: list[Any] = [
+            html.Div(
+                fmt.tonnes(figure.tonnes, lang), id="ov-day-separate-tonnes", className="card-sub"
+            )
+        ]
         chart = _bullet(
             figure.share_of_collected or 0.0,
             figure.target_share,
             CATEGORY_COLOURS[code],
             title=f"{main} / {t('target', lang)} {target}",
         )
+        target_word = t("target", lang)
     else:
+        pace: PaceFigure = getattr(progress.pace, code)
+        over = bool(pace.over_ceiling)
         main = fmt.tonnes(figure.tonnes, lang)
         target = fmt.tonnes(figure.target_t, lang) if figure.target_t is not None else "–"
         share = (
@@ -79,38 +185,75 @@ def _category_card(code: str, progress: ProgressAnswer, meta: MetaAnswer, lang: 
             if figure.share_of_generation is not None
             else ""
         )
-        extra = html.Div(share, id=f"ov-day-{code}-share", className="card-sub")
+        extra = [
+            _pace_line(code, pace, lang),
+            html.Div(share, id=f"ov-day-{code}-share", className="card-sub"),
+        ]
         chart = _bullet(
             figure.tonnes,
             figure.target_t,
-            CATEGORY_COLOURS[code],
+            OVER_COLOUR if over else CATEGORY_COLOURS[code],
             title=f"{main} / {t('target', lang)} {target}",
+            expected=pace.expected_t,
         )
+        target_word = t("ov_ceiling_day", lang) if pace.ceiling else t("target", lang)
     return html.Div(
         [
             html.H3(label(meta.categories, code, lang), className="card-title"),
             html.Div(main, id=f"ov-day-{code}", className="card-value"),
             html.Div(
-                [f"{t('target', lang)}: ", html.Span(target, id=f"ov-day-{code}-target")],
+                [f"{target_word}: ", html.Span(target, id=f"ov-day-{code}-target")],
                 className="card-sub",
             ),
-            extra,
+            *extra,
             chart,
         ],
-        className=f"card card-{code}",
+        className=f"card card-{code}" + (" card-over" if over else ""),
         id=f"card-{code}",
+        role="alert" if over else "group",
+    )
+
+
+def _basis_note(progress: ProgressAnswer, lang: Lang) -> html.Div:
+    """Where 'expected by now' comes from: the city's own weeks, its declared profile, or none."""
+    pace = progress.pace
+    bases = {getattr(pace, m).basis for m in ("collected", *FATES)}
+    if "city_profile" in bases:
+        text = t("ov_basis_profile", lang, source=pace.profile_source or "–")
+    elif bases == {"none"}:
+        text = t("ov_basis_none", lang)
+    else:
+        days = ", ".join(fmt.day(d, lang) for d in pace.history_days)
+        text = t("ov_basis_history", lang, days=days)
+    return html.Div(
+        [
+            text,
+            " ",
+            t("ov_ceiling_note", lang),
+            " ",
+            t("as_of", lang),
+            " ",
+            html.Span(fmt.timestamp(pace.at, lang), id="ov-pace-at"),
+        ],
+        id="ov-pace-basis",
+        className="note ov-note",
     )
 
 
 def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
     day = progress.day
+    collected = progress.pace.collected
     items = [
         html.Div(
             [
-                html.Div(t("today", lang) + f" · {progress.date}", className="card-title"),
+                html.Div(
+                    f"{t('ov_today_so_far', lang)} · {fmt.day(progress.date, lang)}",
+                    className="card-title",
+                ),
                 html.Div(
                     fmt.tonnes(day.collected_t, lang), id="ov-day-collected", className="card-value"
                 ),
+                _pace_line("collected", collected, lang),
                 html.Div(
                     t(
                         "of_generation",
@@ -119,6 +262,13 @@ def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
                     ),
                     id="ov-generation",
                     className="card-sub",
+                ),
+                _bullet(
+                    day.collected_t,
+                    collected.day_target_t,
+                    "#2e7d32",
+                    title=fmt.tonnes(day.collected_t, lang),
+                    expected=collected.expected_t,
                 ),
             ],
             className="card card-headline",
@@ -149,7 +299,7 @@ def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
             html.Div(
                 [
                     html.Div(
-                        f"{t('landfill_quota', lang)} ({quota.period_days} {'hari' if lang == 'id' else 'days'})",
+                        f"{t('landfill_quota', lang)} ({quota.period_days} {t('days_short', lang)})",
                         className="card-title",
                     ),
                     html.Div(
@@ -206,6 +356,103 @@ def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
     return html.Div(items, className="cards")
 
 
+# --- yesterday and the month ------------------------------------------------------------------
+
+
+def _yesterday(yday: DayFigures, meta: MetaAnswer, lang: Lang) -> html.Div:
+    """Yesterday's whole day against its targets; the residual against its ceiling, in words."""
+    title = html.H2(f"{t('ov_yesterday', lang)} · {fmt.day(yday.date, lang)}")
+    if not yday.has_data:
+        return html.Div(
+            [
+                title,
+                html.Div(
+                    t("ov_yesterday_no_data", lang),
+                    id="ov-yday-nodata",
+                    className="state state-empty",
+                    role="status",
+                ),
+            ],
+            className="panel ov-yesterday",
+            id="ov-yesterday",
+        )
+    rows = [
+        html.Tr(
+            [
+                html.Td(t("collected", lang)),
+                html.Td(
+                    fmt.tonnes(yday.collected_t, lang), id="ov-yday-collected", className="num"
+                ),
+                html.Td("", className="num"),
+                html.Td(""),
+            ]
+        )
+    ]
+    for code in CATEGORIES:
+        figure: FateFigure | SeparateFigure = getattr(yday.categories, code)
+        status: Any = ""
+        row_class = None
+        if isinstance(figure, SeparateFigure):
+            value = fmt.percent(figure.share_of_collected, lang)
+            target = (
+                fmt.percent(figure.target_share, lang) if figure.target_share is not None else "–"
+            )
+        else:
+            value = fmt.tonnes(figure.tonnes, lang)
+            target = fmt.tonnes(figure.target_t, lang) if figure.target_t is not None else "–"
+        if code == "residual":
+            ceiling = yday.residual_ceiling_t
+            target = fmt.tonnes(ceiling, lang) if ceiling is not None else "–"
+            if yday.residual_over_ceiling and ceiling is not None:
+                over = fmt.tonnes(yday.categories.residual.tonnes - ceiling, lang)
+                status = html.Strong(
+                    t("ov_over_ceiling", lang, over=over),
+                    id="ov-yday-residual-over",
+                    className="ov-over-text",
+                )
+                row_class = "ov-row-over"
+            elif ceiling is not None:
+                status = html.Span(
+                    t("ov_within_ceiling", lang),
+                    id="ov-yday-residual-within",
+                    className="ov-within-text",
+                )
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(label(meta.categories, code, lang)),
+                    html.Td(value, id=f"ov-yday-{code}", className="num"),
+                    html.Td(target, id=f"ov-yday-{code}-target", className="num"),
+                    html.Td(status),
+                ],
+                className=row_class,
+            )
+        )
+    head = html.Tr(
+        [
+            html.Th(t("category", lang)),
+            html.Th(t("ov_amount", lang), className="num"),
+            html.Th(t("ov_target_or_ceiling", lang), className="num"),
+            html.Th(""),
+        ]
+    )
+    return html.Div(
+        [
+            title,
+            html.Div(
+                html.Table(
+                    [html.Thead(head), html.Tbody(rows)],
+                    id="ov-yday-table",
+                    className="data-table",
+                ),
+                className="table-scroll",
+            ),
+        ],
+        className="panel ov-yesterday" + (" ov-panel-over" if yday.residual_over_ceiling else ""),
+        id="ov-yesterday",
+    )
+
+
 def _month_table(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
     mtd = progress.month_to_date
     rows = []
@@ -258,80 +505,181 @@ def _month_table(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html
     ]
     return html.Div(
         [
-            html.H2(
-                f"{t('month_to_date', lang)} ({mtd.days} {'hari' if lang == 'id' else 'days'})"
-            ),
-            html.Table(
-                [html.Thead(head), html.Tbody(rows), html.Tfoot(foot)],
-                id="ov-mtd-table",
-                className="data-table",
+            html.H2(f"{t('month_to_date', lang)} ({mtd.days} {t('days_short', lang)})"),
+            html.Div(
+                html.Table(
+                    [html.Thead(head), html.Tbody(rows), html.Tfoot(foot)],
+                    id="ov-mtd-table",
+                    className="data-table",
+                ),
+                className="table-scroll",
             ),
         ],
         className="panel",
     )
 
 
-def _trend(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
-    dates = [row.date for row in progress.trend]
+# --- the trend over a picked range ------------------------------------------------------------
+
+
+class TrendRange(NamedTuple):
+    """A checked [start, end] range of local days (both included). A NamedTuple, not a
+    dataclass: Dash loads page modules outside sys.modules, where dataclasses cannot be built."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        """Days in the range."""
+        return (self.end - self.start).days + 1
+
+
+def check_range(start: str | None, end: str | None, today: date) -> TrendRange | str:
+    """The picked range, or the i18n key of what is wrong with it."""
+    if not start or not end:
+        return "ov_range_missing"
+    try:
+        first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
+    except ValueError:
+        return "ov_range_missing"
+    if last < first:
+        return "ov_range_reversed"
+    if last > today:
+        return "ov_range_future"
+    if (last - first).days + 1 > MAX_TREND_DAYS:
+        return "ov_range_too_long"
+    return TrendRange(first, last)
+
+
+def trend_figure(
+    answer: TonnageAnswer,
+    span: TrendRange,
+    generation: float | None,
+    meta: MetaAnswer,
+    lang: Lang,
+) -> go.Figure:
+    """Stacked daily fates, separate as a line, the generation target as a labelled line."""
+    days = [span.start + timedelta(days=i) for i in range(span.days)]
+    by_day: dict[tuple[str, str], float] = {}
+    for row in answer.rows:
+        if row.category is not None:
+            by_day[(row.bucket_start[:10], row.category)] = row.tonnes
+    dates = [d.isoformat() for d in days]
     fig = go.Figure()
     for code in FATES:
         fig.add_bar(
             x=dates,
-            y=[getattr(row, code) for row in progress.trend],
+            y=[by_day.get((d, code), 0.0) for d in dates],
             name=label(meta.categories, code, lang),
             marker_color=CATEGORY_COLOURS[code],
             hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
         )
     fig.add_scatter(
         x=dates,
-        y=[row.separate for row in progress.trend],
+        y=[by_day.get((d, "separate"), 0.0) for d in dates],
         mode="lines",
         name=label(meta.categories, "separate", lang),
         line={"color": CATEGORY_COLOURS["separate"]},
         hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
     )
-    if progress.generation_t_per_day:
-        fig.add_hline(y=progress.generation_t_per_day, line_dash="dot", line_color="#c62828")
+    if generation:
+        fig.add_hline(
+            y=generation,
+            line_dash="dot",
+            line_color=OVER_COLOUR,
+            annotation_text=t("ov_generation_line", lang, value=fmt.tonnes(generation, lang, 0)),
+            annotation_position="top left",
+            annotation_font_color=OVER_COLOUR,
+        )
     fig.update_layout(
         barmode="stack",
         height=340,
-        margin={"l": 50, "r": 10, "t": 10, "b": 40},
+        autosize=True,
+        margin={"l": 50, "r": 10, "t": 24, "b": 40},
         separators=fmt.PLOTLY_SEPARATORS[lang],
         legend={"orientation": "h", "y": -0.15, "traceorder": "normal"},
-        xaxis={"tickformat": "%d/%m" if lang == "id" else "%b %d"},
-        yaxis={"title": {"text": "t"}, "tickformat": ",.0f"},
+        xaxis={"tickformat": fmt.PLOTLY_DATE_FORMAT[lang]},
+        yaxis={"title": {"text": "t"}, "tickformat": ",.0f", "rangemode": "tozero"},
         plot_bgcolor="#fff",
         paper_bgcolor="rgba(0,0,0,0)",
     )
-    return html.Div(
-        [
-            html.H2(t("trend_title", lang, days=len(dates))),
-            dcc.Graph(id="ov-trend", figure=fig, config={"displayModeBar": False}),
-        ],
-        className="panel",
+    return fig
+
+
+def _trend(
+    client: ApiClient,
+    start: str | None,
+    end: str | None,
+    generation: float | None,
+    meta: MetaAnswer,
+    lang: Lang,
+) -> tuple[str, Any, Any]:
+    """Title, message and chart of the trend for the picked range (a refused range: the message
+    says why and no chart is drawn)."""
+    checked = check_range(start, end, _today())
+    if isinstance(checked, str):
+        message = html.Div(
+            t(checked, lang, days=MAX_TREND_DAYS),
+            id="ov-trend-error",
+            className="state state-warning",
+            role="alert",
+        )
+        return t("ov_trend_title", lang, start="–", end="–"), message, None
+    title = t(
+        "ov_trend_title", lang, start=fmt.day(checked.start, lang), end=fmt.day(checked.end, lang)
     )
-
-
-def _day_has_data(row: TrendDay) -> bool:
-    return any(getattr(row, code) for code in CATEGORIES)
+    try:
+        answer = client.tonnage(
+            start=checked.start,
+            end=checked.end + timedelta(days=1),
+            bucket="day",
+            group_by="category",
+        )
+    except (ApiUnavailable, ApiRefused) as exc:
+        return title, api_problem(exc, lang), None
+    fig = trend_figure(answer, checked, generation, meta, lang)
+    graph = dcc.Graph(
+        id="ov-trend",
+        figure=fig,
+        config={"displayModeBar": False, "responsive": True},
+        className="ov-trend-graph",
+    )
+    return title, None, graph
 
 
 def _has_data(progress: ProgressAnswer) -> bool:
-    if progress.day.collected_t or progress.month_to_date.collected_t:
-        return True
-    return any(_day_has_data(row) for row in progress.trend)
+    return bool(
+        progress.day.collected_t
+        or progress.month_to_date.collected_t
+        or progress.yesterday.has_data
+    )
 
 
-@callback(Output("overview-body", "children"), Input("lang", "data"), Input("tick", "n_intervals"))
-def render_overview(stored_lang: str | None, _tick: int) -> Any:
-    """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds)."""
+@callback(
+    Output("overview-body", "children"),
+    Output("ov-trend-title", "children"),
+    Output("ov-trend-message", "children"),
+    Output("ov-trend-body", "children"),
+    Input("lang", "data"),
+    Input("tick", "n_intervals"),
+    Input("ov-trend-range", "start_date"),
+    Input("ov-trend-range", "end_date"),
+)
+def render_overview(
+    stored_lang: str | None, _tick: int, start: str | None, end: str | None
+) -> tuple[Any, Any, Any, Any]:
+    """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds, and when the
+    trend's range changes)."""
     lang = as_lang(stored_lang)
     client = get_client()
     try:
         meta = client.meta()
-        progress = client.progress(trend_days=TREND_DAYS)
+        # The trend comes from /v1/tonnage for the picked range: no 90 days here.
+        progress = client.progress(trend_days=1)
     except (ApiUnavailable, ApiRefused) as exc:
-        return api_problem(exc, lang)
+        return api_problem(exc, lang), t("ov_trend_title", lang, start="–", end="–"), None, None
+    title, message, graph = _trend(client, start, end, progress.generation_t_per_day, meta, lang)
     body: list[Any] = []
     if not _has_data(progress):
         body.append(no_data(lang))
@@ -341,12 +689,33 @@ def render_overview(stored_lang: str | None, _tick: int) -> Any:
             [_category_card(code, progress, meta, lang) for code in CATEGORIES],
             className="cards",
         ),
+        _basis_note(progress, lang),
         html.Div(
-            [_month_table(progress, meta, lang), _trend(progress, meta, lang)], className="panels"
+            [_yesterday(progress.yesterday, meta, lang), _month_table(progress, meta, lang)],
+            className="panels ov-panels",
         ),
         html.Div(
             [t("as_of", lang), " ", html.Span(fmt.timestamp(progress.as_of, lang), id="ov-as-of")],
             className="as-of",
         ),
     ]
-    return html.Div(body, id="overview-figures")
+    return html.Div(body, id="overview-figures"), title, message, graph
+
+
+@callback(
+    Output("ov-trend-range-label", "children"),
+    Output("ov-trend-range", "display_format"),
+    Output("ov-trend-range", "start_date_placeholder_text"),
+    Output("ov-trend-range", "end_date_placeholder_text"),
+    Input("lang", "data"),
+)
+def label_range_picker(stored_lang: str | None) -> tuple[str, str, str, str]:
+    """The picker's label, date format and placeholders in the page's language (only when the
+    language changes, so a refresh never touches an open calendar)."""
+    lang = as_lang(stored_lang)
+    return (
+        t("ov_trend_range", lang),
+        fmt.DATE_PICKER_FORMAT[lang],
+        t("ov_range_start", lang),
+        t("ov_range_end", lang),
+    )
