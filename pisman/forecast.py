@@ -154,16 +154,6 @@ def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i, j
 
 
-def _theil_sen_slope(x: np.ndarray, y: np.ndarray, min_dx: float = 0.0) -> float:
-    """Median of the pairwise slopes (pairs closer than min_dx in x are too noisy to count)."""
-    i, j = _pairs(len(x))
-    dx = x[j] - x[i]
-    keep = dx > max(min_dx, 1e-12)
-    if not keep.any():
-        keep = dx > 1e-12
-    return _median((y[j] - y[i])[keep] / dx[keep])
-
-
 def _median(values: np.ndarray) -> float:
     """np.median's value without its per-call overhead (this runs a few dozen times per bin)."""
     arr = np.sort(values)
@@ -172,6 +162,53 @@ def _median(values: np.ndarray) -> float:
         return math.nan
     mid = n // 2
     return float(arr[mid]) if n % 2 else float((arr[mid - 1] + arr[mid]) / 2)
+
+
+def _groups(keys: np.ndarray, values: np.ndarray, size: int) -> list[list[float]]:
+    """values split by integer key 0..size-1 (each group in the values' order)."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(size + 1))
+    ordered = values[order].tolist()
+    return [ordered[bounds[k] : bounds[k + 1]] for k in range(size)]
+
+
+def _piece_ratios(
+    pieces: list[list[int]],
+    hours: list[int],
+    levels: list[float],
+    rates: list[float],
+    tz: ZoneInfo,
+) -> list[float]:
+    """Each piece's ratio of observed to expected filling: the Theil-Sen slope of its levels
+    against the profile's expected cumulative rise (whatever the shape of the day), robust to
+    noise and outliers. All pieces at once: padded to one array, pairs masked."""
+    if not pieces:
+        return []
+    width = max(len(p) for p in pieces)
+    xs = np.full((len(pieces), width), np.nan)
+    ys = np.full((len(pieces), width), np.nan)
+    for row, piece in enumerate(pieces):
+        # A piece holds consecutive hours: the expected rise is a running sum of the profile.
+        steps = [rates[_how_of_hour(hours[k], tz)] for k in piece[:-1]]
+        xs[row, 0] = 0.0
+        xs[row, 1 : len(piece)] = np.cumsum(steps)
+        ys[row, : len(piece)] = [levels[k] for k in piece]
+    last = np.array([xs[row, len(p) - 1] for row, p in enumerate(pieces)])
+    i, j = _pairs(width)
+    dx = xs[:, j] - xs[:, i]
+    dy = ys[:, j] - ys[:, i]
+    real = ~np.isnan(dx)
+    # Pairs closer than an eighth of the piece's expected rise are too noisy to count.
+    keep = real & (dx > np.maximum(last / 8, 1e-12)[:, None])
+    none = ~keep.any(axis=1)
+    keep[none] = real[none] & (dx[none] > 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slopes = np.where(keep, dy / np.where(keep, dx, 1.0), np.nan)
+    ratios = []
+    for row in range(len(pieces)):
+        if last[row] > 1e-6:
+            ratios.append(max(0.0, _median(slopes[row][keep[row]])))
+    return ratios
 
 
 def insufficient(
@@ -209,7 +246,9 @@ def forecast_bin(
     for hour_start, fill in hourly:
         if start <= hour_start < as_of and math.isfinite(fill):
             points[int(hour_start.timestamp() // 3600)] = min(1.0, max(0.0, float(fill)))
-    return _forecast(points, as_of=as_of, tz=tz, lookback_days=lookback_days, drop=drop)
+    hours = sorted(points)
+    levels = [points[h] for h in hours]
+    return _forecast(hours, levels, as_of=as_of, tz=tz, lookback_days=lookback_days, drop=drop)
 
 
 def forecast_hours(
@@ -224,17 +263,35 @@ def forecast_hours(
     """forecast_bin for hours given as epoch hours (hour start // 3600), as the API reads them."""
     first = (as_of - timedelta(days=lookback_days)).timestamp()
     end = as_of.timestamp()
-    points: dict[int, float] = {}
-    for hour, fill in zip(hours, fills, strict=True):
-        if first <= hour * 3600 < end and math.isfinite(fill):
-            points[hour] = min(1.0, max(0.0, float(fill)))
-    return _forecast(points, as_of=as_of, tz=tz, lookback_days=lookback_days, drop=drop)
+    hour_arr = np.asarray(hours, dtype=np.int64)
+    fill_arr = np.asarray(fills, dtype=float)
+    if hour_arr.shape != fill_arr.shape:
+        raise ValueError("hours and fills differ in length")
+    keep = (hour_arr * 3600 >= first) & (hour_arr * 3600 < end) & np.isfinite(fill_arr)
+    # Ascending hours; of an hour given twice the later value counts (as in forecast_bin).
+    unique, last = np.unique(hour_arr[keep][::-1], return_index=True)
+    levels = np.clip(fill_arr[keep][::-1][last], 0.0, 1.0)
+    return _forecast(
+        unique.tolist(),
+        levels.tolist(),
+        as_of=as_of,
+        tz=tz,
+        lookback_days=lookback_days,
+        drop=drop,
+    )
 
 
 def _forecast(
-    points: dict[int, float], *, as_of: datetime, tz: ZoneInfo, lookback_days: int, drop: float
+    hours: list[int],
+    levels: list[float],
+    *,
+    as_of: datetime,
+    tz: ZoneInfo,
+    lookback_days: int,
+    drop: float,
 ) -> Forecast:
-    if not points:
+    """The forecast from ascending epoch hours and their mean levels (0..1) in the window."""
+    if not hours:
         return insufficient(
             as_of,
             tz,
@@ -242,8 +299,6 @@ def _forecast(
             f"{lookback_days} days before {as_of.isoformat()}",
             NO_READINGS,
         )
-    hours = sorted(points)
-    levels = [points[h] for h in hours]
     last_at = datetime.fromtimestamp(hours[-1] * 3600, UTC)
     if (as_of - last_at) > timedelta(hours=STALE_AFTER_H):
         return insufficient(
@@ -255,43 +310,41 @@ def _forecast(
             history_hours=len(hours),
         )
 
-    # 1. Increments, emptyings, censored levels.
+    # 1. Increments, emptyings, censored levels (arrays: a city's bins in one request).
     n = len(hours)
-    consecutive = [hours[i] - hours[i - 1] == 1 for i in range(1, n)]
-    diffs = [levels[i] - levels[i - 1] for i in range(1, n)]
-    emptied = [c and d < -drop for c, d in zip(consecutive, diffs, strict=True)]
-    usable: list[tuple[int, float]] = []  # (hour index of the later point, increment)
-    for k in range(len(diffs)):
-        if not consecutive[k] or emptied[k]:
-            continue
-        if (k > 0 and emptied[k - 1]) or (k + 1 < len(emptied) and emptied[k + 1]):
-            continue
-        if levels[k] >= CENSORED_LEVEL or levels[k + 1] >= CENSORED_LEVEL:
-            continue
-        usable.append((hours[k + 1], diffs[k]))
-    n_emptyings = sum(emptied)
-    if len(usable) < MIN_INCREMENTS:
+    hour_arr = np.array(hours, dtype=np.int64)
+    level_arr = np.array(levels)
+    consecutive = np.diff(hour_arr) == 1
+    diffs = np.diff(level_arr)
+    emptied = consecutive & (diffs < -drop)
+    censored = level_arr >= CENSORED_LEVEL
+    # A rise counts between two consecutive hours, with no emptying in it or beside it (the
+    # half-emptied hours), and neither end near full.
+    beside = np.zeros(n - 1, dtype=bool)
+    beside[1:] |= emptied[:-1]
+    beside[:-1] |= emptied[1:]
+    usable = consecutive & ~emptied & ~beside & ~censored[:-1] & ~censored[1:]
+    rise_hours = hour_arr[1:][usable]
+    rises = diffs[usable]
+    n_emptyings = int(emptied.sum())
+    if len(rises) < MIN_INCREMENTS:
         return insufficient(
             as_of,
             tz,
             f"perlu minimal {MIN_INCREMENTS} jam pembacaan di antara pengosongan, baru "
-            f"{len(usable)} / needs at least {MIN_INCREMENTS} hours of readings between "
-            f"emptyings; has {len(usable)}",
+            f"{len(rises)} / needs at least {MIN_INCREMENTS} hours of readings between "
+            f"emptyings; has {len(rises)}",
             TOO_FEW_HOURS,
             history_hours=len(hours),
             emptyings=n_emptyings,
         )
 
     # 2. Profile: hour of day x weekday, blended with hour of week.
-    by_hod: list[list[float]] = [[] for _ in range(24)]
-    by_dow: list[list[float]] = [[] for _ in range(7)]
-    by_how: list[list[float]] = [[] for _ in range(HOURS_PER_WEEK)]
-    for h, d in usable:
-        how = _how_of_hour(h - 1, tz)  # the hour the rise happened in
-        by_hod[how % 24].append(d)
-        by_dow[how // 24].append(d)
-        by_how[how].append(d)
-    overall = _trimmed_mean([d for _, d in usable])
+    hows = np.array([_how_of_hour(h - 1, tz) for h in rise_hours.tolist()])  # hour of the rise
+    by_how = _groups(hows, rises, HOURS_PER_WEEK)
+    by_hod = _groups(hows % 24, rises, 24)
+    by_dow = _groups(hows // 24, rises, 7)
+    overall = _trimmed_mean(rises.tolist())
     hod = [_trimmed_mean(v) if len(v) >= 3 else overall for v in by_hod]
     mean_hod = sum(hod) / 24
     dow = []
@@ -312,28 +365,21 @@ def _forecast(
         rates = [max(overall, 0.0)] * HOURS_PER_WEEK
 
     # 3. Calibration and band from day-long pieces between emptyings.
-    ratios: list[float] = []
+    pieces: list[list[int]] = []  # positions in hours
     piece: list[int] = []
-
-    def close_piece() -> None:
-        # Theil-Sen of the level against the profile's expected cumulative rise: the slope is
-        # this piece's ratio of observed to expected filling, whatever the shape of the day.
-        if len(piece) >= MIN_PIECE_H:
-            # A piece holds consecutive hours: the expected rise is a running sum of the profile.
-            steps = [rates[_how_of_hour(h, tz)] for h in piece[:-1]]
-            x = np.concatenate(([0.0], np.cumsum(steps)))
-            y = np.array([points[h] for h in piece])
-            if x[-1] > 1e-6:
-                ratios.append(max(0.0, _theil_sen_slope(x, y, min_dx=x[-1] / 8)))
-        piece.clear()
-
-    for i, h in enumerate(hours):
-        breaks = i > 0 and (not consecutive[i - 1] or emptied[i - 1])
-        if breaks or points[h] >= CENSORED_LEVEL or len(piece) >= 24:
-            close_piece()
-        if points[h] < CENSORED_LEVEL and not (i + 1 < n and i < len(emptied) and emptied[i]):
-            piece.append(h)
-    close_piece()
+    emptied_list = emptied.tolist()
+    breaks = [False] + [not c or e for c, e in zip(consecutive.tolist(), emptied_list, strict=True)]
+    full = censored.tolist()
+    for i in range(n):
+        if breaks[i] or full[i] or len(piece) >= 24:
+            if len(piece) >= MIN_PIECE_H:
+                pieces.append(piece)
+            piece = []
+        if not full[i] and not (i + 1 < n and emptied_list[i]):
+            piece.append(i)
+    if len(piece) >= MIN_PIECE_H:
+        pieces.append(piece)
+    ratios = _piece_ratios(pieces, hours, levels, rates, tz)
     if ratios:
         scale = float(np.median(ratios))
         if scale > 0:

@@ -398,7 +398,7 @@ def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(
         assert viewer.locator("#plan-download-print").is_hidden()
         viewer.evaluate("document.querySelector('#plan-download-xlsx').hidden = false")
         downloads: list[Any] = []
-        viewer.on("download", downloads.append)
+        viewer.on("download", lambda d: downloads.append(d))
         viewer.click("#plan-download-xlsx")
         viewer.wait_for_selector("#download-error", timeout=60_000)
         assert downloads == [] and errors == []
