@@ -336,3 +336,21 @@ def test_boundaries_are_stored_with_the_city_and_removed_when_the_file_drops_the
         assert conn.execute("SELECT count(*) FROM district_boundary").fetchone() == (2,)
         assert "no district boundaries" in citydata.load_city(conn, without)
         assert conn.execute("SELECT count(*) FROM district_boundary").fetchone() == (0,)
+
+
+def test_bandung_ships_real_kecamatan_outlines_with_their_licence() -> None:
+    from pisman import geo
+
+    city = citydata.read_city_file(CITIES / "bandung.yaml")
+    assert city.boundaries is not None and "MIT" in city.boundaries.source
+    assert city.boundaries.without == ["tpa-sarimukti"]
+    shapes = {s.district_id: s for s in city._shapes}
+    kecamatan = [d for d in city.districts if d.id != "tpa-sarimukti"]
+    assert sorted(shapes) == sorted(d.id for d in kecamatan)
+    assert "Permission is hereby granted" in (CITIES / "bandung-districts.geojson").read_text()
+    # The file's own approximate centroids mostly fall inside the outlines (an independent check
+    # that names and shapes belong together); the landfill, 45 km away, is outside the frame.
+    inside = [d.id for d in kecamatan if geo.contains(shapes[d.id].polygons, d.lon, d.lat)]
+    assert len(inside) >= 27, sorted(set(shapes) - set(inside))
+    min_lon, min_lat, max_lon, max_lat = geo.bbox(city._shapes) or (0, 0, 0, 0)
+    assert 107.5 < min_lon < max_lon < 107.8 and -7.0 < min_lat < max_lat < -6.8
