@@ -339,7 +339,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "map_bin_fill": ("Kontainer bersensor (warna: % isi)", "Bins with a sensor (colour: % full)"),
     "map_sensor_no_reading": ("Sensor, belum ada data", "Sensor, no reading yet"),
     "map_no_sensor": ("Lokasi tanpa sensor isi", "Site without a fill sensor"),
-    "map_off_frame": ("{name}: {km} km di luar peta", "{name}: {km} km outside the map"),
+    "map_off_frame": ("{name}: {km} km dari tengah peta", "{name}: {km} km from the map's centre"),
     "map_no_value": ("tidak ada data", "no data"),
 }
 

@@ -148,7 +148,7 @@ def test_choropleth_draws_one_shape_per_district_framed_on_the_city(
     for min_lon, min_lat, max_lon, max_lat in OUTLINES.values():
         assert x0 <= min_lon and max_lon <= x1 and y0 <= min_lat and max_lat <= y1
     assert x0 > 107.55 and x1 - x0 < 0.2
-    assert any("TPA Testville gate" in n and "km di luar peta" in n for n in figure["notes"])
+    assert any("TPA Testville gate" in n and "km dari tengah peta" in n for n in figure["notes"])
     assert "Batas wilayah: synthetic test geometry" in tab.page.inner_text("#districts-body")
     assert tab.errors == []
     tab.context.close()

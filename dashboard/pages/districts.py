@@ -96,7 +96,8 @@ def _robust_max(values: list[float]) -> float | None:
 # Districts without a figure, and the outline drawn around every district.
 NO_VALUE_FILL = "#eceff1"
 OUTLINE = "#546e7a"
-SHADE_SCALE = "YlOrBr"
+SHADE_SCALE = "PuBu"  # blues: apart from the bins' yellow-to-red fill scale
+SHADE_TOP = 0.8  # the darkest district stays light enough for the sites on it
 FRAME_PAD = 0.04  # of the frame's span, on every side
 EARTH_KM_PER_DEG = 111.32
 
@@ -169,7 +170,8 @@ def _shade(value: float | None, top: float) -> str:
     """The fill colour of a district's figure on a 0..top scale."""
     if value is None:
         return NO_VALUE_FILL
-    return str(sample_colorscale(SHADE_SCALE, [min(1.0, value / top) if top > 0 else 0.0])[0])
+    share = min(1.0, value / top) if top > 0 else 0.0
+    return str(sample_colorscale(SHADE_SCALE, [share * SHADE_TOP])[0])
 
 
 def _frame(boundaries: DistrictBoundariesAnswer, sites: list[Site]) -> Frame:
@@ -218,6 +220,8 @@ def _site_traces(
         )
 
     outline = {"color": "#263238", "width": 1}
+    # A city of hundreds of sites gets smaller markers, so that districts stay visible.
+    small = -3 if len(sites) > 100 else 0
     if colour_by == "tonnage":
         values = [tonnes_by_site.get(s.site_id, 0.0) for s in sites]
         return [
@@ -226,7 +230,7 @@ def _site_traces(
                 t("map_sites_tonnage", lang),
                 "sites:tonnage",
                 {
-                    "size": 10,
+                    "size": 10 + small,
                     "symbol": "circle",
                     "color": values,
                     "colorscale": "Viridis",
@@ -247,14 +251,19 @@ def _site_traces(
             blind,
             t("map_no_sensor", lang),
             "sites:no-sensor",
-            {"size": 8, "symbol": "diamond-open", "color": "#455a64", "line": {"width": 1.5}},
+            {
+                "size": 8 + small,
+                "symbol": "diamond-open",
+                "color": "#455a64",
+                "line": {"width": 1.5},
+            },
             [hover(s, t("map_no_sensor", lang)) for s in blind],
         ),
         trace(
             silent,
             t("map_sensor_no_reading", lang),
             "sites:sensor-silent",
-            {"size": 11, "symbol": "circle-open", "color": "#b71c1c", "line": {"width": 2}},
+            {"size": 11 + small, "symbol": "circle-open", "color": "#b71c1c", "line": {"width": 2}},
             [hover(s, t("map_sensor_no_reading", lang)) for s in silent],
         ),
         trace(
@@ -262,7 +271,7 @@ def _site_traces(
             t("map_bin_fill", lang),
             "sites:fill",
             {
-                "size": 12,
+                "size": 12 + small,
                 "symbol": "circle",
                 "color": [fill_by_site[s.site_id] for s in read],
                 "colorscale": "YlOrRd",
@@ -334,7 +343,10 @@ def _site_map(
                 showlegend=False,
                 marker={
                     "color": [0],
-                    "colorscale": SHADE_SCALE,
+                    "colorscale": [
+                        [i / 4, sample_colorscale(SHADE_SCALE, [i / 4 * SHADE_TOP])[0]]
+                        for i in range(5)
+                    ],
                     "cmin": 0,
                     "cmax": top,
                     "showscale": True,
@@ -382,8 +394,9 @@ def _site_map(
         )
     squash = math.cos(math.radians(centre[1]))
     fig.update_layout(
-        height=560,
-        margin={"l": 4, "r": 4, "t": 4, "b": 110},
+        # No fixed height: the graph fills its box, sized for the screen in assets/map.css.
+        autosize=True,
+        margin={"l": 4, "r": 4, "t": 64, "b": 64},
         separators=fmt.PLOTLY_SEPARATORS[lang],
         xaxis={"range": [frame.min_lon, frame.max_lon], "visible": False, "constrain": "domain"},
         # One km north is as long on screen as one km east (equirectangular at the city's latitude).
@@ -394,7 +407,9 @@ def _site_map(
             "scaleratio": 1 / squash,
             "constrain": "domain",
         },
-        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.13, "yanchor": "top"},
+        # The sites' legend above the map, the districts' colour scale below it: neither covers
+        # the other whatever the height.
+        legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
         plot_bgcolor="#fafafa",
         paper_bgcolor="rgba(0,0,0,0)",
         dragmode="pan",
