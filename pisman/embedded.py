@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,9 +99,17 @@ def stop_embedded_postgres(data_dir: Path) -> bool:
     return True
 
 
+class BrokerPortTaken(EmbeddedError):
+    """The broker's port was taken by another process (before or while it started)."""
+
+
 @dataclass
 class EmbeddedBroker:
-    """A Mosquitto process of our own, with password and ACL files from the device registry."""
+    """A Mosquitto process of our own, with password and ACL files from the device registry.
+
+    `pisman up` starts one; the test suite starts one per test or module (tests/support/broker.py)
+    with anonymous=True where a test needs no accounts.
+    """
 
     folder: Path
     port: int
@@ -108,6 +117,8 @@ class EmbeddedBroker:
     tls_host: str = "127.0.0.1"
     cert_hosts: list[str] = field(default_factory=list)  # names devices reach the broker by
     proc: subprocess.Popen[bytes] | None = None
+    # Anyone may connect, with no password or ACL file (and so no client id bound to a username).
+    anonymous: bool = False
 
     @property
     def password_file(self) -> Path:
@@ -125,6 +136,16 @@ class EmbeddedBroker:
         return self.folder / "mosquitto.pid"
 
     @property
+    def conf_file(self) -> Path:
+        """The configuration written at each start."""
+        return self.folder / "mosquitto.conf"
+
+    @property
+    def log_file(self) -> Path:
+        """The broker's log."""
+        return self.folder / "mosquitto.log"
+
+    @property
     def certs(self) -> BrokerCertificates:
         """The TLS files (a CA made on first run; devices trust certs.ca_file)."""
         return BrokerCertificates(self.folder / "tls")
@@ -132,26 +153,47 @@ class EmbeddedBroker:
     def config_text(self) -> str:
         """Mosquitto configuration: authenticated, persistent, bounded, sized for delayed acks;
         plain MQTT on 127.0.0.1 for local services, TLS for devices when tls_port is set."""
-        lines = [
-            "per_listener_settings false",
-            "allow_anonymous false",
-            f"password_file {self.password_file}",
-            f"acl_file {self.acl_file}",
+        bind = not self.anonymous  # anonymous clients have no username to bind their id to
+        lines = ["per_listener_settings false"]
+        if self.anonymous:
+            lines.append("allow_anonymous true")
+        else:
+            lines += [
+                "allow_anonymous false",
+                f"password_file {self.password_file}",
+                f"acl_file {self.acl_file}",
+            ]
+        lines += [
             f"pid_file {self.pid_file}",
             "persistence true",
             f"persistence_location {self.folder}/",
-            f"log_dest file {self.folder / 'mosquitto.log'}",
+            f"log_dest file {self.log_file}",
             *broker_limits(),
-            *listener_lines(self.port, "127.0.0.1"),
+            *listener_lines(self.port, "127.0.0.1", bind_client_ids=bind),
         ]
         if self.tls_port is not None:
-            lines += listener_lines(self.tls_port, self.tls_host, certs=self.certs)
+            lines += listener_lines(
+                self.tls_port, self.tls_host, certs=self.certs, bind_client_ids=bind
+            )
         if os.geteuid() == 0:
             lines.append("user root")  # keep read access to our 0600 password file
         return "\n".join(lines) + "\n"
 
-    def start(self) -> None:
-        """Start the broker (the password and ACL files must exist) and wait for it to listen."""
+    def log_text(self, since: int = 0) -> str:
+        """What the broker logged (from byte `since` on), for error messages and readiness."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the broker (the password and ACL files must exist) and wait for it to listen.
+
+        BrokerPortTaken when a port is taken, before the start or by another process binding it
+        while this one started; EmbeddedError for any other failure.
+        """
         binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -161,45 +203,81 @@ class EmbeddedBroker:
                 "install it (apt-get install mosquitto) or set MQTT_URL"
             )
         self.folder.mkdir(parents=True, exist_ok=True)
-        for path in (self.password_file, self.acl_file):
-            if not path.exists():
-                path.write_text("")
-                path.chmod(0o600)
+        if not self.anonymous:
+            for path in (self.password_file, self.acl_file):
+                if not path.exists():
+                    path.write_text("")
+                    path.chmod(0o600)
         if self.tls_port is not None:
             ensure_broker_certificates(self.certs.folder, self.cert_hosts)
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text(self.config_text())
+        self.conf_file.write_text(self.config_text())
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         if port_open("127.0.0.1", self.port):
-            raise EmbeddedError(
+            raise BrokerPortTaken(
                 f"port {self.port} is taken; set PISMAN_UP_MQTT_PORT to a free port"
             )
-        if self.tls_port is not None and port_open(
-            "127.0.0.1" if self.tls_host in ("0.0.0.0", "::") else self.tls_host, self.tls_port
-        ):
-            raise EmbeddedError(
+        if self.tls_port is not None and port_open(self._tls_probe_host, self.tls_port):
+            raise BrokerPortTaken(
                 f"port {self.tls_port} is taken; set PISMAN_UP_MQTTS_PORT to a free port"
             )
         self.proc = subprocess.Popen(
-            [binary, "-c", str(conf)],
+            [binary, "-c", str(self.conf_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             process_group=0,  # a terminal's Ctrl-C must not stop it before ingest has acked
         )
-        deadline = time.monotonic() + 10
+        self._wait_listening(timeout, log_start)
+
+    @property
+    def _tls_probe_host(self) -> str:
+        return "127.0.0.1" if self.tls_host in ("0.0.0.0", "::") else self.tls_host
+
+    def _wait_listening(self, timeout: float, log_start: int) -> None:
+        """Return once this process (not another on the same port) listens on its ports.
+
+        Its pid in the pid file is written before the listeners open, and a connection to the
+        port may reach another process that took it meanwhile: only this broker's own log of
+        our probe connection (in what it logged since log_start, this start) proves the port is
+        its own.
+        """
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode().strip() if self.proc.stderr else ""
-                raise EmbeddedError(f"mosquitto exited at start: {err}")
-            if port_open("127.0.0.1", self.port, 0.2):
-                return
+                text = f"{err} {self.log_text(log_start)}".strip()
+                if "Address already in use" in text:
+                    raise BrokerPortTaken(
+                        f"a port of the broker was taken while it started: {text}"
+                    )
+                raise EmbeddedError(f"mosquitto exited at start: {text}")
+            try:
+                ours = self.pid_file.read_text().strip() == str(self.proc.pid)
+            except OSError:
+                ours = False
+            probes = [("127.0.0.1", self.port)]
+            if self.tls_port is not None:
+                probes.append((self._tls_probe_host, self.tls_port))
+            if ours and all(port_open(host, port, 0.2) for host, port in probes):
+                probe_logged = re.compile(rf"New connection from \S+ on port {self.port}\.")
+                until = min(deadline, time.monotonic() + 2)
+                while time.monotonic() < until and self.proc.poll() is None:
+                    if probe_logged.search(self.log_text(log_start)):
+                        return
+                    time.sleep(0.05)
+                continue
             time.sleep(0.05)
-        raise EmbeddedError(f"mosquitto did not start listening on port {self.port}")
+        raise EmbeddedError(
+            f"mosquitto did not start listening on port {self.port}: "
+            f"{self.log_text(log_start)[-500:]}"
+        )
 
     def stop(self) -> None:
-        """Stop the broker."""
+        """Stop the broker (SIGTERM, then SIGKILL after 5 s)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(5)
