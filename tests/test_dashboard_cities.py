@@ -23,6 +23,8 @@ from tests.test_dashboard_browser import PASSWORD, TIMEOUT_MS, Tab, fresh_tab, l
 
 pytestmark = pytest.mark.browser
 
+SERVER_START_S = 90.0  # a server starting on a busy 2-core machine (the whole suite runs beside it)
+
 # user -> cities the account is limited to (empty: every city)
 ACCOUNTS: dict[str, list[str]] = {
     "dua": ["testville", "otherville"],
@@ -91,6 +93,7 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             ready_url=f"{api_url}/healthz",
             base_url=api_url,
             log=logs / "api.log",
+            timeout_s=SERVER_START_S,
         ) as api,
         serve(
             dashboard_args(dash_port),
@@ -98,6 +101,7 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             ready_url=f"{dash_url}/_dash-layout",
             base_url=dash_url,
             log=logs / "dashboard.log",
+            timeout_s=SERVER_START_S,
         ) as dash,
     ):
         yield Stack(api, dash)

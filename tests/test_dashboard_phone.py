@@ -20,6 +20,8 @@ from tests.test_dashboard_browser import PASSWORD, Tab, log_in
 
 pytestmark = pytest.mark.browser
 
+SERVER_START_S = 90.0  # a server starting on a busy 2-core machine (the whole suite runs beside it)
+
 PHONE = {"width": 390, "height": 844}
 READY_MS = 30_000  # a page drawn on a busy 2-core machine (the whole suite runs beside it)
 
@@ -51,6 +53,7 @@ def dashboard(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
             ready_url=f"{api_url}/healthz",
             base_url=api_url,
             log=logs / "api.log",
+            timeout_s=SERVER_START_S,
         ),
         serve(
             dashboard_args(dash_port),
@@ -58,6 +61,7 @@ def dashboard(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
             ready_url=f"{dash_url}/_dash-layout",
             base_url=dash_url,
             log=logs / "dashboard.log",
+            timeout_s=SERVER_START_S,
         ) as dash,
     ):
         yield dash
