@@ -17,7 +17,9 @@ from pisman.clierrors import Choice, CommandFailed, Group, InputError, exit_code
 from pisman.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from simulators.run import Mode
+    from simulators.devices import SimDevice
+    from simulators.publisher import Publisher
+    from simulators.run import Mode, RunOptions, Simulator
 
 
 class SimulateUsageError(InputError):
@@ -220,21 +222,41 @@ def cmd_run(**options: Any) -> None:
 
 def run_simulator(args: RunArgs) -> None:
     """Run the simulator and write its report; exit 1 when readings stay unconfirmed."""
-    from pisman.devices import ACK_KIND, device_topic
     from simulators.devices import city_devices
-    from simulators.faults import FaultSpecError, parse_faults
-    from simulators.provision import read_credentials
-    from simulators.publisher import (
-        GATEWAY_ACKS,
-        Account,
-        NullPublisher,
-        Publisher,
-        StoreAndForward,
-    )
-    from simulators.run import RunOptions, Simulator
+    from simulators.run import Simulator
 
     s = get_settings()
     city = _city(args.city_file, s)
+    opts = _run_options(args, city)
+    devs = city_devices(city)
+    publisher = _connected_publisher(args, s, city.city.id, devs)
+    sim = Simulator(city, devs, publisher, opts)
+    # `pisman up` stops the live simulator with SIGTERM: finish like Ctrl-C (statuses, report).
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = sim.backfill() if args.mode == "backfill" else sim.live()
+    finally:
+        publisher.close()
+    report_path = (
+        Path(args.report)
+        if args.report
+        else s.PISMAN_DATA_DIR / f"simulate-report-{city.city.id}-{args.mode}.json"
+    )
+    report.write(report_path)
+    data = report.to_dict()
+    _print_summary(args, data, len(devs), report_path, sim)
+    t = data["totals"]
+    if args.wait_confirmed and t.get("pending"):
+        raise CommandFailed(
+            f"{t['pending']} readings still without a commit ack after {args.wait_confirmed:.0f} s"
+        )
+
+
+def _run_options(args: RunArgs, city: City) -> RunOptions:
+    """The simulator's options, each checked against the city file (bad ones: exit 2)."""
+    from simulators.faults import FaultSpecError, parse_faults
+    from simulators.run import RunOptions
+
     if city.simulation is None:
         raise SimulateUsageError(f"city {city.city.id} has no simulation section")
     try:
@@ -247,7 +269,7 @@ def run_simulator(args: RunArgs) -> None:
         )
     if not 0.1 <= args.plan_time_limit <= 600:
         raise SimulateUsageError("--plan-time-limit must be between 0.1 and 600 seconds")
-    opts = RunOptions(
+    return RunOptions(
         mode=args.mode,
         seed=args.seed,
         faults=faults,
@@ -263,76 +285,80 @@ def run_simulator(args: RunArgs) -> None:
         plan_time_limit_s=args.plan_time_limit,
         plan_deterministic=args.plan_deterministic,
     )
-    devs = city_devices(city)
-    publisher: Publisher
-    if args.dry_run:
-        publisher = NullPublisher()
-    else:
-        creds = read_credentials(_credentials_path(args.credentials, s, city.city.id))
-        endpoint = s.mqtt
-        saf = (
-            None
-            if args.no_commit_acks
-            else StoreAndForward(ack_timeout_s=args.ack_timeout, backlog_limit=args.backlog)
-        )
-        publisher = Publisher(endpoint.host, endpoint.port, store_and_forward=saf)
-        if args.gateway:
-            if creds.gateway is None:
-                raise SimulateUsageError(
-                    "--gateway needs a gateway account: provision with --gateway-user NAME"
-                )
-            # One connection: the broker binds client ids to usernames, so a second connection
-            # of the same account would take over the first one's session.
-            account = Account(
-                creds.gateway.username,
-                creds.gateway.username,
-                creds.gateway.password,
-                ack_topic=GATEWAY_ACKS,
-            )
-            # The same number in flight as the two connections it had before.
-            publisher.connect(
-                [(account, [d.device_id for d in devs])], per_connection_inflight=2000
-            )
-        else:
-            missing = [d.device_id for d in devs if d.device_id not in creds.devices]
-            if missing:
-                raise SimulateUsageError(
-                    f"no credentials for {len(missing)} device(s) (e.g. {missing[0]}); re-run provision"
-                )
-            publisher.connect(
-                [
-                    (
-                        Account(
-                            d.device_id,  # the broker uses the username as client id anyway
-                            d.device_id,
-                            creds.devices[d.device_id],
-                            will_topic=None,
-                            ack_topic=device_topic(d.site_id, d.device_id, ACK_KIND),
-                        ),
-                        [d.device_id],
-                    )
-                    for d in devs
-                ],
-                per_connection_inflight=100,
-            )
-    sim = Simulator(city, devs, publisher, opts)
-    # `pisman up` stops the live simulator with SIGTERM: finish like Ctrl-C (statuses, report).
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        report = sim.backfill() if args.mode == "backfill" else sim.live()
-    finally:
-        publisher.close()
-    report_path = (
-        Path(args.report)
-        if args.report
-        else s.PISMAN_DATA_DIR / f"simulate-report-{city.city.id}-{args.mode}.json"
+
+
+def _connected_publisher(
+    args: RunArgs, s: Settings, city_id: str, devs: list[SimDevice]
+) -> Publisher:
+    """No broker for --dry-run; else one connection for the gateway account or one per device."""
+    from pisman.devices import ACK_KIND, device_topic
+    from simulators.provision import read_credentials
+    from simulators.publisher import (
+        GATEWAY_ACKS,
+        Account,
+        NullPublisher,
+        Publisher,
+        StoreAndForward,
     )
-    report.write(report_path)
-    data = report.to_dict()
+
+    if args.dry_run:
+        return NullPublisher()
+    creds = read_credentials(_credentials_path(args.credentials, s, city_id))
+    endpoint = s.mqtt
+    saf = (
+        None
+        if args.no_commit_acks
+        else StoreAndForward(ack_timeout_s=args.ack_timeout, backlog_limit=args.backlog)
+    )
+    publisher = Publisher(endpoint.host, endpoint.port, store_and_forward=saf)
+    if args.gateway:
+        if creds.gateway is None:
+            raise SimulateUsageError(
+                "--gateway needs a gateway account: provision with --gateway-user NAME"
+            )
+        # One connection: the broker binds client ids to usernames, so a second connection
+        # of the same account would take over the first one's session.
+        account = Account(
+            creds.gateway.username,
+            creds.gateway.username,
+            creds.gateway.password,
+            ack_topic=GATEWAY_ACKS,
+        )
+        # The same number in flight as the two connections it had before.
+        publisher.connect([(account, [d.device_id for d in devs])], per_connection_inflight=2000)
+        return publisher
+    missing = [d.device_id for d in devs if d.device_id not in creds.devices]
+    if missing:
+        raise SimulateUsageError(
+            f"no credentials for {len(missing)} device(s) (e.g. {missing[0]}); re-run provision"
+        )
+    publisher.connect(
+        [
+            (
+                Account(
+                    d.device_id,  # the broker uses the username as client id anyway
+                    d.device_id,
+                    creds.devices[d.device_id],
+                    will_topic=None,
+                    ack_topic=device_topic(d.site_id, d.device_id, ACK_KIND),
+                ),
+                [d.device_id],
+            )
+            for d in devs
+        ],
+        per_connection_inflight=100,
+    )
+    return publisher
+
+
+def _print_summary(
+    args: RunArgs, data: dict[str, Any], devices: int, report_path: Path, sim: Simulator
+) -> None:
+    """What was sent, what was confirmed, what the trucks did; the categories if asked."""
     t = data["totals"]
     print(
         f"{args.mode}: {t['valid']} valid readings, {t['duplicates_sent']} duplicates, {t['invalid']} invalid "
-        f"in {t['messages']} messages from {len(devs)} devices in {data['elapsed_s']} s; report: {report_path}"
+        f"in {t['messages']} messages from {devices} devices in {data['elapsed_s']} s; report: {report_path}"
     )
     if "confirmed" in t:
         print(
@@ -348,10 +374,6 @@ def run_simulator(args: RunArgs) -> None:
         )
     if args.print_categories:
         print(json.dumps(data["categories_kg_by_local_day"], indent=1))
-    if args.wait_confirmed and t.get("pending"):
-        raise CommandFailed(
-            f"{t['pending']} readings still without a commit ack after {args.wait_confirmed:.0f} s"
-        )
 
 
 def _interrupt(signum: int, frame: object) -> None:
