@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from pisman import users
 from tests.support.api_seed import CITY, api_client, seed_city
+from tests.support.databases import Backend
 
 PASSWORD = "Sampah-Bandung-2026"
 
 
-@pytest.fixture
-def city_db(db_url: str) -> str:
-    with psycopg.connect(db_url) as conn:
+def _seed_users(url: str) -> None:
+    with psycopg.connect(url) as conn:
         seed_city(conn)
         conn.execute("INSERT INTO city (city_id, name) VALUES ('othertown', 'Othertown')")
         users.add_user(conn, username="vina", password=PASSWORD, role="viewer", cities=[CITY])
@@ -23,7 +24,22 @@ def city_db(db_url: str) -> str:
         users.add_user(
             conn, username="oscar", password=PASSWORD, role="viewer", cities=["othertown"]
         )
-    return db_url
+
+
+@pytest.fixture(scope="module")
+def users_template(backend: Backend, migrated_template: str) -> Iterator[str]:
+    """The city and its three users, seeded once per module (three Argon2 hashes)."""
+    name = backend.seeded_template(migrated_template, _seed_users)
+    yield name
+    backend.drop_database(backend.url_for(name))
+
+
+@pytest.fixture
+def city_db(backend: Backend, users_template: str) -> Iterator[str]:
+    """A fresh copy of the seeded database for each test (sessions and lockouts are its own)."""
+    url = backend.create_database(template=users_template)
+    yield url
+    backend.drop_database(url)
 
 
 def login(client, username: str, password: str = PASSWORD):

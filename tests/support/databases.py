@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -81,6 +82,21 @@ class Backend:
                 (name,),
             )
         return name
+
+    def seeded_template(self, template: str, seed: Callable[[str], object]) -> str:
+        """A sealed copy of template after seed(url) ran on it; return its name.
+
+        For a module whose tests each need a fresh database with the same expensive seed (users
+        with Argon2 hashes, a city, weighings): seed once, then create_database(template=...)
+        per test. Drop it with drop_database(url_for(name)).
+        """
+        url = self.create_database(template=template, prefix="pisman_tpl")
+        try:
+            seed(url)
+        except BaseException:
+            self.drop_database(url)
+            raise
+        return self.seal_template(url)
 
     def problem(self) -> str | None:
         """Why this server cannot serve as this backend, or None when it can."""

@@ -68,6 +68,13 @@ class PrivatePostgres:
             "start",
         )
 
+    def running(self) -> bool:
+        """Whether the server is up (pg_ctl status)."""
+        cmd = [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+
     def stop(self, mode: str = "fast") -> None:
         """Stop (fast: clients are disconnected at once; immediate: as a crash would)."""
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
