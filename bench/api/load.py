@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import psycopg
+
+from tests.support.city_seed import TARGETS, DeviceRow, SiteRow, insert_city
 
 CITY = "bandung"
 TZ = ZoneInfo("Asia/Jakarta")
@@ -34,59 +35,37 @@ class Scale:
 
 def seed_city(conn: psycopg.Connection, s: Scale) -> list[tuple[str, str]]:
     """City, districts, sites, one scale per site, bins, targets; returns (site_id, site_type)."""
-    conn.execute(
-        "INSERT INTO city (city_id, name, province) VALUES (%s, 'Kota Bandung (bench)', 'Jawa Barat')",
-        (CITY,),
-    )
-    for d in range(s.districts):
-        conn.execute(
-            "INSERT INTO district VALUES (%s, %s, %s)", (CITY, f"d{d:02d}", f"Kecamatan {d:02d}")
-        )
     sites: list[tuple[str, str, str | None]] = [("tpa-sarimukti", "landfill", None)]
     sites += [(f"tps-{i:03d}", "depot", None) for i in range(s.depots)]
     sites += [(f"bsu-{i:03d}", "waste_bank", None) for i in range(s.waste_banks)]
     sites += [(f"bsi-{i}", "waste_bank_hub", None) for i in range(s.hubs)]
     kinds = ["compost", "larvae", "biodigester", "recycling", "rdf"]
     sites += [(f"tps3r-{i:02d}", "processing", kinds[i % 5]) for i in range(s.facilities)]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO site (site_id, city_id, district_id, name, site_type, process_kind) VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (sid, CITY, f"d{i % s.districts:02d}", sid.upper(), st, pk)
-                for i, (sid, st, pk) in enumerate(sites)
-            ],
+    scales = [
+        DeviceRow(
+            f"scale-{sid}",
+            sid,
+            "weighbridge" if st in ("landfill", "processing") else "platform_scale",
         )
-        cur.executemany(
-            "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s) VALUES (%s, %s, %s, %s, 'x', 3600)",
-            [
-                (
-                    f"scale-{sid}",
-                    CITY,
-                    sid,
-                    "weighbridge" if st in ("landfill", "processing") else "platform_scale",
-                )
-                for sid, st, _ in sites
-            ],
-        )
-        cur.executemany(
-            "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s) VALUES (%s, %s, %s, 'bin_sensor', 'x', 300)",
-            [(f"bin-{b:04d}", CITY, f"tps-{b % s.depots:03d}") for b in range(s.bins)],
-        )
-        for metric, days, value in [
-            ("generation_t", 1, 1500),
-            ("reduce_t", 1, 450),
-            ("utilize_t", 1, 60),
-            ("residual_t", 1, 981),
-            ("separate_share", 1, "0.4"),
-            ("landfill_quota_t", 14, 13738),
-            ("kbs_rw", 365, 700),
-            ("reduction_share", 1, "0.3"),
-            ("handling_share", 1, "0.7"),
-        ]:
-            cur.execute(
-                "INSERT INTO target (city_id, metric, period, value, source) VALUES (%s, %s, %s, %s, 'bench')",
-                (CITY, metric, timedelta(days=days), Decimal(str(value))),
-            )
+        for sid, st, _ in sites
+    ]
+    bins = [
+        DeviceRow(f"bin-{b:04d}", f"tps-{b % s.depots:03d}", "bin_sensor") for b in range(s.bins)
+    ]
+    insert_city(
+        conn,
+        CITY,
+        name="Kota Bandung (bench)",
+        province="Jawa Barat",
+        districts=[(f"d{d:02d}", f"Kecamatan {d:02d}") for d in range(s.districts)],
+        sites=[
+            SiteRow(sid, f"d{i % s.districts:02d}", st, pk, name=sid.upper())
+            for i, (sid, st, pk) in enumerate(sites)
+        ],
+        devices_=[*scales, *bins],
+        targets=TARGETS,
+        targets_source="bench",
+    )
     conn.commit()
     return [(sid, st) for sid, st, _ in sites]
 

@@ -16,6 +16,7 @@ import pytest
 
 from api.app import create_app
 from pisman import keys, rollups
+from tests.support.city_seed import TARGETS, DeviceRow, SiteRow, insert_city
 
 CITY = "apitown"
 DISTRICTS = [("coblong", "Coblong"), ("sukajadi", "Sukajadi"), ("cicendo", "Cicendo")]
@@ -29,18 +30,6 @@ SITES = [
     ("tps3r-compost", "sukajadi", "processing", "compost"),
     ("tpst-recycle", "cicendo", "processing", "recycling"),
     ("tpa-gate", "cicendo", "landfill", None),
-]
-# metric, period days, value
-TARGETS = [
-    ("generation_t", 1, "1500"),
-    ("reduce_t", 1, "450"),
-    ("utilize_t", 1, "60"),
-    ("residual_t", 1, "981"),
-    ("separate_share", 1, "0.4"),
-    ("landfill_quota_t", 14, "13738"),
-    ("kbs_rw", 365, "700"),
-    ("reduction_share", 1, "0.3"),
-    ("handling_share", 1, "0.7"),
 ]
 # site_type -> (stream, materials, kg range) of plausible weighings
 FLOWS: dict[str, list[tuple[str, list[str], tuple[int, int]]]] = {
@@ -61,45 +50,39 @@ FLOWS: dict[str, list[tuple[str, list[str], tuple[int, int]]]] = {
 
 def seed_city(conn: psycopg.Connection, *, bins: int = 3) -> None:
     """Districts, sites (every type), one scale per site, a few bins, targets, two KBS neighbourhoods."""
-    conn.execute(
-        "INSERT INTO city (city_id, name, province, timezone) VALUES (%s, 'Apitown', 'Jawa Barat', 'Asia/Jakarta')",
-        (CITY,),
-    )
-    for did, name in DISTRICTS:
-        conn.execute("INSERT INTO district VALUES (%s, %s, %s)", (CITY, did, name))
-    for i, (sid, did, stype, pk) in enumerate(SITES):
-        conn.execute(
-            "INSERT INTO site (site_id, city_id, district_id, name, site_type, process_kind, lat, lon)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
+    scales = [
+        DeviceRow(
+            f"scale-{sid}",
+            sid,
+            "weighbridge" if stype in ("landfill", "processing") else "platform_scale",
+        )
+        for sid, _, stype, _ in SITES
+    ]
+    bin_sensors = [
+        DeviceRow(f"bin-{b:03d}", ("tps-coblong", "tps-cicendo")[b % 2], "bin_sensor")
+        for b in range(bins)
+    ]
+    insert_city(
+        conn,
+        CITY,
+        name="Apitown",
+        province="Jawa Barat",
+        districts=DISTRICTS,
+        sites=[
+            SiteRow(
                 sid,
-                CITY,
                 did,
-                sid.replace("-", " ").title(),
                 stype,
                 pk,
-                -6.9 + i * 0.01,
-                107.6 + i * 0.01,
-            ),
-        )
-        kind = "weighbridge" if stype in ("landfill", "processing") else "platform_scale"
-        conn.execute(
-            "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s)"
-            " VALUES (%s, %s, %s, %s, 'x', 3600)",
-            (f"scale-{sid}", CITY, sid, kind),
-        )
-    for b in range(bins):
-        site = ("tps-coblong", "tps-cicendo")[b % 2]
-        conn.execute(
-            "INSERT INTO device (device_id, city_id, site_id, kind, password_hash, reporting_interval_s)"
-            " VALUES (%s, %s, %s, 'bin_sensor', 'x', 300)",
-            (f"bin-{b:03d}", CITY, site),
-        )
-    for metric, days, value in TARGETS:
-        conn.execute(
-            "INSERT INTO target (city_id, metric, period, value, source) VALUES (%s, %s, %s, %s, 'test')",
-            (CITY, metric, timedelta(days=days), Decimal(value)),
-        )
+                name=sid.replace("-", " ").title(),
+                lat=-6.9 + i * 0.01,
+                lon=107.6 + i * 0.01,
+            )
+            for i, (sid, did, stype, pk) in enumerate(SITES)
+        ],
+        devices_=[*scales, *bin_sensors],
+        targets=TARGETS,
+    )
     conn.execute(
         "INSERT INTO neighbourhood VALUES (%s, 'coblong', 'dago', '01', 300, 120, '2025-01-01'),"
         " (%s, 'coblong', 'dago', '02', 300, 20, NULL)",

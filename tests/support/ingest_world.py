@@ -18,8 +18,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.service import IngestOptions, IngestService
-from pisman import devices
 from pisman.settings import Settings
+from tests.support.city_seed import DeviceRow, SiteRow, insert_city
 
 SITES = (
     ("bank-1", "waste_bank", None),
@@ -37,29 +37,21 @@ PASSWORD = "test-password"
 
 
 def seed_city(conn: psycopg.Connection, city_id: str = "bandung", *, prefix: str = "") -> None:
-    """A city with one district, the four site types and one device of each kind."""
-    conn.execute(
-        "INSERT INTO city (city_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (city_id, city_id),
+    """A city with one district, the four site types and one device of each kind, each device
+    with a broker account (PASSWORD); committed. prefix: another such set in the same city."""
+    insert_city(
+        conn,
+        city_id,
+        districts=[("coblong", "Coblong")],
+        sites=[
+            SiteRow(prefix + site_id, "coblong", site_type, process, name=site_id)
+            for site_id, site_type, process in SITES
+        ],
+        devices_=[
+            DeviceRow(prefix + device_id, prefix + site_id, kind, password=PASSWORD)
+            for device_id, site_id, kind in DEVICES
+        ],
     )
-    conn.execute(
-        "INSERT INTO district (city_id, district_id, name) VALUES (%s, 'coblong', 'Coblong') ON CONFLICT DO NOTHING",
-        (city_id,),
-    )
-    for site_id, site_type, process in SITES:
-        conn.execute(
-            "INSERT INTO site (site_id, city_id, district_id, name, site_type, process_kind)"
-            " VALUES (%s, %s, 'coblong', %s, %s, %s)",
-            (prefix + site_id, city_id, site_id, site_type, process),
-        )
-    for device_id, site_id, kind in DEVICES:
-        devices.add_device(
-            conn,
-            device_id=prefix + device_id,
-            site_id=prefix + site_id,
-            kind=kind,
-            password=PASSWORD,
-        )
     conn.commit()
 
 
