@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, ctx, dcc, html, no_update
 
 from dashboard import alerts_panel
 from dashboard import format as fmt
@@ -42,6 +42,8 @@ TREND_DAYS = 90
 # The longest trend the picker may ask for: a daily bar chart of more is unreadable (and the
 # API's progress trend stops at 400 days too).
 MAX_TREND_DAYS = 400
+# The trend is redrawn every this many refresh ticks (each tick redraws the cards).
+TREND_REFRESH_TICKS = 6
 
 
 def _today() -> date:
@@ -667,7 +669,7 @@ def _has_data(progress: ProgressAnswer) -> bool:
     Input("ov-trend-range", "end_date"),
 )
 def render_overview(
-    stored_lang: str | None, _tick: int, start: str | None, end: str | None
+    stored_lang: str | None, tick: int, start: str | None, end: str | None
 ) -> tuple[Any, Any, Any, Any]:
     """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds, and when the
     trend's range changes)."""
@@ -679,7 +681,17 @@ def render_overview(
         progress = client.progress(trend_days=1)
     except (ApiUnavailable, ApiRefused) as exc:
         return api_problem(exc, lang), t("ov_trend_title", lang, start="–", end="–"), None, None
-    title, message, graph = _trend(client, start, end, progress.generation_t_per_day, meta, lang)
+    title: Any
+    message: Any
+    graph: Any
+    if ctx.triggered_id == "tick" and (tick or 0) % TREND_REFRESH_TICKS:
+        # The trend changes little between refreshes and redrawing a chart is the costliest part
+        # of a refresh: every TREND_REFRESH_TICKS-th tick (and at once for a new range/language).
+        title, message, graph = no_update, no_update, no_update
+    else:
+        title, message, graph = _trend(
+            client, start, end, progress.generation_t_per_day, meta, lang
+        )
     body: list[Any] = []
     if not _has_data(progress):
         body.append(no_data(lang))
