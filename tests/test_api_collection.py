@@ -430,3 +430,69 @@ def test_a_plan_for_today_serves_nothing_in_the_past(world: Any) -> None:
     assert "tv-tps-north" in stops | reported
     if now.hour >= 14:  # testville's shifts end at 14:00
         assert plan["trucks"] == [] and any("shifts have ended" in m for m in plan["messages"])
+
+
+def _bins_page() -> Any:
+    """The module Dash loaded for /bins (importing it again would register the page twice)."""
+    import importlib
+
+    import dash
+
+    from dashboard.app import create_app as create_dashboard
+
+    create_dashboard()
+    name = next(p["module"] for p in dash.page_registry.values() if p["path"] == "/bins")
+    return importlib.import_module(name)
+
+
+def _item(status: str = "ok", reason: str | None = None, **to: float | None) -> Any:
+    from pisman.contract import BinForecastItem, TimeToThreshold
+
+    ok = status == "ok"
+    when = "2026-12-07T03:00+07:00"
+    return BinForecastItem(
+        device_id="b1",
+        site_id="s1",
+        site_name="TPS Satu",
+        district_id="d1",
+        district_name="Satu",
+        status=status,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
+        message="pesan / message",
+        threshold_pct=80.0,
+        current_fill_pct=50.0 if ok else None,
+        rate_pct_per_day=30.0 if ok else None,
+        to_threshold=TimeToThreshold(
+            expected_h=to.get("expected"),
+            earliest_h=to.get("earliest"),
+            latest_h=to.get("latest"),
+            expected_at=when,
+            earliest_at=when,
+            latest_at=when,
+        )
+        if ok
+        else None,
+        to_full=None,
+        history_hours=5,
+        emptyings=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "lang", "text"),
+    [
+        (_item(expected=6.2, earliest=4.4, latest=9.0), "id", "± 6 jam (4–9)"),
+        (_item(expected=6.2, earliest=4.4, latest=9.0), "en", "in ~6 h (4–9)"),
+        (_item(expected=80.0, earliest=60.0, latest=None), "id", "± 3 hari (3–14+)"),
+        (_item(expected=0.0, earliest=0.0, latest=0.0), "id", "sudah di ambang"),
+        (_item(expected=0.4, earliest=0.2, latest=0.9), "en", "within the hour"),
+        (_item(expected=None, earliest=200.0, latest=None), "en", "more than 14 days"),
+        (_item("insufficient_history", "no_readings"), "id", "riwayat kurang: tidak ada"),
+        (_item("insufficient_history", "too_few_hours"), "en", "not enough history: only 5 h"),
+        (_item("insufficient_history", "stale"), "en", "not enough history: the newest"),
+    ],
+)
+def test_the_bins_page_words_each_forecast_in_the_chosen_language(
+    item: Any, lang: str, text: str
+) -> None:
+    assert _bins_page().until_threshold(item, lang).startswith(text)
