@@ -279,3 +279,32 @@ def test_bad_acknowledgements_get_a_4xx_with_a_message_never_a_500(
     assert still_open["acknowledged_at"] is None  # nothing above acknowledged it
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM alert_ack").fetchone() == (0,)
+
+
+def test_a_runs_start_is_remembered_until_a_reading_ends_the_run(
+    db_url: str, world: dict[str, datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with api_client(db_url, monkeypatch, role="viewer") as (client, _):
+        client.get("/v1/alerts")
+        with psycopg.connect(db_url) as conn:
+            remembered = conn.execute(
+                "SELECT condition, since FROM alert_onset WHERE device_id = 'bin-000'"
+            ).fetchall()
+            # Pretend the run began earlier: the remembered start is what the API now answers.
+            conn.execute(
+                "UPDATE alert_onset SET since = since - interval '1 hour'"
+                " WHERE device_id = 'bin-000' AND condition = 'fire'"
+            )
+            conn.commit()
+        earlier = by_kind(client.get("/v1/alerts").json())["fire"]
+        with psycopg.connect(db_url) as conn:  # out, then burning again: a new run
+            reading(conn, "bin-000", 0.8, 0.50, seq=4)
+            again = reading(conn, "bin-000", 0.4, 0.50, seq=5, fire=True)
+        after = by_kind(client.get("/v1/alerts").json())["fire"]
+        with psycopg.connect(db_url) as conn:
+            now_remembered = conn.execute(
+                "SELECT since FROM alert_onset WHERE device_id = 'bin-000' AND condition = 'fire'"
+            ).fetchall()
+    assert remembered == [("fire", world["fire"])]
+    assert datetime.fromisoformat(earlier["since"]) == world["fire"] - timedelta(hours=1)
+    assert datetime.fromisoformat(after["since"]) == again and now_remembered == [(again,)]

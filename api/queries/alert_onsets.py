@@ -36,16 +36,29 @@ CONDITIONS: dict[str, tuple[str, str]] = {
 def _onset(name: str) -> str:
     """The first reading meeting the condition after the last one that did not (a run's start).
 
-    Both look-ups walk the dedupe index (device_id, ts, seq) from one end; a run is short
-    compared with a bin's history, so neither reads much.
+    Remembered in alert_onset (sql/056): while no reading after the remembered `through` ends
+    the run, the remembered start stands and only those few readings are read. Otherwise both
+    look-ups walk the dedupe index (device_id, ts, seq) from one end, through the whole run.
     """
     holds, ends = CONDITIONS[name]
-    return (
+    m = f"m_{name}"
+    fresh = (
         f"(SELECT min(r.ts) FROM bin_reading r WHERE r.device_id = n.device_id"
         f" AND {holds.format(r='r')}"
         f" AND r.ts > coalesce((SELECT max(x.ts) FROM bin_reading x"
         f" WHERE x.device_id = n.device_id AND {ends.format(r='x')}), '-infinity'))"
-        f" AS {name}_since"
+    )
+    return (
+        f"CASE WHEN {m}.since IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bin_reading x"
+        f" WHERE x.device_id = n.device_id AND x.ts > {m}.through AND {ends.format(r='x')})"
+        f" THEN {m}.since ELSE {fresh} END AS {name}_since"
+    )
+
+
+def _remembered(name: str) -> str:
+    return (
+        f"LEFT JOIN alert_onset m_{name} ON m_{name}.device_id = n.device_id"
+        f" AND m_{name}.condition = '{name}'"
     )
 
 
@@ -56,8 +69,27 @@ WITH n AS (
   WHERE d.city_id = %(city)s AND d.kind = '{DeviceKind.BIN_SENSOR.value}'
     AND d.device_id = ANY(%(devices)s)
 )
-SELECT n.device_id, {", ".join(_onset(name) for name in CONDITIONS)}
+SELECT n.device_id,
+       (SELECT max(r.ts) FROM bin_reading r WHERE r.device_id = n.device_id) AS newest,
+       {", ".join(_onset(name) for name in CONDITIONS)}
 FROM n
+{" ".join(_remembered(name) for name in CONDITIONS)}
+"""
+
+# Sorted keys: concurrent requests lock the rows in the same order.
+REMEMBER = """
+INSERT INTO alert_onset AS o (device_id, city_id, condition, since, through)
+SELECT k.device_id, %(city)s, k.condition, k.since, k.through
+FROM unnest(%(devices)s::text[], %(conditions)s::text[], %(since)s::timestamptz[],
+            %(through)s::timestamptz[]) AS k(device_id, condition, since, through)
+ORDER BY k.device_id, k.condition
+ON CONFLICT (device_id, condition) DO UPDATE SET since = EXCLUDED.since, through = EXCLUDED.through
+WHERE (o.since, o.through) IS DISTINCT FROM (EXCLUDED.since, EXCLUDED.through)
+"""
+FORGET = """
+DELETE FROM alert_onset
+WHERE city_id = %(city)s AND device_id = ANY(%(devices)s)
+  AND NOT ((device_id || ' ' || condition) = ANY(%(kept)s))
 """
 
 
@@ -66,6 +98,7 @@ class Onsets:
     """When each condition of a bin began (None: not ongoing, or no reading says)."""
 
     device_id: str
+    newest: datetime | None
     fire_since: datetime | None
     tilt_since: datetime | None
     lid_open_since: datetime | None
@@ -77,8 +110,39 @@ class Onsets:
 async def bin_onsets(
     conn: psycopg.AsyncConnection[Any], *, city_id: str, device_ids: list[str]
 ) -> dict[str, Onsets]:
-    """The onsets of the given bins of the city, by device id (bins with no alert: not asked)."""
+    """The onsets of the given bins of the city, by device id (bins with no alert: not asked);
+    remembered for the next request."""
     if not device_ids:
         return {}
     rows = await fetch_all(conn, Onsets, ONSETS, {"city": city_id, "devices": device_ids})
+    kept = sorted(
+        (row.device_id, name, since, row.newest)
+        for row in rows
+        for name in CONDITIONS
+        if (since := getattr(row, f"{name}_since")) is not None and row.newest is not None
+    )
+    # Remembering only saves the next request work: two requests colliding must not fail one.
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.execute(
+                FORGET,
+                {
+                    "city": city_id,
+                    "devices": device_ids,
+                    "kept": [f"{device} {name}" for device, name, _, _ in kept],
+                },
+            )
+            if kept:
+                await cur.execute(
+                    REMEMBER,
+                    {
+                        "city": city_id,
+                        "devices": [k[0] for k in kept],
+                        "conditions": [k[1] for k in kept],
+                        "since": [k[2] for k in kept],
+                        "through": [k[3] for k in kept],
+                    },
+                )
+    except psycopg.errors.TransactionRollback:  # a deadlock or serialization failure
+        pass
     return {row.device_id: row for row in rows}
