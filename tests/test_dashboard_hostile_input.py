@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +16,9 @@ from pisman import users
 from pisman.settings import Settings, get_settings
 from tests.support.api_seed import CITY, seed_city
 from tests.support.api_server import running_api
+from tests.support.dashboard_login import PASSWORD, log_in
 
-PASSWORD = "Sampah-Bandung-2026"
+__all__ = ["PASSWORD", "log_in"]  # tests/test_dashboard_login.py imports them from here
 
 HOSTILE: list[Any] = [
     None,
@@ -68,17 +68,6 @@ def dashboard_client(module_db_url: str) -> Iterator[Any]:
         yield app, client
         api_client_module.base_client.cache_clear()
         get_settings.cache_clear()
-
-
-def log_in(client: Any, username: str, password: str) -> Any:
-    """Log a Flask test client in through the login form (its CSRF token first)."""
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert csrf is not None, page[:300]
-    return client.post(
-        "/login",
-        data={"csrf": csrf.group(1), "username": username, "password": password, "next": "/"},
-    )
 
 
 def _dependency(text: str) -> dict[str, str]:
