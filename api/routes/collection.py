@@ -22,6 +22,7 @@ from api.deps import CityDep, Conn, HeavyLane, PlannerKey, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, bad_request, parse_local_date
 from api.queries.bin_fill import hourly_fill
+from api.queries.collection_inputs import plan_inputs, truck_exists
 from pisman import planning as P
 from pisman.contract import (
     PlanAnswer,
@@ -43,31 +44,6 @@ MAX_DAYS_AHEAD = 7
 # pages after the JSON), so one planner's three downloads cost one solve.
 CACHE_S = 600.0
 _cache: dict[tuple[str, str, str | None, float], tuple[float, PlanAnswer]] = {}
-
-PARAMS = """
-SELECT p.landfill_site_id, s.name, s.lat, s.lon, p.landfill_open_h, p.landfill_close_h,
-       p.landfill_unload_min, p.service_min, p.detour_factor, p.speed_kmh, p.container_kg
-FROM collection_params p JOIN site s ON s.site_id = p.landfill_site_id
-WHERE p.city_id = %s
-"""
-POOLS = (
-    "SELECT pool_id, name, lat, lon, districts FROM truck_pool WHERE city_id = %s ORDER BY pool_id"
-)
-TRUCKS = """
-SELECT truck_id, pool_id, capacity_kg, shift_start_h, shift_end_h
-FROM truck WHERE city_id = %s ORDER BY truck_id
-"""
-DEPOT_BINS = """
-SELECT s.site_id, d.device_id, s.name, s.district_id, di.name, s.kelurahan, s.lat, s.lon,
-       coalesce(d.full_threshold, c.bin_full_threshold)
-FROM device d
-JOIN site s ON s.site_id = d.site_id
-JOIN district di ON di.city_id = s.city_id AND di.district_id = s.district_id
-JOIN city c ON c.city_id = d.city_id
-WHERE d.city_id = %s AND d.kind = 'bin_sensor' AND d.active AND s.active AND s.site_type = 'depot'
-  AND s.lat IS NOT NULL AND s.lon IS NOT NULL
-ORDER BY s.site_id, d.device_id
-"""
 
 
 def _hhmm(minute: int) -> str:
@@ -238,33 +214,42 @@ async def build_plan(
         return hit[1]
     now = datetime.now(tz)
     as_of = min(now, datetime.combine(day, dtime(0), tzinfo=tz))
-    params = await (await conn.execute(PARAMS, (city_id,))).fetchone()
-    pools_rows = await (await conn.execute(POOLS, (city_id,))).fetchall()
-    if pool is not None and pool not in {r[0] for r in pools_rows}:
+    inputs = await plan_inputs(conn, city_id=city_id)
+    params, pools_rows, truck_rows, bin_rows = (
+        inputs.params,
+        inputs.pools,
+        inputs.trucks,
+        inputs.bins,
+    )
+    if pool is not None and pool not in {r.pool_id for r in pools_rows}:
         raise HTTPException(404, detail=f"no truck pool {pool!r} in city {city_id!r}")
-    truck_rows = await (await conn.execute(TRUCKS, (city_id,))).fetchall()
-    bin_rows = await (await conn.execute(DEPOT_BINS, (city_id,))).fetchall()
-    pool_of = {d: r[0] for r in pools_rows for d in r[4]}
+    pool_of = {d: r.pool_id for r in pools_rows for d in r.districts}
     if pool is not None:
-        bin_rows = [b for b in bin_rows if pool_of.get(b[3]) == pool]
-        truck_rows = [t for t in truck_rows if t[1] == pool]
-        pools_rows = [r for r in pools_rows if r[0] == pool]
+        bin_rows = [b for b in bin_rows if pool_of.get(b.district_id) == pool]
+        truck_rows = [t for t in truck_rows if t.pool_id == pool]
+        pools_rows = [r for r in pools_rows if r.pool_id == pool]
     history = await hourly_fill(
         conn,
         city_id=city_id,
-        device_ids=[b[1] for b in bin_rows],
+        device_ids=[b.device_id for b in bin_rows],
         end=as_of,
         days=LOOKBACK_DAYS,
     )
-    container_kg = int(params[10]) if params else 8000
+    container_kg = int(params.container_kg) if params else 8000
     # A plan for today starts from now: no truck leaves, and no stop is served, in the past.
     not_before = now.hour * 60 + now.minute + 1 if day == now.date() else 0
     trucks = [
-        P.TruckSpec(t[0], t[1], int(t[2]), max(_hours(t[3]), not_before), _hours(t[4]))
+        P.TruckSpec(
+            t.truck_id,
+            t.pool_id,
+            int(t.capacity_kg),
+            max(_hours(t.shift_start_h), not_before),
+            _hours(t.shift_end_h),
+        )
         for t in truck_rows
-        if max(_hours(t[3]), not_before) < _hours(t[4])
+        if max(_hours(t.shift_start_h), not_before) < _hours(t.shift_end_h)
     ]
-    pools = [P.Point(r[0], r[1], float(r[2]), float(r[3])) for r in pools_rows]
+    pools = [P.Point(r.pool_id, r.name, float(r.lat), float(r.lon)) for r in pools_rows]
     messages: list[str] = []
     if len(trucks) < len(truck_rows):
         messages.append(
@@ -280,20 +265,20 @@ async def build_plan(
     def compute() -> tuple[P.Plan, list[P.Stop], P.Landfill | None]:
         bins = [
             P.BinState(
-                site_id=b[0],
-                device_id=b[1],
-                site_name=b[2],
-                district_id=b[3],
-                district_name=b[4],
-                kelurahan=b[5],
-                lat=float(b[6]),
-                lon=float(b[7]),
+                site_id=b.site_id,
+                device_id=b.device_id,
+                site_name=b.site_name,
+                district_id=b.district_id,
+                district_name=b.district_name,
+                kelurahan=b.kelurahan,
+                lat=float(b.lat),
+                lon=float(b.lon),
                 container_kg=container_kg,
-                threshold=float(b[8]),
-                pool_id=pool_of.get(b[3]),
+                threshold=float(b.threshold),
+                pool_id=pool_of.get(b.district_id),
                 forecast=forecast_hours(
-                    history[b[1]].hours,
-                    history[b[1]].fills,
+                    history[b.device_id].hours,
+                    history[b.device_id].fills,
                     as_of=as_of,
                     tz=tz,
                     lookback_days=LOOKBACK_DAYS,
@@ -320,13 +305,13 @@ async def build_plan(
             plan = P.Plan(day, [], uncovered + no_fleet, 0, 0.0, [])
             return plan, stops, None
         landfill = P.Landfill(
-            params[0],
-            params[1],
-            float(params[2]),
-            float(params[3]),
-            _hours(params[4]),
-            _hours(params[5]),
-            round(float(params[6])),
+            params.landfill_site_id,
+            params.landfill_name,
+            float(params.landfill_lat),
+            float(params.landfill_lon),
+            _hours(params.landfill_open_h),
+            _hours(params.landfill_close_h),
+            round(float(params.landfill_unload_min)),
         )
         inp = P.PlanInput(
             day=day,
@@ -335,9 +320,9 @@ async def build_plan(
             trucks=trucks,
             landfill=landfill,
             stops=stops,
-            service_min=round(float(params[7])),
-            speed_kmh=float(params[9]),
-            distance=P.HaversineMatrix(float(params[8])),
+            service_min=round(float(params.service_min)),
+            speed_kmh=float(params.speed_kmh),
+            distance=P.HaversineMatrix(float(params.detour_factor)),
             time_limit_s=time_limit_s,
             uncovered=uncovered,
         )
@@ -625,14 +610,8 @@ async def get_collection_plan_print(
 ) -> HTMLResponse:
     """An HTML page to print, one truck per sheet; 404 for a truck not in the city's fleet."""
     day = _plan_day(date, city.tz)
-    if truck is not None:
-        row = await (
-            await conn.execute(
-                "SELECT 1 FROM truck WHERE city_id = %s AND truck_id = %s", (city.city_id, truck)
-            )
-        ).fetchone()
-        if row is None:
-            raise HTTPException(404, detail=f"no truck {truck!r} in city {city.city_id!r}")
+    if truck is not None and not await truck_exists(conn, city_id=city.city_id, truck_id=truck):
+        raise HTTPException(404, detail=f"no truck {truck!r} in city {city.city_id!r}")
     answer = await build_plan(
         conn,
         city_id=city.city_id,
