@@ -107,6 +107,31 @@ def module_db_url(backend: Backend, migrated_template: str) -> Iterator[str]:
     backend.drop_database(url)
 
 
+@pytest.fixture(scope="module")
+def seeded_template(
+    request: pytest.FixtureRequest, backend: Backend, migrated_template: str
+) -> Iterator[str]:
+    """The migrated template seeded by the requesting module's `seed_database(url)`, once per
+    module: for modules whose every test needs the same expensive seed (Argon2 hashes,
+    weighings, materialised rollups). Tests take `seeded_db_url`."""
+    seed = getattr(request.module, "seed_database", None)
+    if seed is None:
+        raise pytest.UsageError(
+            f"{request.module.__name__} uses seeded_db_url: define seed_database(url)"
+        )
+    name = backend.seeded_template(migrated_template, seed)
+    yield name
+    backend.drop_database(backend.url_for(name))
+
+
+@pytest.fixture
+def seeded_db_url(backend: Backend, seeded_template: str) -> Iterator[str]:
+    """A fresh copy of the module's seeded database, this test's own to change."""
+    url = backend.create_database(template=seeded_template)
+    yield url
+    backend.drop_database(url)
+
+
 @pytest.fixture
 def empty_db_url(backend: Backend) -> Iterator[str]:
     """A fresh database with no schema at all."""

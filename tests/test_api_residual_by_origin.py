@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,7 +19,6 @@ from tests.support.api_seed import (
     random_weighings,
     seed_city,
 )
-from tests.support.databases import Backend
 
 SITE_TYPE = {s[0]: s[2] for s in SITES}
 SITE_DISTRICT = {s[0]: s[1] for s in SITES}
@@ -100,7 +98,8 @@ def _background() -> list[Weighing]:
     return random_weighings(random.Random(23), START, 24 * 5, 6)
 
 
-def _seed(db_url: str) -> None:
+def seed_database(db_url: str) -> None:
+    """The two cities, five days of weighings and the landfill loads, once per module."""
     background = _background()
     with psycopg.connect(db_url) as conn:
         seed_city(conn)
@@ -122,24 +121,14 @@ def _seed(db_url: str) -> None:
             bring_rollups_up_to_date(conn, START, START + timedelta(days=6))
 
 
-@pytest.fixture(scope="module")
-def seeded_template(backend: Backend, migrated_template: str) -> Iterator[str]:
-    """The two cities, five days of weighings and the landfill loads, seeded once per module."""
-    name = backend.seeded_template(migrated_template, _seed)
-    yield name
-    backend.drop_database(backend.url_for(name))
-
-
 @pytest.fixture
 def seeded(
-    backend: Backend, seeded_template: str
-) -> Iterator[tuple[str, list[Weighing], dict[tuple[str, int], str | None]]]:
+    seeded_db_url: str,
+) -> tuple[str, list[Weighing], dict[tuple[str, int], str | None]]:
     """A fresh copy of the seeded database, the weighings in it and the loads' origins."""
-    url = backend.create_database(template=seeded_template)
     # Background landfill loads carry no origin: unknown, they stay on the gate's district.
     origins = {(w.site_id, w.seq): o for w, o in LOADS}
-    yield url, _background() + [w for w, _ in LOADS], origins
-    backend.drop_database(url)
+    return seeded_db_url, _background() + [w for w, _ in LOADS], origins
 
 
 def _by_bucket_and_district(body: dict) -> dict[tuple[str, str], float]:

@@ -4,7 +4,6 @@ next request on both backends (the grain tables, sql/025, are exact at commit)."
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -19,13 +18,13 @@ from tests.support.api_seed import (
     random_weighings,
     seed_city,
 )
-from tests.support.databases import Backend
 
 START = datetime.fromisoformat("2026-02-26T12:00:00+00:00")
 RANGE = {"from": "2026-02-26", "to": "2026-03-03"}  # past days across a month edge
 
 
-def _seed(url: str) -> None:
+def seed_database(url: str) -> None:
+    """The city and five days of weighings, once per module (seeded_db_url)."""
     with psycopg.connect(url) as conn:
         seed_city(conn)
         insert_weighings(conn, random_weighings(random.Random(11), START, 24 * 5, 6))
@@ -35,20 +34,10 @@ def _seed(url: str) -> None:
             bring_rollups_up_to_date(conn, START, START + timedelta(days=5))
 
 
-@pytest.fixture(scope="module")
-def seeded_template(backend: Backend, migrated_template: str) -> Iterator[str]:
-    """The city and five days of weighings, seeded (and materialised) once per module."""
-    name = backend.seeded_template(migrated_template, _seed)
-    yield name
-    backend.drop_database(backend.url_for(name))
-
-
 @pytest.fixture
-def seeded(backend: Backend, seeded_template: str) -> Iterator[str]:
+def seeded(seeded_db_url: str) -> str:
     """A fresh copy of the seeded database: each test makes its own late edits."""
-    url = backend.create_database(template=seeded_template)
-    yield url
-    backend.drop_database(url)
+    return seeded_db_url
 
 
 def _residual(body: dict) -> float:

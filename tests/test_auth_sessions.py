@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from pisman import users
 from tests.support.api_seed import CITY, api_client, seed_city
-from tests.support.databases import Backend
 
 PASSWORD = "Sampah-Bandung-2026"
 
 
-def _seed_users(url: str) -> None:
+def seed_database(url: str) -> None:
+    """The city and its three users (three Argon2id hashes): once per module (seeded_db_url)."""
     with psycopg.connect(url) as conn:
         seed_city(conn)
         conn.execute("INSERT INTO city (city_id, name) VALUES ('othertown', 'Othertown')")
@@ -26,20 +25,10 @@ def _seed_users(url: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def users_template(backend: Backend, migrated_template: str) -> Iterator[str]:
-    """The city and its three users, seeded once per module (three Argon2 hashes)."""
-    name = backend.seeded_template(migrated_template, _seed_users)
-    yield name
-    backend.drop_database(backend.url_for(name))
-
-
 @pytest.fixture
-def city_db(backend: Backend, users_template: str) -> Iterator[str]:
+def city_db(seeded_db_url: str) -> str:
     """A fresh copy of the seeded database for each test (sessions and lockouts are its own)."""
-    url = backend.create_database(template=users_template)
-    yield url
-    backend.drop_database(url)
+    return seeded_db_url
 
 
 def login(client, username: str, password: str = PASSWORD):
