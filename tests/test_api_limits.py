@@ -24,6 +24,7 @@ from pisman.settings import PROJECT_ROOT, Settings
 from tests.support.api_seed import CITY, api_client, seed_city
 from tests.support.api_server import running_api
 from tests.support.broker import free_port
+from tests.support.databases import lock_waiters
 
 # Up to tomorrow: open days are always read from the database, never from the closed-day cache.
 _TODAY = datetime.now(ZoneInfo("Asia/Jakarta")).date()
@@ -98,15 +99,6 @@ def test_guessing_a_key_id_does_not_use_up_the_real_keys_requests(
     assert real.status_code == 200
 
 
-def _lock_waiters(db_url: str) -> int:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 @contextmanager
 def rollups_locked(db_url: str) -> Iterator[None]:
     """Hold an exclusive lock on every tonnage source (the site-less grain tables of sql/025 and
@@ -149,7 +141,7 @@ def test_heavy_queries_beyond_the_bound_get_429_while_light_requests_answer_at_o
             ]
             for t in threads:
                 t.start()
-            _wait_until(lambda: _lock_waiters(city_db) >= 2)
+            _wait_until(lambda: lock_waiters(city_db) >= 2)
             refused, refused_s = _timed_get(base + TONNAGE, key)
             light = {p: _timed_get(base + p, key) for p in ("/healthz", "/v1/meta", "/v1/sites")}
         for t in threads:

@@ -23,7 +23,7 @@ from ingest.acks import epoch_ms, expand_runs, message_digest, reason_code, runs
 from pisman import db, devices
 from pisman.settings import PROJECT_ROOT
 from tests.support.broker import Mosquitto, free_port
-from tests.support.databases import Backend
+from tests.support.databases import Backend, lock_waiters
 from tests.support.ingest_world import (
     PASSWORD,
     dumps,
@@ -300,7 +300,12 @@ def test_an_ack_arrives_only_after_the_commit(world: World) -> None:
             # The database cannot take the reading: the batch waits on the table lock.
             blocker.execute("LOCK TABLE weighing IN ACCESS EXCLUSIVE MODE")
             assert scale.publish("weighing", dumps(weighing(1, ts=T0))) == 0
-            time.sleep(3)
+            # Ingest's write waits on the lock: its transaction cannot commit. Then give an
+            # ack that would come too early time to arrive.
+            wait_for(
+                lambda: lock_waiters(world.db_url) >= 1, timeout=30, what="ingest's write blocked"
+            )
+            time.sleep(0.5)
             assert scale.acks() == [], "acknowledged before the reading was committed"
             blocker.rollback()  # the database is back
             wait_for(lambda: scale.stored_keys() == {(1, epoch_ms(T0))}, timeout=30)

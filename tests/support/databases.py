@@ -114,6 +114,17 @@ class Backend:
         return None
 
 
+def lock_waiters(db_url: str) -> int:
+    """How many sessions on this database wait for a lock right now (a blocked writer shows
+    here, so a test can wait for "blocked" instead of sleeping)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 BACKENDS = (
     Backend(
         "postgresql",
