@@ -433,3 +433,30 @@ def _stored_state(db_url: str, device_id: str) -> str:
 def _free_ports() -> dict[str, int]:
     """A free port for each listener of an `up` (API, dashboard, MQTT, ingest metrics)."""
     return {name: free_port() for name in ("api", "dashboard", "mqtt", "metrics")}
+
+
+def test_up_keeps_the_ingest_accounts_password_for_a_configured_broker(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MQTT_URL set, the broker's files were loaded once by `pisman devices sync-broker`:
+    a second `up` must not give the ingest account a new password (it is kept 0600 in var/)."""
+    from pisman.settings import get_settings
+    from pisman.stack import INGEST_ACCOUNT, Stack, choose_broker
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("MQTT_URL", "mqtt://broker.example:1883")
+    monkeypatch.setenv("PISMAN_DATA_DIR", str(tmp_path))
+    s = get_settings()
+    state = tmp_path / "up-state.json"
+    env: dict[str, str] = {}
+    brokers = [choose_broker(s, Stack(s, tmp_path / "logs"), db_url, state, env) for _ in "12"]
+    assert brokers[0] == brokers[1]
+    assert (brokers[0].host, brokers[0].port) == ("broker.example", 1883)
+    assert env == {}  # no broker files of our own to point at
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert json.loads(state.read_text())["ingest_password"] == brokers[0].ingest_password
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute(
+            "SELECT password_hash FROM service_account WHERE username = %s", (INGEST_ACCOUNT,)
+        ).fetchone()
+    assert stored is not None and brokers[0].ingest_password not in stored[0]
