@@ -215,6 +215,14 @@ def _notice(result: Any, lang: Lang) -> html.Div | None:
     return html.Div(text, id="alerts-ack-notice", className=css, role="status")
 
 
+def _problem(exc: ApiUnavailable | ApiRefused, lang: Lang, page: str) -> html.Div:
+    """The page's own API message (dashboard/states.py) under an id of the panel's: the page
+    shows its message too, and two elements must not share one id."""
+    shown = api_problem(exc, lang)
+    css = getattr(shown, "className", "state state-error")
+    return html.Div(shown.children, id=f"alerts-problem-{page}", className=css, role="alert")
+
+
 @callback(
     Output("alerts-body-overview", "children"),
     Input("lang", "data"),
@@ -226,7 +234,7 @@ def render_overview(stored_lang: Any, _tick: Any) -> list[Any]:
     try:
         alerts = get_client().alerts()
     except (ApiUnavailable, ApiRefused) as exc:
-        return [html.H2(t("alerts_title", lang)), api_problem(exc, lang)]
+        return [html.H2(t("alerts_title", lang)), _problem(exc, lang, "overview")]
     return overview_body(alerts, lang)
 
 
@@ -242,7 +250,7 @@ def render_bins(stored_lang: Any, _tick: Any, result: Any) -> list[Any]:
     try:
         alerts = get_client().alerts()
     except (ApiUnavailable, ApiRefused) as exc:
-        return [html.H2(t("alerts_title", lang)), api_problem(exc, lang)]
+        return [html.H2(t("alerts_title", lang)), _problem(exc, lang, "bins")]
     return bins_body(alerts, lang, _notice(result, lang))
 
 
