@@ -321,11 +321,22 @@ def test_no_ack_while_the_database_is_down_and_the_ack_once_it_is_back(
     world, pg = private_world
     scale = Device(world.broker.port, SCALE)
     try:
-        with running_ingest(world.ingest_settings(), client_id=INGEST):
+        with running_ingest(world.ingest_settings(), client_id=INGEST) as ingest:
             pg.stop("immediate")
             try:
                 assert scale.publish("weighing", dumps(weighing(1, ts=T0))) == 0
-                time.sleep(4)  # ingest holds the batch and retries
+                # Ingest took the message into a batch and its write failed: it holds the
+                # batch and retries. Then time for a few retries and for an early ack.
+                sample = ingest.metrics.registry.get_sample_value
+                wait_for(
+                    lambda: (
+                        sample("pisman_ingest_messages_received_total") == 1
+                        and sample("pisman_ingest_database_connected") == 0
+                    ),
+                    timeout=30,
+                    what="ingest's write failing while the database is down",
+                )
+                time.sleep(1.5)
                 assert scale.acks() == [], "acknowledged while the database was down"
             finally:
                 pg.start()
