@@ -613,9 +613,11 @@ def test_overview_paces_today_shows_yesterday_and_says_when_the_residual_passes_
         tab.text("#ov-pace-collected"),
     )
     assert tab.text("#ov-yday-residual-over").startswith("Over the ceiling: +")
-    assert tab.plot("ov-trend", "el.layout.annotations.map(a => a.text)") == [
-        "Generated 1,500 t/day"
-    ]
+    tab.page.wait_for_function(
+        "() => document.querySelector('#ov-trend .js-plotly-plot')?.layout.annotations"
+        ".map(a => a.text).join() === 'Generated 1,500 t/day'",
+        timeout=TIMEOUT_MS,
+    )
     assert tab.errors == []
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
-from dash import Input, Output, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import alerts_panel
 from dashboard import format as fmt
@@ -83,6 +83,9 @@ def layout(**_query: Any) -> html.Div:
                     ),
                     html.Div(id="ov-trend-message"),
                     html.Div(id="ov-trend-body"),
+                    # What the drawn trend shows ([language, first, last]; null: nothing drawn),
+                    # so a refresh redraws it whenever it is not what the page now asks for.
+                    dcc.Store(id="ov-trend-drawn"),
                 ],
                 className="panel ov-trend-panel",
             ),
@@ -663,14 +666,16 @@ def _has_data(progress: ProgressAnswer) -> bool:
     Output("ov-trend-title", "children"),
     Output("ov-trend-message", "children"),
     Output("ov-trend-body", "children"),
+    Output("ov-trend-drawn", "data"),
     Input("lang", "data"),
     Input("tick", "n_intervals"),
     Input("ov-trend-range", "start_date"),
     Input("ov-trend-range", "end_date"),
+    State("ov-trend-drawn", "data"),
 )
 def render_overview(
-    stored_lang: str | None, tick: int, start: str | None, end: str | None
-) -> tuple[Any, Any, Any, Any]:
+    stored_lang: str | None, tick: int, start: str | None, end: str | None, drawn: Any
+) -> tuple[Any, Any, Any, Any, Any]:
     """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds, and when the
     trend's range changes)."""
     lang = as_lang(stored_lang)
@@ -680,18 +685,23 @@ def render_overview(
         # The trend comes from /v1/tonnage for the picked range: no 90 days here.
         progress = client.progress(trend_days=1)
     except (ApiUnavailable, ApiRefused) as exc:
-        return api_problem(exc, lang), t("ov_trend_title", lang, start="–", end="–"), None, None
+        no_title = t("ov_trend_title", lang, start="–", end="–")
+        return api_problem(exc, lang), no_title, None, None, None
     title: Any
     message: Any
     graph: Any
-    if ctx.triggered_id == "tick" and (tick or 0) % TREND_REFRESH_TICKS:
+    now_drawn: Any
+    wanted = [lang, start, end]
+    if ctx.triggered_id == "tick" and (tick or 0) % TREND_REFRESH_TICKS and drawn == wanted:
         # The trend changes little between refreshes and redrawing a chart is the costliest part
-        # of a refresh: every TREND_REFRESH_TICKS-th tick (and at once for a new range/language).
-        title, message, graph = no_update, no_update, no_update
+        # of a refresh: every TREND_REFRESH_TICKS-th tick, unless what is drawn is not what the
+        # page asks for (another language or range, or nothing drawn yet).
+        title, message, graph, now_drawn = no_update, no_update, no_update, no_update
     else:
         title, message, graph = _trend(
             client, start, end, progress.generation_t_per_day, meta, lang
         )
+        now_drawn = wanted if graph is not None else None
     body: list[Any] = []
     if not _has_data(progress):
         body.append(no_data(lang))
@@ -711,7 +721,7 @@ def render_overview(
             className="as-of",
         ),
     ]
-    return html.Div(body, id="overview-figures"), title, message, graph
+    return html.Div(body, id="overview-figures"), title, message, graph, now_drawn
 
 
 @callback(
