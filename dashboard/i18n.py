@@ -238,8 +238,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "ov_ahead": ("di depan laju", "ahead of pace"),
     "ov_behind": ("di belakang laju", "behind pace"),
     "ov_over_ceiling_now": (
-        "Melebihi batas: {over} di atas batas sampai saat ini",
-        "Over the ceiling: {over} above it by now",
+        "Melebihi batas harian: +{over}",
+        "Over the daily ceiling: +{over}",
+    ),
+    "ov_above_ceiling_pace": (
+        "Di atas laju batas: +{over} dari yang diharapkan sampai saat ini",
+        "Above the ceiling's pace: +{over} more than expected by now",
     ),
     "ov_over_ceiling": ("Melebihi batas: +{over}", "Over the ceiling: +{over}"),
     "ov_within_ceiling": ("di bawah batas", "within the ceiling"),

@@ -193,7 +193,12 @@ class PaceFigure(Answer):
     history_days: int = Field(description="Days of the 4 in the history with this measure.")
     ceiling: bool = Field(description="True when the target is an upper bound (residual).")
     over_ceiling: bool | None = Field(
-        description="Ceiling only: so_far_t above expected_t; null without an expectation."
+        description="Ceiling only: so_far_t above the whole day's ceiling (day_target_t): "
+        "exceeded, whatever the hour; null without a ceiling."
+    )
+    above_pace: bool | None = Field(
+        description="Ceiling only: so_far_t above expected_t, on course to pass the ceiling "
+        "(a warning, not yet exceeded); null without an expectation."
     )
 
 

@@ -61,6 +61,9 @@ def test_pace_counts_the_day_until_at_against_the_same_weekday_of_four_weeks(
         early = client.get("/v1/progress", params={"date": DAY.isoformat(), "at": "04:00"}).json()
         late = client.get("/v1/progress", params={"date": DAY.isoformat(), "at": "11:00"}).json()
         whole = client.get("/v1/progress", params={"date": DAY.isoformat()}).json()
+        day_before = client.get(
+            "/v1/progress", params={"date": (DAY - timedelta(days=1)).isoformat()}
+        ).json()
 
     pace = early["pace"]
     assert pace["at"] == "2026-03-10T04:00:00+07:00"
@@ -75,7 +78,8 @@ def test_pace_counts_the_day_until_at_against_the_same_weekday_of_four_weeks(
         "basis": "history",
         "history_days": 4,
         "ceiling": True,
-        "over_ceiling": True,
+        "over_ceiling": False,  # 300 t of a 981 t day: not exceeded ...
+        "above_pace": True,  # ... but above the 245.25 t expected by 04:00
     }
     collected = pace["collected"]  # landfill 40 t + deposits 5 t a day; 10 t before 04:00
     assert collected["so_far_t"] == 302.0 and collected["day_target_t"] == 1500.0
@@ -92,13 +96,17 @@ def test_pace_counts_the_day_until_at_against_the_same_weekday_of_four_weeks(
     late_residual = late["pace"]["residual"]
     assert late_residual["so_far_t"] == 320.0
     assert late_residual["expected_share"] == 1.0
-    assert late_residual["over_ceiling"] is False
+    assert late_residual["over_ceiling"] is False and late_residual["above_pace"] is False
 
     # A past day without `at` is over: its whole target is expected.
     assert whole["pace"]["at"] == "2026-03-11T00:00:00+07:00"
     assert whole["pace"]["residual"]["basis"] == "day_over"
     assert whole["pace"]["residual"]["expected_t"] == 981.0
     assert whole["pace"]["residual"]["so_far_t"] == 320.0
+    assert whole["pace"]["residual"]["over_ceiling"] is False
+    # The day before sent 1,000 t: its 981 t ceiling exceeded.
+    assert day_before["pace"]["residual"]["so_far_t"] == 1000.0
+    assert day_before["pace"]["residual"]["over_ceiling"] is True
 
     yesterday = early["yesterday"]
     assert yesterday["date"] == "2026-03-09" and yesterday["has_data"] is True

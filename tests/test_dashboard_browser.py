@@ -588,7 +588,9 @@ def test_overview_paces_today_shows_yesterday_and_says_when_the_residual_passes_
     assert "card-over" in (tab.page.get_attribute("#card-residual", "class") or "")
     assert tab.text("#card-residual .card-sub").startswith("Batas harian:")
     over = tab.text("#ov-pace-residual-over")
-    assert over.startswith("Melebihi batas:") and "di atas batas sampai saat ini" in over
+    assert over == "Melebihi batas harian: +" + fmt.tonnes(
+        pace["residual"]["so_far_t"] - pace["residual"]["day_target_t"], "id"
+    )
     # Yesterday's whole day, its residual over the day's ceiling in words.
     assert tab.text("#ov-yday-collected") == fmt.tonnes(yesterday["collected_t"], "id")
     residual = yesterday["categories"]["residual"]["tonnes"]
@@ -605,7 +607,7 @@ def test_overview_paces_today_shows_yesterday_and_says_when_the_residual_passes_
 
     tab.page.click("#lang-toggle")
     tab.page.wait_for_function(
-        "() => document.querySelector('#ov-pace-residual-over')?.innerText.startsWith('Over the ceiling:')",
+        "() => document.querySelector('#ov-pace-residual-over')?.innerText.startsWith('Over the daily ceiling:')",
         timeout=TIMEOUT_MS,
     )
     assert re.fullmatch(

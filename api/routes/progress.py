@@ -253,7 +253,8 @@ def pace_figures(so_far: Kg, shares: DayShares, targets: dict[str, Target], at: 
             basis=share.basis,
             history_days=share.history_days,
             ceiling=ceiling,
-            over_ceiling=_over(kg, expected) if ceiling else None,
+            over_ceiling=_over(kg, day_target) if ceiling else None,
+            above_pace=_over(kg, expected) if ceiling else None,
         )
     return Pace(
         at=at.isoformat(timespec="seconds"),

@@ -137,13 +137,24 @@ def _pace_line(code: str, pace: PaceFigure, lang: Lang) -> html.Div:
     expected = fmt.tonnes(pace.expected_t, lang)
     if pace.ceiling:
         parts: list[Any] = [t("ov_pace_ceiling", lang, so_far=so_far, expected=expected)]
-        if pace.over_ceiling:
-            over = fmt.tonnes(pace.so_far_t - pace.expected_t, lang)
+        if pace.over_ceiling and pace.day_target_t is not None:
+            # Exceeded: the whole day's ceiling is behind us, whatever the hour.
+            over = fmt.tonnes(pace.so_far_t - pace.day_target_t, lang)
             parts.append(
                 html.Strong(
                     t("ov_over_ceiling_now", lang, over=over),
                     id=f"ov-pace-{code}-over",
                     className="ov-over-text",
+                )
+            )
+        elif pace.above_pace:
+            # Not exceeded yet, but more than the hour's share of it: a warning, not red.
+            ahead = fmt.tonnes(pace.so_far_t - pace.expected_t, lang)
+            parts.append(
+                html.Strong(
+                    t("ov_above_ceiling_pace", lang, over=ahead),
+                    id=f"ov-pace-{code}-ahead",
+                    className="ov-ahead-text",
                 )
             )
         else:
