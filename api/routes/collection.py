@@ -21,8 +21,16 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import CityDep, Conn, HeavyLane, PlannerKey, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, bad_request, parse_local_date
-from api.queries.bin_fill import hourly_fill
-from api.queries.collection_inputs import plan_inputs, truck_exists
+from api.queries.bin_fill import HourlyFill, hourly_fill
+from api.queries.collection_inputs import (
+    DepotBin,
+    FleetParams,
+    PlanInputs,
+    PoolRow,
+    TruckRow,
+    plan_inputs,
+    truck_exists,
+)
 from pisman import planning as P
 from pisman.contract import (
     PlanAnswer,
@@ -69,6 +77,86 @@ def _uncovered_item(u: P.Uncovered) -> PlanUncovered:
     )
 
 
+def _stop_item(ps: P.PlannedStop) -> PlanStop:
+    """One planned stop as the answer shows it (tonnes, percent, HH:MM)."""
+    return PlanStop(
+        order=ps.order,
+        site_id=ps.stop.site_id,
+        site_name=ps.stop.site_name,
+        district_id=ps.stop.district_id,
+        district_name=ps.stop.district_name,
+        kelurahan=ps.stop.kelurahan,
+        lat=ps.stop.lat,
+        lon=ps.stop.lon,
+        expected_fill_pct=round(ps.stop.expected_fill * 100, 1),
+        load_t=round(ps.stop.load_kg / 1000, 3),
+        window_start=_hhmm(ps.stop.window_start_min),
+        window_end=_hhmm(ps.stop.window_end_min),
+        arrival=_hhmm(ps.arrival_min),
+        late_min=ps.late_min,
+        mandatory=ps.stop.mandatory,
+        above_threshold=ps.stop.above_threshold,
+        why=ps.stop.why,
+    )
+
+
+def _trip_item(t: P.Trip) -> PlanTrip:
+    """One landfill trip: its load, distance, arrival at the landfill and its stops."""
+    return PlanTrip(
+        number=t.number,
+        load_t=round(t.load_kg / 1000, 3),
+        km=round(t.km, 1),
+        landfill_arrival=_hhmm(t.landfill_arrival_min),
+        stops=[_stop_item(ps) for ps in t.stops],
+    )
+
+
+def _truck_item(r: P.TruckRoute) -> PlanTruck:
+    """One truck's day: its shift as planned, distance, load and trips."""
+    return PlanTruck(
+        truck_id=r.truck.truck_id,
+        pool_id=r.truck.pool_id,
+        capacity_t=r.truck.capacity_kg / 1000,
+        start=_hhmm(r.start_min),
+        end=_hhmm(r.end_min),
+        km=round(r.km, 1),
+        load_t=round(r.load_kg / 1000, 3),
+        trips=[_trip_item(t) for t in r.trips],
+    )
+
+
+def _plan_status(
+    landfill: P.Landfill | None, uncovered: list[PlanUncovered], trucks: list[PlanTruck]
+) -> str:
+    """no_fleet (no fleet data), partial (a needed stop left), empty (nothing to do) or ok."""
+    if landfill is None:
+        return "no_fleet"
+    if uncovered:
+        return "partial"
+    if not trucks:
+        return "empty"
+    return "ok"
+
+
+def _summary(
+    plan: P.Plan, *, trucks_available: int, stops: list[P.Stop], uncovered: int
+) -> PlanSummary:
+    """The plan's totals: trucks, trips, km, tonnes, stops visited against stops needed."""
+    return PlanSummary(
+        trucks_used=len(plan.routes),
+        trucks_available=trucks_available,
+        trips=plan.trips,
+        km=round(plan.km, 1),
+        load_t=round(plan.load_kg / 1000, 3),
+        t_per_trip=round(plan.load_kg / 1000 / plan.trips, 2) if plan.trips else None,
+        stops=sum(len(t.stops) for r in plan.routes for t in r.trips),
+        stops_needed=sum(1 for s in stops if s.mandatory),
+        uncovered=uncovered,
+        optional_left=plan.optional_left,
+        solve_s=round(plan.solve_s, 2),
+    )
+
+
 def _answer(
     city_id: str,
     day: date,
@@ -82,93 +170,18 @@ def _answer(
     landfill: P.Landfill | None,
     extra_messages: list[str],
 ) -> PlanAnswer:
-    trucks = [
-        PlanTruck(
-            truck_id=r.truck.truck_id,
-            pool_id=r.truck.pool_id,
-            capacity_t=r.truck.capacity_kg / 1000,
-            start=_hhmm(r.start_min),
-            end=_hhmm(r.end_min),
-            km=round(r.km, 1),
-            load_t=round(r.load_kg / 1000, 3),
-            trips=[
-                PlanTrip(
-                    number=t.number,
-                    load_t=round(t.load_kg / 1000, 3),
-                    km=round(t.km, 1),
-                    landfill_arrival=_hhmm(t.landfill_arrival_min),
-                    stops=[
-                        PlanStop(
-                            order=ps.order,
-                            site_id=ps.stop.site_id,
-                            site_name=ps.stop.site_name,
-                            district_id=ps.stop.district_id,
-                            district_name=ps.stop.district_name,
-                            kelurahan=ps.stop.kelurahan,
-                            lat=ps.stop.lat,
-                            lon=ps.stop.lon,
-                            expected_fill_pct=round(ps.stop.expected_fill * 100, 1),
-                            load_t=round(ps.stop.load_kg / 1000, 3),
-                            window_start=_hhmm(ps.stop.window_start_min),
-                            window_end=_hhmm(ps.stop.window_end_min),
-                            arrival=_hhmm(ps.arrival_min),
-                            late_min=ps.late_min,
-                            mandatory=ps.stop.mandatory,
-                            above_threshold=ps.stop.above_threshold,
-                            why=ps.stop.why,
-                        )
-                        for ps in t.stops
-                    ],
-                )
-                for t in r.trips
-            ],
-        )
-        for r in plan.routes
-    ]
-    uncovered = [
-        PlanUncovered(
-            site_id=u.site_id,
-            site_name=u.site_name,
-            district_id=u.district_id,
-            kelurahan=u.kelurahan,
-            pool_id=u.pool_id,
-            expected_fill_pct=round(u.expected_fill * 100, 1)
-            if u.expected_fill is not None
-            else None,
-            reason_code=u.reason_code,
-            reason=u.reason,
-        )
-        for u in plan.uncovered
-    ]
-    needed = sum(1 for s in stops if s.mandatory)
-    visited = sum(len(t.stops) for r in plan.routes for t in r.trips)
-    if landfill is None:
-        status = "no_fleet"
-    elif uncovered:
-        status = "partial"
-    elif not trucks:
-        status = "empty"
-    else:
-        status = "ok"
+    """The solved plan as the API answers it: trucks, totals, what is left and the places."""
+    trucks = [_truck_item(r) for r in plan.routes]
+    uncovered = [_uncovered_item(u) for u in plan.uncovered]
     return PlanAnswer(
         city_id=city_id,
         date=day.isoformat(),
         pool=pool,
         as_of=as_of.isoformat(timespec="seconds"),
-        status=status,
+        status=_plan_status(landfill, uncovered, trucks),
         messages=extra_messages + plan.messages,
-        summary=PlanSummary(
-            trucks_used=len(plan.routes),
-            trucks_available=trucks_available,
-            trips=plan.trips,
-            km=round(plan.km, 1),
-            load_t=round(plan.load_kg / 1000, 3),
-            t_per_trip=round(plan.load_kg / 1000 / plan.trips, 2) if plan.trips else None,
-            stops=visited,
-            stops_needed=needed,
-            uncovered=len(uncovered),
-            optional_left=plan.optional_left,
-            solve_s=round(plan.solve_s, 2),
+        summary=_summary(
+            plan, trucks_available=trucks_available, stops=stops, uncovered=len(uncovered)
         ),
         trucks=trucks,
         uncovered=uncovered,
@@ -197,6 +210,196 @@ def _plan_day(value: str | None, tz: ZoneInfo) -> date:
     return day
 
 
+def _cached(key: tuple[str, str, str | None, float]) -> PlanAnswer | None:
+    """The answer of the same plan asked within CACHE_S, if any."""
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < CACHE_S:
+        return hit[1]
+    return None
+
+
+def _remember(key: tuple[str, str, str | None, float], answer: PlanAnswer) -> None:
+    """Keep the answer for CACHE_S; beyond 64 plans the oldest is forgotten."""
+    _cache[key] = (time.monotonic(), answer)
+    if len(_cache) > 64:
+        oldest = min(_cache, key=lambda k: _cache[k][0])
+        _cache.pop(oldest, None)
+
+
+def _scope_to_pool(
+    inputs: PlanInputs, *, city_id: str, pool: str | None
+) -> tuple[list[PoolRow], list[TruckRow], list[DepotBin], dict[str, str]]:
+    """The pools, trucks and depot bins the plan covers (one pool's if `pool` is given; 404 for
+    an unknown pool), and each district's pool."""
+    pools_rows, truck_rows, bin_rows = inputs.pools, inputs.trucks, inputs.bins
+    if pool is not None and pool not in {r.pool_id for r in pools_rows}:
+        raise HTTPException(404, detail=f"no truck pool {pool!r} in city {city_id!r}")
+    pool_of = {d: r.pool_id for r in pools_rows for d in r.districts}
+    if pool is not None:
+        bin_rows = [b for b in bin_rows if pool_of.get(b.district_id) == pool]
+        truck_rows = [t for t in truck_rows if t.pool_id == pool]
+        pools_rows = [r for r in pools_rows if r.pool_id == pool]
+    return pools_rows, truck_rows, bin_rows, pool_of
+
+
+def _trucks_on_shift(truck_rows: list[TruckRow], *, day: date, now: datetime) -> list[P.TruckSpec]:
+    """The trucks with shift time left on `day`: a plan for today starts from now, so no truck
+    leaves, and no stop is served, in the past."""
+    not_before = now.hour * 60 + now.minute + 1 if day == now.date() else 0
+    return [
+        P.TruckSpec(
+            t.truck_id,
+            t.pool_id,
+            int(t.capacity_kg),
+            max(_hours(t.shift_start_h), not_before),
+            _hours(t.shift_end_h),
+        )
+        for t in truck_rows
+        if max(_hours(t.shift_start_h), not_before) < _hours(t.shift_end_h)
+    ]
+
+
+def _input_messages(
+    truck_rows: list[TruckRow],
+    trucks: list[P.TruckSpec],
+    bin_rows: list[DepotBin],
+    pool: str | None,
+) -> list[str]:
+    """What the planner should know before the solve: shifts already over, no bins to plan."""
+    messages: list[str] = []
+    if len(trucks) < len(truck_rows):
+        messages.append(
+            f"{len(truck_rows) - len(trucks)} truk sudah selesai shift hari ini / "
+            f"{len(truck_rows) - len(trucks)} trucks' shifts have ended today"
+        )
+    if not bin_rows:
+        messages.append(
+            "tidak ada sensor tempat sampah di TPS / no bin sensors at depots"
+            + (f" of pool {pool}" if pool else "")
+        )
+    return messages
+
+
+def _bin_states(
+    bin_rows: list[DepotBin],
+    history: dict[str, HourlyFill],
+    *,
+    pool_of: dict[str, str],
+    container_kg: int,
+    as_of: datetime,
+    tz: ZoneInfo,
+) -> list[P.BinState]:
+    """Each depot bin with its fill forecast from its hourly history."""
+    return [
+        P.BinState(
+            site_id=b.site_id,
+            device_id=b.device_id,
+            site_name=b.site_name,
+            district_id=b.district_id,
+            district_name=b.district_name,
+            kelurahan=b.kelurahan,
+            lat=float(b.lat),
+            lon=float(b.lon),
+            container_kg=container_kg,
+            threshold=float(b.threshold),
+            pool_id=pool_of.get(b.district_id),
+            forecast=forecast_hours(
+                history[b.device_id].hours,
+                history[b.device_id].fills,
+                as_of=as_of,
+                tz=tz,
+                lookback_days=LOOKBACK_DAYS,
+            ),
+        )
+        for b in bin_rows
+    ]
+
+
+def _no_fleet_plan(day: date, stops: list[P.Stop], uncovered: list[P.Uncovered]) -> P.Plan:
+    """Without fleet data nothing is routed: every needed stop is uncovered for want of trucks."""
+    no_fleet = [
+        P.Uncovered(
+            s.site_id,
+            s.site_name,
+            s.district_id,
+            s.kelurahan,
+            s.pool_id,
+            s.expected_fill,
+            NO_TRUCKS,
+            REASONS[NO_TRUCKS],
+        )
+        for s in stops
+        if s.mandatory
+    ]
+    return P.Plan(day, [], uncovered + no_fleet, 0, 0.0, [])
+
+
+def _landfill(params: FleetParams) -> P.Landfill:
+    """The landfill with its opening hours and unload time, from the fleet data."""
+    return P.Landfill(
+        params.landfill_site_id,
+        params.landfill_name,
+        float(params.landfill_lat),
+        float(params.landfill_lon),
+        _hours(params.landfill_open_h),
+        _hours(params.landfill_close_h),
+        round(float(params.landfill_unload_min)),
+    )
+
+
+def _select_and_solve(
+    bins: list[P.BinState],
+    params: FleetParams | None,
+    *,
+    day: date,
+    tz: ZoneInfo,
+    trucks: list[P.TruckSpec],
+    pools: list[P.Point],
+    time_limit_s: float,
+) -> tuple[P.Plan, list[P.Stop], P.Landfill | None]:
+    """Choose the stops from the forecasts and route the trucks to them (CPU-bound: run it in a
+    worker thread); the stops, and the landfill (None without fleet data), come back too."""
+    stops, uncovered = P.select_stops(bins, day=day, tz=tz, trucks=trucks)
+    if params is None:
+        return _no_fleet_plan(day, stops, uncovered), stops, None
+    landfill = _landfill(params)
+    inp = P.PlanInput(
+        day=day,
+        tz_name=str(tz),
+        pools=pools,
+        trucks=trucks,
+        landfill=landfill,
+        stops=stops,
+        service_min=round(float(params.service_min)),
+        speed_kmh=float(params.speed_kmh),
+        distance=P.HaversineMatrix(float(params.detour_factor)),
+        time_limit_s=time_limit_s,
+        uncovered=uncovered,
+    )
+    return P.solve(inp), stops, landfill
+
+
+def _data_messages(
+    params: FleetParams | None,
+    history: dict[str, HourlyFill],
+    bin_rows: list[DepotBin],
+    as_of: datetime,
+) -> list[str]:
+    """What is missing from the city's data: its fleet, or any fill history before the plan."""
+    messages: list[str] = []
+    if params is None:
+        messages.append(
+            "data armada kota ini belum dimuat / this city has no fleet data: add a `fleet` "
+            "section to its city file and run `pisman city load`"
+        )
+    if not any(history.values()) and bin_rows:
+        messages.append(
+            f"tidak ada data isi dalam {LOOKBACK_DAYS} hari sebelum {as_of:%Y-%m-%d %H:%M} / "
+            f"no fill data in the {LOOKBACK_DAYS} days before the plan"
+        )
+    return messages
+
+
 async def build_plan(
     conn: psycopg.AsyncConnection,
     *,
@@ -209,25 +412,14 @@ async def build_plan(
     """Gather fleet, bins and their history, forecast and solve (in a worker thread) within
     `time_limit_s` of solver time (PISMAN_PLAN_TIME_LIMIT_S)."""
     key = (city_id, day.isoformat(), pool, time_limit_s)
-    hit = _cache.get(key)
-    if hit and time.monotonic() - hit[0] < CACHE_S:
-        return hit[1]
+    hit = _cached(key)
+    if hit is not None:
+        return hit
     now = datetime.now(tz)
     as_of = min(now, datetime.combine(day, dtime(0), tzinfo=tz))
     inputs = await plan_inputs(conn, city_id=city_id)
-    params, pools_rows, truck_rows, bin_rows = (
-        inputs.params,
-        inputs.pools,
-        inputs.trucks,
-        inputs.bins,
-    )
-    if pool is not None and pool not in {r.pool_id for r in pools_rows}:
-        raise HTTPException(404, detail=f"no truck pool {pool!r} in city {city_id!r}")
-    pool_of = {d: r.pool_id for r in pools_rows for d in r.districts}
-    if pool is not None:
-        bin_rows = [b for b in bin_rows if pool_of.get(b.district_id) == pool]
-        truck_rows = [t for t in truck_rows if t.pool_id == pool]
-        pools_rows = [r for r in pools_rows if r.pool_id == pool]
+    params = inputs.params
+    pools_rows, truck_rows, bin_rows, pool_of = _scope_to_pool(inputs, city_id=city_id, pool=pool)
     history = await hourly_fill(
         conn,
         city_id=city_id,
@@ -236,109 +428,20 @@ async def build_plan(
         days=LOOKBACK_DAYS,
     )
     container_kg = int(params.container_kg) if params else 8000
-    # A plan for today starts from now: no truck leaves, and no stop is served, in the past.
-    not_before = now.hour * 60 + now.minute + 1 if day == now.date() else 0
-    trucks = [
-        P.TruckSpec(
-            t.truck_id,
-            t.pool_id,
-            int(t.capacity_kg),
-            max(_hours(t.shift_start_h), not_before),
-            _hours(t.shift_end_h),
-        )
-        for t in truck_rows
-        if max(_hours(t.shift_start_h), not_before) < _hours(t.shift_end_h)
-    ]
+    trucks = _trucks_on_shift(truck_rows, day=day, now=now)
     pools = [P.Point(r.pool_id, r.name, float(r.lat), float(r.lon)) for r in pools_rows]
-    messages: list[str] = []
-    if len(trucks) < len(truck_rows):
-        messages.append(
-            f"{len(truck_rows) - len(trucks)} truk sudah selesai shift hari ini / "
-            f"{len(truck_rows) - len(trucks)} trucks' shifts have ended today"
-        )
-    if not bin_rows:
-        messages.append(
-            "tidak ada sensor tempat sampah di TPS / no bin sensors at depots"
-            + (f" of pool {pool}" if pool else "")
-        )
+    messages = _input_messages(truck_rows, trucks, bin_rows, pool)
 
     def compute() -> tuple[P.Plan, list[P.Stop], P.Landfill | None]:
-        bins = [
-            P.BinState(
-                site_id=b.site_id,
-                device_id=b.device_id,
-                site_name=b.site_name,
-                district_id=b.district_id,
-                district_name=b.district_name,
-                kelurahan=b.kelurahan,
-                lat=float(b.lat),
-                lon=float(b.lon),
-                container_kg=container_kg,
-                threshold=float(b.threshold),
-                pool_id=pool_of.get(b.district_id),
-                forecast=forecast_hours(
-                    history[b.device_id].hours,
-                    history[b.device_id].fills,
-                    as_of=as_of,
-                    tz=tz,
-                    lookback_days=LOOKBACK_DAYS,
-                ),
-            )
-            for b in bin_rows
-        ]
-        stops, uncovered = P.select_stops(bins, day=day, tz=tz, trucks=trucks)
-        if params is None:
-            no_fleet = [
-                P.Uncovered(
-                    s.site_id,
-                    s.site_name,
-                    s.district_id,
-                    s.kelurahan,
-                    s.pool_id,
-                    s.expected_fill,
-                    NO_TRUCKS,
-                    REASONS[NO_TRUCKS],
-                )
-                for s in stops
-                if s.mandatory
-            ]
-            plan = P.Plan(day, [], uncovered + no_fleet, 0, 0.0, [])
-            return plan, stops, None
-        landfill = P.Landfill(
-            params.landfill_site_id,
-            params.landfill_name,
-            float(params.landfill_lat),
-            float(params.landfill_lon),
-            _hours(params.landfill_open_h),
-            _hours(params.landfill_close_h),
-            round(float(params.landfill_unload_min)),
+        bins = _bin_states(
+            bin_rows, history, pool_of=pool_of, container_kg=container_kg, as_of=as_of, tz=tz
         )
-        inp = P.PlanInput(
-            day=day,
-            tz_name=str(tz),
-            pools=pools,
-            trucks=trucks,
-            landfill=landfill,
-            stops=stops,
-            service_min=round(float(params.service_min)),
-            speed_kmh=float(params.speed_kmh),
-            distance=P.HaversineMatrix(float(params.detour_factor)),
-            time_limit_s=time_limit_s,
-            uncovered=uncovered,
+        return _select_and_solve(
+            bins, params, day=day, tz=tz, trucks=trucks, pools=pools, time_limit_s=time_limit_s
         )
-        return P.solve(inp), stops, landfill
 
     plan, stops, landfill = await asyncio.to_thread(compute)
-    if params is None:
-        messages.append(
-            "data armada kota ini belum dimuat / this city has no fleet data: add a `fleet` "
-            "section to its city file and run `pisman city load`"
-        )
-    if not any(history.values()) and bin_rows:
-        messages.append(
-            f"tidak ada data isi dalam {LOOKBACK_DAYS} hari sebelum {as_of:%Y-%m-%d %H:%M} / "
-            f"no fill data in the {LOOKBACK_DAYS} days before the plan"
-        )
+    messages += _data_messages(params, history, bin_rows, as_of)
     answer = _answer(
         city_id,
         day,
@@ -351,10 +454,7 @@ async def build_plan(
         landfill=landfill,
         extra_messages=messages,
     )
-    _cache[key] = (time.monotonic(), answer)
-    if len(_cache) > 64:
-        oldest = min(_cache, key=lambda k: _cache[k][0])
-        _cache.pop(oldest, None)
+    _remember(key, answer)
     return answer
 
 
