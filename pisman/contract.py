@@ -724,6 +724,24 @@ class BinForecastsAnswer(Answer):
 PlanStatus = Literal["ok", "partial", "empty", "no_fleet"]
 # Why a depot is not in the plan (the texts are pisman.planning.model.REASONS).
 PlanReason = Literal["deferred", "no_data", "no_trucks", "no_capacity", "not_reachable"]
+# Why a depot is not in the plan, in Bahasa Indonesia and English (the plan's `reason` joins
+# both; the dashboard shows the page's language).
+PLAN_REASON_TEXT: dict[PlanReason, tuple[str, str]] = {
+    "deferred": (
+        "di atas ambang tetapi menurut perkiraan tidak meluap sebelum rit besok",
+        "above its threshold, but forecast not to overflow before tomorrow's round",
+    ),
+    "no_data": ("tidak ada data isi yang cukup", "not enough fill data"),
+    "no_trucks": ("tidak ada truk di pool ini", "no trucks in this pool"),
+    "no_capacity": (
+        "muatan melebihi kapasitas truk dan shift",
+        "more waste than the trucks can carry in their shifts",
+    ),
+    "not_reachable": (
+        "tidak terjangkau dalam jam shift dan jam buka TPA",
+        "not reachable within shifts and landfill hours",
+    ),
+}
 ClockTime = Annotated[
     str,
     Field(description="Local HH:MM of the plan's day; `(+1)` after it when past midnight."),

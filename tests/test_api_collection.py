@@ -280,7 +280,7 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
     import dash
 
     from dashboard.app import create_app as create_dashboard
-    from pisman.contract import PlanAnswer
+    from pisman.contract import PlanAnswer, PlanUncovered
 
     create_dashboard()  # Dash pages register only once an app exists
     # The module Dash loaded for /collection (as "pages.collection"): importing it again as
@@ -306,7 +306,23 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
     assert fig.layout.map.style == "white-bg"  # no tile server
     text = str(page._truck_table(plan, "id"))
     assert "TPS North" in text and "Jendela waktu" in text
-    assert "Perkiraan isi" in str(page._uncovered_table(plan, "id")) or plan.uncovered == []
+    # A depot left out: its district by name and the reason in the page's language only.
+    gap = PlanUncovered(
+        site_id="tv-tps-x",
+        site_name="TPS X",
+        district_id="tv-d1",
+        kelurahan=None,
+        pool_id=None,
+        expected_fill_pct=93.0,
+        reason_code="no_capacity",
+        reason="(the API's bilingual text)",
+    )
+    with_gap = plan.model_copy(update={"uncovered": [gap]})
+    text_id = str(page._uncovered_table(with_gap, {"tv-d1": "Kecamatan Satu"}, "id"))
+    assert "Kecamatan Satu" in text_id and "Perkiraan isi" in text_id
+    assert "muatan melebihi kapasitas truk dan shift" in text_id and "more waste" not in text_id
+    text_en = str(page._uncovered_table(with_gap, {"tv-d1": "Kecamatan Satu"}, "en"))
+    assert "more waste than the trucks can carry" in text_en and "muatan" not in text_en
 
 
 def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(

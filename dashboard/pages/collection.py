@@ -17,7 +17,7 @@ from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
-from pisman.contract import PlanAnswer
+from pisman.contract import PLAN_REASON_TEXT, PlanAnswer
 from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/collection", name="Collection plan", order=4)
@@ -218,7 +218,8 @@ def _truck_table(plan: PlanAnswer, lang: Lang) -> Any:
     )
 
 
-def _uncovered_table(plan: PlanAnswer, lang: Lang) -> Any:
+def _uncovered_table(plan: PlanAnswer, districts: dict[str, str], lang: Lang) -> Any:
+    """Depots not in the plan: the district by name, the reason in the page's language."""
     if not plan.uncovered:
         return html.P(
             t("plan_all_covered", lang), id="plan-all-covered", className="state state-ok"
@@ -228,11 +229,11 @@ def _uncovered_table(plan: PlanAnswer, lang: Lang) -> Any:
         [
             [
                 u.site_name,
-                u.district_id,
+                districts.get(u.district_id, u.district_id),
                 fmt.percent(u.expected_fill_pct / 100, lang, 0)
                 if u.expected_fill_pct is not None
                 else "–",
-                u.reason,
+                PLAN_REASON_TEXT[u.reason_code][0 if lang == "id" else 1],
             ]
             for u in plan.uncovered
         ],
@@ -276,6 +277,10 @@ def render_plan(
             return notice, [], *labels
         return api_problem(exc, lang), [], *labels
     options = [{"label": p.name, "value": p.id} for p in plan.pools]
+    try:
+        districts = {d.district_id: d.name for d in get_client().meta().districts}
+    except (ApiUnavailable, ApiRefused):  # the plan is drawn; ids stand in for names
+        districts = {}
     messages = [html.P(m, className="state state-empty") for m in plan.messages]
     body = html.Div(
         [
@@ -286,7 +291,7 @@ def render_plan(
             ),
             html.Div([html.H2(t("plan_stops", lang)), _truck_table(plan, lang)], className="panel"),
             html.Div(
-                [html.H2(t("plan_not_covered", lang)), _uncovered_table(plan, lang)],
+                [html.H2(t("plan_not_covered", lang)), _uncovered_table(plan, districts, lang)],
                 className="panel",
             ),
         ]

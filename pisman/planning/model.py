@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from pisman.contract import PLAN_REASON_TEXT
 from pisman.forecast import Forecast
 from pisman.planning.distance import DistanceMatrix
 
@@ -14,20 +15,7 @@ NO_TRUCKS = "no_trucks"
 NO_CAPACITY = "no_capacity"
 NOT_REACHABLE = "not_reachable"
 DEFERRED = "deferred"
-REASONS = {
-    DEFERRED: (
-        "di atas ambang tetapi menurut perkiraan tidak meluap sebelum rit besok / above its "
-        "threshold, but forecast not to overflow before tomorrow's round"
-    ),
-    NO_DATA: "tidak ada data isi yang cukup / not enough fill data",
-    NO_TRUCKS: "tidak ada truk di pool ini / no trucks in this pool",
-    NO_CAPACITY: (
-        "muatan melebihi kapasitas truk dan shift / more waste than the trucks can carry in their shifts"
-    ),
-    NOT_REACHABLE: (
-        "tidak terjangkau dalam jam shift dan jam buka TPA / not reachable within shifts and landfill hours"
-    ),
-}
+REASONS: dict[str, str] = {code: f"{id_} / {en}" for code, (id_, en) in PLAN_REASON_TEXT.items()}
 
 
 @dataclass(frozen=True, slots=True)
