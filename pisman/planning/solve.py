@@ -16,7 +16,7 @@ import time as clock
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
 from pisman.planning.model import (
     DEFERRED,
@@ -119,19 +119,26 @@ def solve(inp: PlanInput) -> Plan:
     )
 
 
+@dataclass(slots=True)
+class _PoolModel:
+    """One pool's routing model with the arrays its callbacks read (kept alive with it)."""
+
+    nodes: list[_Node]
+    km: np.ndarray
+    travel_min: np.ndarray
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    tdim: pywrapcp.RoutingDimension
+    ldim: pywrapcp.RoutingDimension
+    callbacks: tuple[object, ...]
+
+
 def _solve_pool(
     inp: PlanInput, pool: Point, trucks: list[TruckSpec], stops: list[Stop], time_limit_s: float
 ) -> tuple[list[TruckRoute], list[Uncovered], int]:
     lf = inp.landfill
     lf_km = float(inp.distance.km([(pool.lat, pool.lon), (lf.lat, lf.lon)])[0, 1])
-    one_way = math.ceil(lf_km / inp.speed_kmh * 60)
-    # A truck that cannot reach the open landfill and be home within its shift plans nothing.
-    trucks = [
-        t
-        for t in trucks
-        if max(lf.open_min, t.shift_start_min + one_way)
-        <= min(lf.close_min, t.shift_end_min - lf.unload_min - one_way)
-    ]
+    trucks = _trucks_reaching_landfill(inp, trucks, lf_km)
     if not trucks:
         return (
             [],
@@ -142,18 +149,74 @@ def _solve_pool(
     too_big = [s for s in stops if s.load_kg > max_cap]
     stops = [s for s in stops if s.load_kg <= max_cap]
     dropped_big = [_uncovered(s, NO_CAPACITY) for s in too_big if s.mandatory]
+    big_left = sum(1 for s in too_big if not s.mandatory)
     if not stops:
-        return [], dropped_big, sum(1 for s in too_big if not s.mandatory)
-    round_trip_min = 2 * lf_km / inp.speed_kmh * 60 + lf.unload_min
-    longest_shift = max(t.shift_end_min - t.shift_start_min for t in trucks)
-    trips_per_truck = max(1, math.floor(longest_shift / max(1.0, round_trip_min)))
-    total_kg = sum(s.load_kg for s in stops)
+        return [], dropped_big, big_left
+    trips_per_truck = _trips_per_truck(inp, trucks, lf_km)
     # Every route ends at the landfill (node 1, the last unload); copies serve the reloads before it.
-    copies = min(len(trucks) * (trips_per_truck - 1), math.ceil(total_kg / max_cap))
+    copies = min(
+        len(trucks) * (trips_per_truck - 1), math.ceil(sum(s.load_kg for s in stops) / max_cap)
+    )
+    nodes = _pool_nodes(inp, pool, stops, copies)
+    model = _routing_model(inp, nodes, trucks, max_cap)
+    back_min = int(model.travel_min[1, 0])
+    _constrain_stops_and_reloads(model, inp, trucks, max_cap, lf_km)
+    _constrain_shifts(model, inp, trucks, back_min)
+    solution = model.routing.SolveWithParameters(_search_parameters(inp, time_limit_s))
 
+    code = _why_dropped(stops, trucks, trips_per_truck)
+    if solution is None:
+        return (
+            [],
+            dropped_big + [_uncovered(s, code) for s in stops if s.mandatory],
+            sum(1 for s in stops if not s.mandatory) + big_left,
+        )
+    routes, visited = _read_routes(model, solution, inp, trucks, back_min)
+    dropped_mandatory = [
+        s for i, s in enumerate(stops, start=2) if s.mandatory and i not in visited
+    ]
+    left = sum(1 for i, s in enumerate(stops, start=2) if not s.mandatory and i not in visited)
+    left += big_left
+    return routes, dropped_big + [_uncovered(s, code) for s in dropped_mandatory], left
+
+
+def _trucks_reaching_landfill(
+    inp: PlanInput, trucks: list[TruckSpec], lf_km: float
+) -> list[TruckSpec]:
+    """A truck that cannot reach the open landfill and be home within its shift plans nothing."""
+    lf = inp.landfill
+    one_way = math.ceil(lf_km / inp.speed_kmh * 60)
+    return [
+        t
+        for t in trucks
+        if max(lf.open_min, t.shift_start_min + one_way)
+        <= min(lf.close_min, t.shift_end_min - lf.unload_min - one_way)
+    ]
+
+
+def _trips_per_truck(inp: PlanInput, trucks: list[TruckSpec], lf_km: float) -> int:
+    """How many landfill round trips the longest shift holds (at least one)."""
+    round_trip_min = 2 * lf_km / inp.speed_kmh * 60 + inp.landfill.unload_min
+    longest_shift = max(t.shift_end_min - t.shift_start_min for t in trucks)
+    return max(1, math.floor(longest_shift / max(1.0, round_trip_min)))
+
+
+def _pool_nodes(inp: PlanInput, pool: Point, stops: list[Stop], copies: int) -> list[_Node]:
+    """The model's nodes: the pool (0), the last landfill unload (1), the stops, then the
+    landfill copies for the reloads."""
+    lf = inp.landfill
     nodes = [_Node("pool", pool.lat, pool.lon), _Node("landfill", lf.lat, lf.lon)]
     nodes += [_Node("stop", s.lat, s.lon, s) for s in stops]
     nodes += [_Node("landfill", lf.lat, lf.lon) for _ in range(copies)]
+    return nodes
+
+
+def _routing_model(
+    inp: PlanInput, nodes: list[_Node], trucks: list[TruckSpec], max_cap: int
+) -> _PoolModel:
+    """The routing model: arc cost in metres, a time dimension (travel plus service at the
+    node left) and a load dimension (a landfill visit unloads up to a full truck)."""
+    lf = inp.landfill
     km = inp.distance.km([(n.lat, n.lon) for n in nodes])
     dist_m = np.rint(km * 1000).astype(np.int64)
     travel_min = np.ceil(km / inp.speed_kmh * 60).astype(np.int64)
@@ -196,15 +259,25 @@ def _solve_pool(
         cap_idx, max_cap, [t.capacity_kg for t in trucks], True, "load"
     )
     ldim = routing.GetDimensionOrDie("load")
+    return _PoolModel(
+        nodes, km, travel_min, manager, routing, tdim, ldim, (dist_cb, time_cb, demand_cb)
+    )
 
+
+def _constrain_stops_and_reloads(
+    model: _PoolModel, inp: PlanInput, trucks: list[TruckSpec], max_cap: int, lf_km: float
+) -> None:
+    """Landfill copies are free to skip and unload within opening hours; a stop has a soft
+    window and a drop penalty (prohibitive if mandatory, else its share of a landfill trip)."""
+    lf = inp.landfill
+    routing, tdim, ldim = model.routing, model.tdim, model.ldim
     # A full landfill trip's cost, for the value of topping a truck up.
     trip_m = 2 * lf_km * 1000
-    back_min = int(travel_min[1, 0])
     last_end = max(t.shift_end_min for t in trucks)
-    for n_i, node in enumerate(nodes):
+    for n_i, node in enumerate(model.nodes):
         if n_i <= 1:
             continue
-        index = manager.NodeToIndex(n_i)
+        index = model.manager.NodeToIndex(n_i)
         if node.kind == "landfill":
             routing.AddDisjunction([index], 0)
             ldim.SlackVar(index).SetRange(0, max_cap)
@@ -222,16 +295,31 @@ def _solve_pool(
             else int(OPTIONAL_VALUE * trip_m * stop.load_kg / max_cap)
         )
         routing.AddDisjunction([index], penalty)
+
+
+def _constrain_shifts(
+    model: _PoolModel, inp: PlanInput, trucks: list[TruckSpec], back_min: int
+) -> None:
+    """Each truck leaves within its shift, unloads last while the landfill is open and is home
+    before the shift ends; it leaves as late and finishes as early as its route allows."""
+    lf = inp.landfill
+    routing, tdim = model.routing, model.tdim
     for v, truck in enumerate(trucks):
         start, end = routing.Start(v), routing.End(v)
         tdim.CumulVar(start).SetRange(truck.shift_start_min, truck.shift_end_min)
         # The last unload at the landfill, then home before the shift ends.
         latest = min(lf.close_min, truck.shift_end_min - lf.unload_min - back_min)
         tdim.CumulVar(end).SetRange(lf.open_min, latest)
-        ldim.SlackVar(start).SetValue(0)
+        model.ldim.SlackVar(start).SetValue(0)
         routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(end))
         routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(start))
 
+
+def _search_parameters(
+    inp: PlanInput, time_limit_s: float
+) -> routing_parameters_pb2.RoutingSearchParameters:
+    """Cheapest insertion, then guided local search for the time limit (greedy descent to a
+    local optimum, within at least 60 s, when the input asks for a deterministic answer)."""
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = (
         routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
@@ -245,16 +333,19 @@ def _solve_pool(
             routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         )
         params.time_limit.FromSeconds(max(60, int(time_limit_s)))
-    solution = routing.SolveWithParameters(params)
+    return params
 
-    if solution is None:
-        code = _why_dropped(stops, trucks, trips_per_truck)
-        return (
-            [],
-            dropped_big + [_uncovered(s, code) for s in stops if s.mandatory],
-            sum(1 for s in stops if not s.mandatory) + sum(1 for s in too_big if not s.mandatory),
-        )
 
+def _read_routes(
+    model: _PoolModel,
+    solution: pywrapcp.Assignment,
+    inp: PlanInput,
+    trucks: list[TruckSpec],
+    back_min: int,
+) -> tuple[list[TruckRoute], set[int]]:
+    """The solution as truck routes split into landfill trips (a truck with no trip is left
+    out), and the stop nodes visited."""
+    routing, tdim, km = model.routing, model.tdim, model.km
     routes: list[TruckRoute] = []
     visited: set[int] = set()
     for v, truck in enumerate(trucks):
@@ -265,15 +356,15 @@ def _solve_pool(
         trip_km = 0.0
         route_km = 0.0
         load = 0
-        prev = manager.IndexToNode(index)
+        prev = model.manager.IndexToNode(index)
         index = solution.Value(routing.NextVar(index))
         while True:
-            node_i = manager.IndexToNode(index)
+            node_i = model.manager.IndexToNode(index)
             leg = float(km[prev, node_i])
             trip_km += leg
             route_km += leg
             arrival = solution.Value(tdim.CumulVar(index))
-            node = nodes[node_i]
+            node = model.nodes[node_i]
             if node.kind == "stop":
                 assert node.stop is not None
                 visited.add(node_i)
@@ -287,7 +378,7 @@ def _solve_pool(
                 break
             index = solution.Value(routing.NextVar(index))
         route_km += float(km[prev, 0])
-        end_min = solution.Value(tdim.CumulVar(index)) + lf.unload_min + back_min
+        end_min = solution.Value(tdim.CumulVar(index)) + inp.landfill.unload_min + back_min
         if trips:
             # The drive home belongs to the last trip.
             last = trips[-1]
@@ -299,13 +390,7 @@ def _solve_pool(
                 round(last.km + float(km[prev, 0]), 1),
             )
             routes.append(TruckRoute(truck, start_min, end_min, trips, round(route_km, 1)))
-    dropped_mandatory = [
-        s for i, s in enumerate(stops, start=2) if s.mandatory and i not in visited
-    ]
-    left = sum(1 for i, s in enumerate(stops, start=2) if not s.mandatory and i not in visited)
-    code = _why_dropped(stops, trucks, trips_per_truck)
-    left += sum(1 for s in too_big if not s.mandatory)
-    return routes, dropped_big + [_uncovered(s, code) for s in dropped_mandatory], left
+    return routes, visited
 
 
 def _why_dropped(stops: list[Stop], trucks: list[TruckSpec], trips_per_truck: int) -> str:
