@@ -357,6 +357,13 @@ def test_bins_page_lists_full_bins_by_fill_silent_devices_and_low_batteries(
 def test_report_table_equals_the_api_and_downloads_are_valid_files(stack: Stack, tab: Tab) -> None:
     month = datetime.now(ZONE).date().strftime("%Y-%m")
     tab.open(f"{stack.dashboard.url}/reports?month={month}&group=district", "#report-table")
+    # The month is named in the page's language, never shown as its code.
+    tab.page.wait_for_function(
+        "want => document.querySelector('#report-month')?.innerText.includes(want)",
+        arg=fmt.month(month, "id"),
+        timeout=TIMEOUT_MS,
+    )
+    assert month not in tab.text("#report-month")
     first = datetime.now(ZONE).date().replace(day=1)
     end = (first + timedelta(days=32)).replace(day=1)
     api = stack.api_get(
