@@ -281,6 +281,18 @@ def forecast_hours(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Increments:
+    """Step 1's reading of the hours: where a bin was emptied or near full, and the usable
+    hourly rises."""
+
+    consecutive: np.ndarray  # hour i+1 follows hour i
+    emptied: np.ndarray  # a drop of more than `drop` from hour i to i+1
+    censored: np.ndarray  # hour i's level is near full
+    rise_hours: np.ndarray  # epoch hour at the end of each usable rise
+    rises: np.ndarray
+
+
 def _forecast(
     hours: list[int],
     levels: list[float],
@@ -291,6 +303,48 @@ def _forecast(
     drop: float,
 ) -> Forecast:
     """The forecast from ascending epoch hours and their mean levels (0..1) in the window."""
+    unusable = _no_recent_readings(hours, as_of=as_of, tz=tz, lookback_days=lookback_days)
+    if unusable is not None:
+        return unusable
+    inc = _increments(hours, levels, drop)
+    n_emptyings = int(inc.emptied.sum())
+    if len(inc.rises) < MIN_INCREMENTS:
+        return insufficient(
+            as_of,
+            tz,
+            f"perlu minimal {MIN_INCREMENTS} jam pembacaan di antara pengosongan, baru "
+            f"{len(inc.rises)} / needs at least {MIN_INCREMENTS} hours of readings between "
+            f"emptyings; has {len(inc.rises)}",
+            TOO_FEW_HOURS,
+            history_hours=len(hours),
+            emptyings=n_emptyings,
+        )
+    rates = _weekly_profile(inc.rise_hours, inc.rises, tz)
+    pieces = _day_pieces(inc)
+    ratios = _piece_ratios(pieces, hours, levels, rates, tz)
+    rates = _calibrated(rates, ratios)
+    band = _band(ratios)
+    last_at = datetime.fromtimestamp(hours[-1] * 3600, UTC)
+    return Forecast(
+        status="ok",
+        message="",
+        as_of=as_of,
+        tz_name=str(tz),
+        current_fill=_level_now(levels, rates, tz, last_at=last_at, as_of=as_of),
+        last_reading_at=last_at,
+        rate_by_hour_of_week=tuple(rates),
+        band_low=band[0],
+        band_high=band[1],
+        history_hours=len(hours),
+        emptyings=n_emptyings,
+        pieces=len(ratios),
+    )
+
+
+def _no_recent_readings(
+    hours: list[int], *, as_of: datetime, tz: ZoneInfo, lookback_days: int
+) -> Forecast | None:
+    """The insufficient forecast when the window has no reading or only stale ones, else None."""
     if not hours:
         return insufficient(
             as_of,
@@ -309,8 +363,14 @@ def _forecast(
             STALE,
             history_hours=len(hours),
         )
+    return None
 
-    # 1. Increments, emptyings, censored levels (arrays: a city's bins in one request).
+
+def _increments(hours: list[int], levels: list[float], drop: float) -> _Increments:
+    """1. Increments, emptyings, censored levels (arrays: a city's bins in one request).
+
+    A rise counts between two consecutive hours, with no emptying in it or beside it (the
+    half-emptied hours), and neither end near full."""
     n = len(hours)
     hour_arr = np.array(hours, dtype=np.int64)
     level_arr = np.array(levels)
@@ -318,28 +378,16 @@ def _forecast(
     diffs = np.diff(level_arr)
     emptied = consecutive & (diffs < -drop)
     censored = level_arr >= CENSORED_LEVEL
-    # A rise counts between two consecutive hours, with no emptying in it or beside it (the
-    # half-emptied hours), and neither end near full.
     beside = np.zeros(n - 1, dtype=bool)
     beside[1:] |= emptied[:-1]
     beside[:-1] |= emptied[1:]
     usable = consecutive & ~emptied & ~beside & ~censored[:-1] & ~censored[1:]
-    rise_hours = hour_arr[1:][usable]
-    rises = diffs[usable]
-    n_emptyings = int(emptied.sum())
-    if len(rises) < MIN_INCREMENTS:
-        return insufficient(
-            as_of,
-            tz,
-            f"perlu minimal {MIN_INCREMENTS} jam pembacaan di antara pengosongan, baru "
-            f"{len(rises)} / needs at least {MIN_INCREMENTS} hours of readings between "
-            f"emptyings; has {len(rises)}",
-            TOO_FEW_HOURS,
-            history_hours=len(hours),
-            emptyings=n_emptyings,
-        )
+    return _Increments(consecutive, emptied, censored, hour_arr[1:][usable], diffs[usable])
 
-    # 2. Profile: hour of day x weekday, blended with hour of week.
+
+def _weekly_profile(rise_hours: np.ndarray, rises: np.ndarray, tz: ZoneInfo) -> list[float]:
+    """2. Profile: the rise per hour of the week, hour of day x weekday, blended with the hour
+    of the week's own rises (shrunk toward the former when it has few)."""
     hows = np.array([_how_of_hour(h - 1, tz) for h in rise_hours.tolist()])  # hour of the rise
     by_how = _groups(hows, rises, HOURS_PER_WEEK)
     by_hod = _groups(hows % 24, rises, 24)
@@ -363,13 +411,20 @@ def _forecast(
         rates.append(max(0.0, prior))
     if sum(rates) <= 0:
         rates = [max(overall, 0.0)] * HOURS_PER_WEEK
+    return rates
 
-    # 3. Calibration and band from day-long pieces between emptyings.
-    pieces: list[list[int]] = []  # positions in hours
+
+def _day_pieces(inc: _Increments) -> list[list[int]]:
+    """3a. Day-long pieces between emptyings (positions in hours, at most 24, at least
+    MIN_PIECE_H), with no near-full hour and no hour an emptying starts from."""
+    n = len(inc.censored)
+    pieces: list[list[int]] = []
     piece: list[int] = []
-    emptied_list = emptied.tolist()
-    breaks = [False] + [not c or e for c, e in zip(consecutive.tolist(), emptied_list, strict=True)]
-    full = censored.tolist()
+    emptied_list = inc.emptied.tolist()
+    breaks = [False] + [
+        not c or e for c, e in zip(inc.consecutive.tolist(), emptied_list, strict=True)
+    ]
+    full = inc.censored.tolist()
     for i in range(n):
         if breaks[i] or full[i] or len(piece) >= 24:
             if len(piece) >= MIN_PIECE_H:
@@ -379,35 +434,32 @@ def _forecast(
             piece.append(i)
     if len(piece) >= MIN_PIECE_H:
         pieces.append(piece)
-    ratios = _piece_ratios(pieces, hours, levels, rates, tz)
+    return pieces
+
+
+def _calibrated(rates: list[float], ratios: list[float]) -> list[float]:
+    """3b. The profile scaled by the pieces' median ratio of observed to profiled rise."""
     if ratios:
         scale = float(np.median(ratios))
         if scale > 0:
-            rates = [r * scale for r in rates]
+            return [r * scale for r in rates]
+    return rates
+
+
+def _band(ratios: list[float]) -> tuple[float, float]:
+    """3c. The band: the pieces' 10th and 90th percentile ratios over their median, or
+    FALLBACK_BAND with fewer than MIN_PIECES_FOR_BAND pieces."""
     if len(ratios) >= MIN_PIECES_FOR_BAND and np.median(ratios) > 0:
         med = float(np.median(ratios))
         low = float(np.quantile(ratios, 0.1)) / med
         high = float(np.quantile(ratios, 0.9)) / med
-        band = (min(low, 1.0), max(high, 1.0))
-    else:
-        band = FALLBACK_BAND
+        return (min(low, 1.0), max(high, 1.0))
+    return FALLBACK_BAND
 
-    # The level now: the newest hourly mean, advanced by the profile to as_of.
+
+def _level_now(
+    levels: list[float], rates: list[float], tz: ZoneInfo, *, last_at: datetime, as_of: datetime
+) -> float:
+    """The level now: the newest hourly mean, advanced by the profile to as_of."""
     last_mid = last_at + timedelta(minutes=30)
-    current = levels[-1] + (
-        _profile_integral(rates, tz, last_mid, as_of) if as_of > last_mid else 0.0
-    )
-    return Forecast(
-        status="ok",
-        message="",
-        as_of=as_of,
-        tz_name=str(tz),
-        current_fill=current,
-        last_reading_at=last_at,
-        rate_by_hour_of_week=tuple(rates),
-        band_low=band[0],
-        band_high=band[1],
-        history_hours=len(hours),
-        emptyings=n_emptyings,
-        pieces=len(ratios),
-    )
+    return levels[-1] + (_profile_integral(rates, tz, last_mid, as_of) if as_of > last_mid else 0.0)
