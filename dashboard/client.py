@@ -118,13 +118,28 @@ class ApiClient:
     def _get(
         self, path: str, params: dict[str, Any] | None = None, *, timeout_s: float | None = None
     ) -> httpx.Response:
+        return self._request("GET", path, params, timeout_s=timeout_s)
+
+    def _request(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        json: Any = None,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
+        """One call; unreachable or 5xx -> ApiUnavailable, 4xx -> ApiRefused (a 401 of a user's
+        session also ends the dashboard's session)."""
         # Every data endpoint takes the city: the one this user chose (dashboard/auth.py).
         clean = {k: v for k, v in {"city": self._city, **(params or {})}.items() if v is not None}
         started = time.perf_counter()
         try:
-            response = self._http.get(
+            response = self._http.request(
+                method,
                 path,
                 params=clean,
+                json=json,
                 headers=self._headers,
                 # A slow answer (a collection plan's solve) may wait longer than the default.
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
@@ -258,32 +273,7 @@ class ApiClient:
         """POST /v1/alerts/{alert_id}/ack as this user: the acknowledgement the API keeps (the
         first one, when someone was quicker). 404: the alert ended meanwhile."""
         path = f"/v1/alerts/{quote(alert_id, safe='')}/ack"
-        params = {"city": self._city} if self._city else {}
-        try:
-            response = self._http.post(
-                path, params=params, json={"note": note}, headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            log_event(
-                logger, logging.WARNING, "api_unreachable", path=path, error=type(exc).__name__
-            )
-            raise ApiUnavailable(str(exc)) from None
-        if response.status_code >= 500:
-            log_event(logger, logging.WARNING, "api_failed", path=path, status=response.status_code)
-            raise ApiUnavailable(f"{response.status_code} from {path}")
-        if response.status_code >= 400:
-            try:
-                detail = str(response.json().get("detail"))
-            except (ValueError, AttributeError):
-                detail = response.text[:200]
-            log_event(
-                logger, logging.WARNING, "api_refused", path=path, status=response.status_code
-            )
-            if response.status_code == 401 and "Authorization" in self._headers:
-                from dashboard.auth import note_session_ended
-
-                note_session_ended()
-            raise ApiRefused(response.status_code, detail)
+        response = self._request("POST", path, json={"note": note})
         try:
             return AlertAck.model_validate_json(response.content)
         except ValidationError:
@@ -317,16 +307,7 @@ class ApiClient:
             fallback = (
                 f"pisman-{month}-{group_by}.{fmt}" if fmt == "csv" else f"pisman-{month}.{fmt}"
             )
-        response = self._get(path, params)
-        disposition = response.headers.get("content-disposition", "")
-        filename = fallback
-        if "filename=" in disposition:
-            filename = disposition.split("filename=", 1)[1].strip().strip('"') or filename
-        return Export(
-            filename=filename,
-            content=response.content,
-            media_type=response.headers.get("content-type", "application/octet-stream"),
-        )
+        return _as_file(self._get(path, params), fallback)
 
     def bin_forecasts(self, *, district: str | None = None) -> BinForecastsAnswer:
         """Every active bin's forecast (time until its full threshold), soonest first."""
