@@ -256,120 +256,144 @@ def _basis_note(progress: ProgressAnswer, lang: Lang) -> html.Div:
     )
 
 
-def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
+def _collected_card(progress: ProgressAnswer, lang: Lang) -> html.Div:
+    """Today's tonnes collected so far, against its pace and the city's daily generation."""
     day = progress.day
     collected = progress.pace.collected
-    items = [
-        html.Div(
-            [
-                html.Div(
-                    f"{t('ov_today_so_far', lang)} · {fmt.day(progress.date, lang)}",
-                    className="card-title",
+    return html.Div(
+        [
+            html.Div(
+                f"{t('ov_today_so_far', lang)} · {fmt.day(progress.date, lang)}",
+                className="card-title",
+            ),
+            html.Div(
+                fmt.tonnes(day.collected_t, lang), id="ov-day-collected", className="card-value"
+            ),
+            _pace_line("collected", collected, lang),
+            html.Div(
+                t(
+                    "of_generation",
+                    lang,
+                    generation=fmt.tonnes(progress.generation_t_per_day, lang, 0),
                 ),
-                html.Div(
-                    fmt.tonnes(day.collected_t, lang), id="ov-day-collected", className="card-value"
-                ),
-                _pace_line("collected", collected, lang),
-                html.Div(
-                    t(
-                        "of_generation",
-                        lang,
-                        generation=fmt.tonnes(progress.generation_t_per_day, lang, 0),
-                    ),
-                    id="ov-generation",
-                    className="card-sub",
-                ),
-                _bullet(
-                    day.collected_t,
-                    collected.day_target_t,
-                    "#2e7d32",
-                    title=fmt.tonnes(day.collected_t, lang),
-                    expected=collected.expected_t,
-                ),
-            ],
-            className="card card-headline",
-        ),
-        html.Div(
-            [
-                html.Div(t("diverted_share", lang), className="card-title"),
-                html.Div(
-                    fmt.percent(day.diverted_share, lang),
-                    id="ov-day-diverted-share",
-                    className="card-value",
-                ),
-                html.Div(
-                    [
-                        t("diverted", lang),
-                        ": ",
-                        html.Span(fmt.tonnes(day.diverted_t, lang), id="ov-day-diverted"),
-                    ],
-                    className="card-sub",
-                ),
-            ],
-            className="card card-headline",
-        ),
-    ]
-    quota = progress.landfill_quota
-    if quota is not None and quota.quota_t is not None:
-        items.append(
+                id="ov-generation",
+                className="card-sub",
+            ),
+            _bullet(
+                day.collected_t,
+                collected.day_target_t,
+                "#2e7d32",
+                title=fmt.tonnes(day.collected_t, lang),
+                expected=collected.expected_t,
+            ),
+        ],
+        className="card card-headline",
+    )
+
+
+def _diverted_card(progress: ProgressAnswer, lang: Lang) -> html.Div:
+    """Today's share of waste kept from the landfill, and its tonnes."""
+    day = progress.day
+    return html.Div(
+        [
+            html.Div(t("diverted_share", lang), className="card-title"),
+            html.Div(
+                fmt.percent(day.diverted_share, lang),
+                id="ov-day-diverted-share",
+                className="card-value",
+            ),
             html.Div(
                 [
-                    html.Div(
-                        f"{t('landfill_quota', lang)} ({quota.period_days} {t('days_short', lang)})",
-                        className="card-title",
-                    ),
-                    html.Div(
-                        fmt.percent(quota.used_share, lang),
-                        id="ov-quota-share",
-                        className="card-value",
-                    ),
-                    html.Div(
-                        t(
-                            "quota_used",
-                            lang,
-                            used=fmt.tonnes(quota.used_t, lang),
-                            quota=fmt.tonnes(quota.quota_t, lang, 0),
-                            share=fmt.percent(quota.used_share, lang),
-                            remaining=fmt.tonnes(quota.remaining_t, lang),
-                        ),
-                        id="ov-quota",
-                        className="card-sub",
-                    ),
+                    t("diverted", lang),
+                    ": ",
+                    html.Span(fmt.tonnes(day.diverted_t, lang), id="ov-day-diverted"),
                 ],
-                className="card card-headline",
-            )
-        )
+                className="card-sub",
+            ),
+        ],
+        className="card card-headline",
+    )
+
+
+def _quota_card(progress: ProgressAnswer, lang: Lang) -> html.Div | None:
+    """The landfill quota used in its period (None when the city has no quota)."""
+    quota = progress.landfill_quota
+    if quota is None or quota.quota_t is None:
+        return None
+    return html.Div(
+        [
+            html.Div(
+                f"{t('landfill_quota', lang)} ({quota.period_days} {t('days_short', lang)})",
+                className="card-title",
+            ),
+            html.Div(
+                fmt.percent(quota.used_share, lang),
+                id="ov-quota-share",
+                className="card-value",
+            ),
+            html.Div(
+                t(
+                    "quota_used",
+                    lang,
+                    used=fmt.tonnes(quota.used_t, lang),
+                    quota=fmt.tonnes(quota.quota_t, lang, 0),
+                    share=fmt.percent(quota.used_share, lang),
+                    remaining=fmt.tonnes(quota.remaining_t, lang),
+                ),
+                id="ov-quota",
+                className="card-sub",
+            ),
+        ],
+        className="card card-headline",
+    )
+
+
+def _kbs_card(progress: ProgressAnswer, lang: Lang) -> html.Div:
+    """The waste-free neighbourhoods (RW Kawasan Bebas Sampah), against their target if set."""
     kbs = progress.kbs
     target = f" / {fmt.count(kbs.target, lang)}" if kbs.target is not None else ""
-    items.append(
-        html.Div(
-            [
-                html.Div(t("kbs", lang), className="card-title"),
-                html.Div(
-                    fmt.count(kbs.count, lang) + target,
-                    id="ov-kbs",
-                    className="card-value",
-                ),
-            ],
-            className="card card-headline",
-        )
-    )
-    if progress.organic_at_landfill_t:
-        items.append(
+    return html.Div(
+        [
+            html.Div(t("kbs", lang), className="card-title"),
             html.Div(
-                [
-                    html.Div(t("organic_at_landfill", lang), className="card-title"),
-                    html.Div(
-                        fmt.tonnes(progress.organic_at_landfill_t, lang),
-                        id="ov-organic-landfill",
-                        className="card-value",
-                    ),
-                ],
-                className="card card-headline card-alert",
-                role="alert",
-            )
-        )
-    return html.Div(items, className="cards")
+                fmt.count(kbs.count, lang) + target,
+                id="ov-kbs",
+                className="card-value",
+            ),
+        ],
+        className="card card-headline",
+    )
+
+
+def _organic_alert_card(progress: ProgressAnswer, lang: Lang) -> html.Div | None:
+    """An alert card for organic waste taken to the landfill (None when there is none)."""
+    if not progress.organic_at_landfill_t:
+        return None
+    return html.Div(
+        [
+            html.Div(t("organic_at_landfill", lang), className="card-title"),
+            html.Div(
+                fmt.tonnes(progress.organic_at_landfill_t, lang),
+                id="ov-organic-landfill",
+                className="card-value",
+            ),
+        ],
+        className="card card-headline card-alert",
+        role="alert",
+    )
+
+
+def _headline(progress: ProgressAnswer, lang: Lang) -> html.Div:
+    """Today's cards: collected, diverted share, landfill quota (if any), KBS and, when organic
+    waste reached the landfill, an alert."""
+    cards = [
+        _collected_card(progress, lang),
+        _diverted_card(progress, lang),
+        _quota_card(progress, lang),
+        _kbs_card(progress, lang),
+        _organic_alert_card(progress, lang),
+    ]
+    return html.Div([c for c in cards if c is not None], className="cards")
 
 
 # --- yesterday and the month ------------------------------------------------------------------
