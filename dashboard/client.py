@@ -7,9 +7,10 @@ import functools
 import logging
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -211,6 +212,16 @@ class ApiClient:
                 self._meta.clear()
             self._meta[who] = (time.monotonic(), meta)
         return meta
+
+    def today(self) -> date:
+        """Today in the chosen city's own time zone (from /v1/meta, cached; the deployment's
+        PISMAN_TIMEZONE when the API cannot say): a city in WITA starts its day an hour before
+        one in WIB."""
+        try:
+            zone = ZoneInfo(self.meta().city.timezone)
+        except (ApiUnavailable, ApiRefused, ZoneInfoNotFoundError, ValueError):
+            zone = get_settings().tz
+        return datetime.now(zone).date()
 
     def cities(self) -> CitiesAnswer:
         """The cities this credential may see, by name (cached for a minute per credential)."""

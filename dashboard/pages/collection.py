@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
@@ -18,7 +17,6 @@ from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem
 from dashboard.tables import table
 from pisman.contract import PLAN_REASON_TEXT, PlanAnswer
-from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/collection", name="Collection plan", order=4)
 
@@ -39,8 +37,7 @@ def _choice(day_text: Any, pool: Any) -> tuple[date | None, str | None]:
 
 def layout(**_query: Any) -> html.Div:
     """The page: date and pool; the plan arrives through the callback."""
-    tz = ZoneInfo(get_settings().PISMAN_TIMEZONE)
-    tomorrow = datetime.now(tz).date() + timedelta(days=1)
+    tomorrow = get_client().today() + timedelta(days=1)
     return html.Div(
         [
             html.Div(

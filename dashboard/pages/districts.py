@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 import dash
@@ -27,7 +27,6 @@ from pisman.contract import (
     TonnageAnswer,
     TonnageTotal,
 )
-from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/districts", name="Districts", order=1)
 
@@ -535,7 +534,8 @@ def _district_table(
 
 
 def _today() -> date:
-    return datetime.now(get_settings().tz).date()
+    """Today in the chosen city's time zone."""
+    return get_client().today()
 
 
 class _Fetched(NamedTuple):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import dash
 import plotly.graph_objects as go
@@ -25,7 +24,6 @@ from pisman.contract import (
     SeparateFigure,
     TonnageAnswer,
 )
-from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
@@ -47,7 +45,8 @@ TREND_REFRESH_TICKS = 6
 
 
 def _today() -> date:
-    return datetime.now(ZoneInfo(get_settings().PISMAN_TIMEZONE)).date()
+    """Today in the chosen city's time zone."""
+    return get_client().today()
 
 
 def layout(**_query: Any) -> html.Div:

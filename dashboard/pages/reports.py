@@ -4,7 +4,7 @@ by month); download the API's CSV or XLSX export in the page's language."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import dash
@@ -18,7 +18,6 @@ from dashboard.i18n import Lang, as_lang, t
 from dashboard.states import api_problem, no_data
 from dashboard.tables import table
 from pisman.contract import MetaAnswer, NationalMonthAnswer, TonnageTotal
-from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/reports", name="Reports", order=3)
 
@@ -44,7 +43,8 @@ MIN_YEAR, MAX_YEAR = 1970, 2200
 
 
 def _this_month() -> date:
-    return datetime.now(get_settings().tz).date().replace(day=1)
+    """The first day of the chosen city's current month."""
+    return get_client().today().replace(day=1)
 
 
 def month_bounds(month: object) -> tuple[date, date] | None:
