@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dash import html
+from collections.abc import Callable
+from typing import Any
 
-from dashboard.client import ApiRefused, ApiUnavailable
+from dash import dcc, html, no_update
+
+from dashboard.client import ApiRefused, ApiUnavailable, Export
 from dashboard.i18n import Lang, t
 
 
@@ -27,3 +30,19 @@ def no_data(lang: Lang, *, detail: str | None = None) -> html.Div:
     """The 'no data yet' notice."""
     text = t("no_data", lang) + (f" ({detail})" if detail else "")
     return html.Div(text, id="no-data", className="state state-empty", role="status")
+
+
+def send_download(fetch: Callable[[], Export], lang: Lang, *, forbidden: str) -> tuple[Any, Any]:
+    """A download through the user's session, as (dcc.Download data, status): the file, or no
+    file and a message (`forbidden`'s text for 401/403: the user's role may not have it)."""
+    try:
+        file = fetch()
+    except ApiRefused as exc:
+        if exc.status in (401, 403):
+            return no_update, html.Div(
+                t(forbidden, lang), id="download-error", className="state state-error", role="alert"
+            )
+        return no_update, api_problem(exc, lang)
+    except ApiUnavailable as exc:
+        return no_update, api_problem(exc, lang)
+    return dcc.send_bytes(file.content, file.filename), None

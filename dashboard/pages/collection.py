@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 import dash
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import format as fmt
 from dashboard.auth import can_export
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
-from dashboard.states import api_problem
+from dashboard.states import api_problem, send_download
 from dashboard.tables import table
 from pisman.contract import PLAN_REASON_TEXT, PlanAnswer
 
@@ -316,17 +316,8 @@ def download_plan(
         "print" if dash.ctx.triggered_id == "plan-download-print" else "xlsx"
     )
     day, pool = _choice(day_text, pool)
-    try:
-        file = get_client().collection_plan_file(kind, day=day, pool=pool)
-    except ApiRefused as exc:
-        if exc.status in (401, 403):
-            return no_update, html.Div(
-                t("plan_download_forbidden", lang),
-                id="download-error",
-                className="state state-error",
-                role="alert",
-            )
-        return no_update, api_problem(exc, lang)
-    except ApiUnavailable as exc:
-        return no_update, api_problem(exc, lang)
-    return dcc.send_bytes(file.content, file.filename), None
+    return send_download(
+        lambda: get_client().collection_plan_file(kind, day=day, pool=pool),
+        lang,
+        forbidden="plan_download_forbidden",
+    )

@@ -15,7 +15,7 @@ from dashboard.auth import can_export
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
 from dashboard.i18n import Lang, as_lang, t
-from dashboard.states import api_problem, no_data
+from dashboard.states import api_problem, no_data, send_download
 from dashboard.tables import table
 from pisman.contract import MetaAnswer, NationalMonthAnswer, TonnageTotal
 
@@ -391,23 +391,17 @@ def download_export(
         return no_update, _bad_choice(lang)
     if chosen_year is None and (bounds is None or group not in GROUPINGS):
         return no_update, _bad_choice(lang)
-    try:
-        if chosen_year is not None:
-            export = get_client().export(year=chosen_year, fmt=fmt_name, lang=lang)
-        else:
-            assert bounds is not None and isinstance(group, str)
-            export = get_client().export(
-                month=f"{bounds[0]:%Y-%m}", group_by=group, fmt=fmt_name, lang=lang
-            )
-    except ApiRefused as exc:
-        if exc.status in (401, 403):
-            return no_update, html.Div(
-                t("download_forbidden", lang),
-                id="download-error",
-                className="state state-error",
-                role="alert",
-            )
-        return no_update, api_problem(exc, lang)
-    except ApiUnavailable as exc:
-        return no_update, api_problem(exc, lang)
-    return dcc.send_bytes(export.content, export.filename), None
+    if chosen_year is not None:
+        year_chosen = chosen_year
+        return send_download(
+            lambda: get_client().export(year=year_chosen, fmt=fmt_name, lang=lang),
+            lang,
+            forbidden="download_forbidden",
+        )
+    assert bounds is not None and isinstance(group, str)
+    month_text, grouping = f"{bounds[0]:%Y-%m}", group
+    return send_download(
+        lambda: get_client().export(month=month_text, group_by=grouping, fmt=fmt_name, lang=lang),
+        lang,
+        forbidden="download_forbidden",
+    )
