@@ -168,10 +168,6 @@ TEXT: dict[str, tuple[str, str]] = {
         "Semua TPS yang perlu diangkut masuk rencana.",
         "Every depot that needs emptying is in the plan.",
     ),
-    "plan_needs_planner": (
-        "Kunci API dasbor tidak berhak membaca rencana angkut (perlu peran planner).",
-        "The dashboard's API key may not read the collection plan (it needs the planner role).",
-    ),
     "truck": ("Truk", "Truck"),
     "trip": ("Rit", "Trip"),
     "stop_order": ("Urutan", "Order"),
