@@ -14,16 +14,15 @@ import psycopg
 import pytest
 
 from bench.dashboard.seed import ZONE, seed_city, seed_weighings
-from bench.dashboard.servers import Server, api_args, dashboard_args, serve
+from bench.dashboard.servers import Server
 from dashboard import format as fmt
 from pisman import users
-from tests.support.broker import free_port
 from tests.support.browser import headless_chromium
+from tests.support.dashboard_stack import api_and_dashboard
 from tests.test_dashboard_browser import PASSWORD, TIMEOUT_MS, Tab, fresh_tab, log_in
 
 pytestmark = pytest.mark.browser
 
-SERVER_START_S = 90.0  # a server starting on a busy 2-core machine (the whole suite runs beside it)
 
 # user -> cities the account is limited to (empty: every city)
 ACCOUNTS: dict[str, list[str]] = {
@@ -75,35 +74,7 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             seed_weighings(conn, city, first_day=today - timedelta(days=1), days=2, scale=scale)
         for username, cities in ACCOUNTS.items():
             users.add_user(conn, username=username, password=PASSWORD, role="viewer", cities=cities)
-    logs = tmp_path_factory.mktemp("cities-logs")
-    api_port, dash_port = free_port(), free_port()
-    api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
-    env = {
-        "DATABASE_URL": module_db_url,
-        "API_URL": api_url,
-        "PISMAN_CITY": "testville",
-        "LOG_LEVEL": "WARNING",
-        "DASHBOARD_REFRESH_S": "600",
-        "PISMAN_DATA_DIR": str(tmp_path_factory.mktemp("cities-data")),
-    }
-    with (
-        serve(
-            api_args(api_port),
-            env=env,
-            ready_url=f"{api_url}/healthz",
-            base_url=api_url,
-            log=logs / "api.log",
-            timeout_s=SERVER_START_S,
-        ) as api,
-        serve(
-            dashboard_args(dash_port),
-            env=env,
-            ready_url=f"{dash_url}/_dash-layout",
-            base_url=dash_url,
-            log=logs / "dashboard.log",
-            timeout_s=SERVER_START_S,
-        ) as dash,
-    ):
+    with api_and_dashboard(module_db_url, tmp_path_factory, "cities") as (api, dash):
         yield Stack(api, dash)
 
 

@@ -12,15 +12,14 @@ import psycopg
 import pytest
 
 from bench.dashboard.seed import ZONE, seed_bins, seed_city, seed_weighings
-from bench.dashboard.servers import Server, api_args, dashboard_args, serve
+from bench.dashboard.servers import Server
 from pisman import users
-from tests.support.broker import free_port
 from tests.support.browser import headless_chromium
+from tests.support.dashboard_stack import api_and_dashboard
 from tests.test_dashboard_browser import PASSWORD, Tab, log_in
 
 pytestmark = pytest.mark.browser
 
-SERVER_START_S = 90.0  # a server starting on a busy 2-core machine (the whole suite runs beside it)
 
 PHONE = {"width": 390, "height": 844}
 READY_MS = 30_000  # a page drawn on a busy 2-core machine (the whole suite runs beside it)
@@ -35,35 +34,7 @@ def dashboard(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         seed_weighings(conn, city, first_day=today - timedelta(days=13), days=14)
         seed_bins(conn, city)
         users.add_user(conn, username="pandu", password=PASSWORD, role="planner")
-    logs = tmp_path_factory.mktemp("phone-logs")
-    api_port, dash_port = free_port(), free_port()
-    api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
-    env = {
-        "DATABASE_URL": module_db_url,
-        "API_URL": api_url,
-        "PISMAN_CITY": "testville",
-        "LOG_LEVEL": "WARNING",
-        "DASHBOARD_REFRESH_S": "600",
-        "PISMAN_DATA_DIR": str(tmp_path_factory.mktemp("phone-data")),
-    }
-    with (
-        serve(
-            api_args(api_port),
-            env=env,
-            ready_url=f"{api_url}/healthz",
-            base_url=api_url,
-            log=logs / "api.log",
-            timeout_s=SERVER_START_S,
-        ),
-        serve(
-            dashboard_args(dash_port),
-            env=env,
-            ready_url=f"{dash_url}/_dash-layout",
-            base_url=dash_url,
-            log=logs / "dashboard.log",
-            timeout_s=SERVER_START_S,
-        ) as dash,
-    ):
+    with api_and_dashboard(module_db_url, tmp_path_factory, "phone") as (_api, dash):
         yield dash
 
 
