@@ -18,7 +18,7 @@ import xlsxwriter
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import CityDep, Conn, HeavyLane, PlannerKey, SettingsDep
+from api.deps import City, CityDep, Conn, HeavyLane, PlannerKey, SettingsDep
 from api.errors import ERROR_RESPONSES
 from api.params import ID_PATTERN, bad_request, parse_local_date
 from api.queries.bin_fill import HourlyFill, hourly_fill
@@ -43,6 +43,7 @@ from pisman.contract import (
 )
 from pisman.forecast import forecast_hours
 from pisman.planning.model import NO_TRUCKS, REASONS
+from pisman.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["collection"], responses=ERROR_RESPONSES)
 
@@ -195,6 +196,20 @@ def _answer(
         landfill_hours=(
             f"{_hhmm(landfill.open_min)}-{_hhmm(landfill.close_min)}" if landfill else None
         ),
+    )
+
+
+async def _city_plan(
+    conn: Conn, city: City, settings: Settings, day: date, pool: str | None
+) -> PlanAnswer:
+    """The city's plan for `day` (one pool or all) within the configured solver time."""
+    return await build_plan(
+        conn,
+        city_id=city.city_id,
+        tz=city.tz,
+        day=day,
+        pool=pool,
+        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
     )
 
 
@@ -488,14 +503,7 @@ async def get_collection_plan(
     (no data, no trucks, no capacity, not reachable in time): never an error.
     """
     day = _plan_day(date, city.tz)
-    return await build_plan(
-        conn,
-        city_id=city.city_id,
-        tz=city.tz,
-        day=day,
-        pool=pool,
-        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
-    )
+    return await _city_plan(conn, city, settings, day, pool)
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -604,14 +612,7 @@ async def get_collection_plan_xlsx(
 ) -> Response:
     """One row per stop and per landfill arrival; a second sheet lists depots not covered."""
     day = _plan_day(date, city.tz)
-    answer = await build_plan(
-        conn,
-        city_id=city.city_id,
-        tz=city.tz,
-        day=day,
-        pool=pool,
-        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
-    )
+    answer = await _city_plan(conn, city, settings, day, pool)
     body = await asyncio.to_thread(build_xlsx, answer)
     name = f"rencana-angkut-{city.city_id}-{day.isoformat()}{'-' + pool if pool else ''}.xlsx"
     return Response(
@@ -712,14 +713,7 @@ async def get_collection_plan_print(
     day = _plan_day(date, city.tz)
     if truck is not None and not await truck_exists(conn, city_id=city.city_id, truck_id=truck):
         raise HTTPException(404, detail=f"no truck {truck!r} in city {city.city_id!r}")
-    answer = await build_plan(
-        conn,
-        city_id=city.city_id,
-        tz=city.tz,
-        day=day,
-        pool=pool,
-        time_limit_s=settings.PISMAN_PLAN_TIME_LIMIT_S,
-    )
+    answer = await _city_plan(conn, city, settings, day, pool)
     return HTMLResponse(
         build_print_page(answer, truck), headers={"Content-Security-Policy": PRINT_CSP}
     )
