@@ -16,14 +16,9 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +28,7 @@ import httpx
 import numpy as np
 import psycopg
 
+from bench.api.run import api_subprocess
 from pisman import db, keys
 from pisman.citydata import load_city, read_city_file
 from pisman.rollups import bring_rollups_up_to_date
@@ -44,12 +40,6 @@ ADMIN_URLS = {
 }
 CITY_FILE = PROJECT_ROOT / "data" / "cities" / "bandung.yaml"
 READING_S = 900
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def seed(url: str, *, days: int, scale: int, seed: int = 5) -> tuple[int, int]:
@@ -111,44 +101,6 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def api_process(url: str) -> Iterator[tuple[str, int]]:
-    """A fresh `pisman api` (one worker, rate limit off) until the block ends."""
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "PISMAN_"))},
-        "DATABASE_URL": url,
-        "PISMAN_CITY": "bandung",
-        "LOG_LEVEL": "WARNING",
-        "API_RATE_LIMIT_PER_MIN": "0",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pisman", "api", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("pisman api did not start")
-            time.sleep(0.1)
-        yield base, proc.pid
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        else:
-            print(f"pisman api exited early with {proc.returncode}", file=sys.stderr)
-        proc.wait(timeout=30)
-
-
 def _timed(http: httpx.Client, path: str, pid: int) -> tuple[float, float, dict[str, object]]:
     """Wall ms and the API process's CPU ms of one request, and its answer."""
     c0, t0 = cpu_s(pid), time.perf_counter()
@@ -202,7 +154,7 @@ def main() -> int:
         answered: dict[str, str] = {}
         for _ in range(args.cold_series):
             with (
-                api_process(url) as (base, pid),
+                api_subprocess(url, "bandung") as (base, pid),
                 httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as http,
             ):
                 for case, path in cases.items():

@@ -166,11 +166,19 @@ def _free_port() -> int:
 @contextmanager
 def api_process(bench_url: str) -> Iterator[str]:
     """A fresh `pisman api` process (one worker, rate limit off) until the block ends."""
+    with api_subprocess(bench_url, CITY) as (base, _pid):
+        yield base
+
+
+@contextmanager
+def api_subprocess(url: str, city: str) -> Iterator[tuple[str, int]]:
+    """A fresh `pisman api` (one worker, rate limit off) on a free port: its base URL and pid
+    (for its CPU time) until the block ends."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "PISMAN_"))},
-        "DATABASE_URL": bench_url,
-        "PISMAN_CITY": CITY,
+        "DATABASE_URL": url,
+        "PISMAN_CITY": city,
         "LOG_LEVEL": "WARNING",
         "API_RATE_LIMIT_PER_MIN": "0",
     }
@@ -192,10 +200,12 @@ def api_process(bench_url: str) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("pisman api did not start")
             time.sleep(0.1)
-        yield base
+        yield base, proc.pid
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            print(f"pisman api exited early with {proc.returncode}", file=sys.stderr)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
