@@ -29,6 +29,7 @@ import flask
 import httpx
 
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
+from dashboard.i18n import as_lang, t
 from pisman.logs import log_event
 from pisman.settings import Settings, get_settings
 from pisman.users import LOCKOUT_AFTER, ensure_secret_file
@@ -40,44 +41,10 @@ CITY = "city"  # the city the user chose in the top bar
 PUBLIC_PREFIXES = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
 RECHECK_S = 60.0  # ask the API whether the session still lives at most this often
 
-TEXT = {
-    "title": ("Masuk", "Log in"),
-    "heading": ("Kang PisMan – Masuk", "Kang PisMan – Log in"),
-    "username": ("Nama pengguna", "Username"),
-    "password": ("Kata sandi", "Password"),
-    "submit": ("Masuk", "Log in"),
-    "switch": ("English", "Bahasa Indonesia"),
-    "wrong": ("Nama pengguna atau kata sandi salah.", "Wrong username or password."),
-    "locked": (
-        "Akun dikunci sementara setelah {n} kali gagal masuk berturut-turut. Coba lagi dalam"
-        " {m} menit atau hubungi admin.",
-        "The account is locked after {n} failed logins in a row. Try again in {m} min or ask"
-        " an admin.",
-    ),
-    "disabled": (
-        "Akun ini dinonaktifkan; hubungi admin.",
-        "This account is disabled; ask an admin.",
-    ),
-    "unreachable": (
-        "API tidak dapat dihubungi; coba lagi sebentar lagi.",
-        "The API cannot be reached; try again shortly.",
-    ),
-    "expired": (
-        "Sesi Anda berakhir; silakan masuk lagi.",
-        "Your session ended; please log in again.",
-    ),
-    "bad_form": ("Formulir kedaluwarsa; silakan coba lagi.", "The form expired; please try again."),
-    "city_refused": (
-        "Kota {city} tidak tersedia untuk akun Anda; pilih kota lain.",
-        "The city {city} is not available to your account; choose another.",
-    ),
-    "back": ("Kembali", "Back"),
-}
-
 
 def _t(key: str, lang: str, **values: Any) -> str:
-    text = TEXT[key][1 if lang == "en" else 0]
-    return text.format(**values) if values else text
+    """The login page's text `key` (dashboard/i18n.py, `login_<key>`)."""
+    return t(f"login_{key}", as_lang(lang), **values)
 
 
 def current_token() -> str | None:

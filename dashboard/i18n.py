@@ -341,6 +341,41 @@ TEXT: dict[str, tuple[str, str]] = {
     "map_no_sensor": ("Lokasi tanpa sensor isi", "Site without a fill sensor"),
     "map_off_frame": ("{name}: {km} km dari tengah peta", "{name}: {km} km from the map's centre"),
     "map_no_value": ("tidak ada data", "no data"),
+    # The login page (dashboard/auth.py)
+    "login_title": ("Masuk", "Log in"),
+    "login_heading": ("Kang PisMan – Masuk", "Kang PisMan – Log in"),
+    "login_username": ("Nama pengguna", "Username"),
+    "login_password": ("Kata sandi", "Password"),
+    "login_submit": ("Masuk", "Log in"),
+    "login_switch": ("English", "Bahasa Indonesia"),
+    "login_wrong": ("Nama pengguna atau kata sandi salah.", "Wrong username or password."),
+    "login_locked": (
+        "Akun dikunci sementara setelah {n} kali gagal masuk berturut-turut. Coba lagi dalam"
+        " {m} menit atau hubungi admin.",
+        "The account is locked after {n} failed logins in a row. Try again in {m} min or ask"
+        " an admin.",
+    ),
+    "login_disabled": (
+        "Akun ini dinonaktifkan; hubungi admin.",
+        "This account is disabled; ask an admin.",
+    ),
+    "login_unreachable": (
+        "API tidak dapat dihubungi; coba lagi sebentar lagi.",
+        "The API cannot be reached; try again shortly.",
+    ),
+    "login_expired": (
+        "Sesi Anda berakhir; silakan masuk lagi.",
+        "Your session ended; please log in again.",
+    ),
+    "login_bad_form": (
+        "Formulir kedaluwarsa; silakan coba lagi.",
+        "The form expired; please try again.",
+    ),
+    "login_city_refused": (
+        "Kota {city} tidak tersedia untuk akun Anda; pilih kota lain.",
+        "The city {city} is not available to your account; choose another.",
+    ),
+    "login_back": ("Kembali", "Back"),
 }
 
 
