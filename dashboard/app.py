@@ -9,7 +9,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth
+from dashboard import auth, plotly_bundle
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
 from dashboard.i18n import LANGS, as_lang, t
 from pisman.settings import get_settings
@@ -25,15 +25,17 @@ NAV = (
 )
 
 
-# Dash's default page plus a preload of Plotly (4.8 MB), fetched while the first callback waits
-# for the API instead of after it; loading every component eagerly instead costs more.
+# Dash's default page plus a preload of Plotly (dashboard/plotly_bundle.py), fetched while the
+# first callback waits for the API instead of after it (loading every component eagerly instead
+# costs more); assets/plotly-early.js finds the script's address in the meta tag.
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="id">
     <head>
         {%metas%}
         <title>{%title%}</title>
         {%favicon%}
-        <link rel="preload" as="script" href="/_dash-component-suites/plotly/package_data/plotly.min.js">
+        <meta name="pisman-plotly" content="@PLOTLY@">
+        <link rel="preload" as="script" href="@PLOTLY@">
         {%css%}
     </head>
     <body>
@@ -49,11 +51,11 @@ INDEX_HTML = """<!DOCTYPE html>
 
 # Everything is served from this origin (serve_locally); the only inline scripts are Dash's own
 # (its renderer start and our clientside callbacks), admitted by hash. Plotly and Dash set inline
-# styles; MapLibre runs its workers from blob: URLs and draws images from data: and blob: URLs.
+# styles; Plotly draws images from data: URLs. No workers: no map draws with WebGL.
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self' {script_hashes}; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'none'; child-src 'none'; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 SECURITY_HEADERS = {
@@ -188,7 +190,10 @@ def create_app() -> dash.Dash:
         pages_folder=str(PACKAGE_DIR / "pages"),
         assets_folder=str(PACKAGE_DIR / "assets"),
         serve_locally=True,
-        index_string=INDEX_HTML,
+        index_string=INDEX_HTML.replace("@PLOTLY@", plotly_bundle.bundle_url()),
+        # The vendored Plotly bundle is served (/assets/vendor/...) but loaded by
+        # assets/plotly-early.js, not as one of the page's scripts.
+        assets_path_ignore=["vendor"],
         title="Kang PisMan",
         update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
         suppress_callback_exceptions=True,

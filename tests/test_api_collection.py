@@ -95,6 +95,14 @@ def _get(world: tuple[Any, dict[str, str]], role: str, url: str) -> Any:
     return client.get(url, headers={"X-API-Key": role_keys[role]})
 
 
+def _boundaries(world: tuple[Any, dict[str, str]]) -> Any:
+    from pisman.contract import DistrictBoundariesAnswer
+
+    r = _get(world, "viewer", "/v1/districts/boundaries")
+    assert r.status_code == 200, r.text
+    return DistrictBoundariesAnswer.model_validate(r.json())
+
+
 def test_forecast_of_a_filling_bin_gives_its_rate_and_time_to_threshold(world: Any) -> None:
     r = _get(world, "viewer", "/v1/bins/tv-tps-north-bin1/forecast")
     assert r.status_code == 200, r.text
@@ -300,10 +308,17 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
         for s in trip.stops
         if s.site_id == "tv-tps-north"
     )
-    assert (north.lat, north.lon) in set(zip(routes[0].lat, routes[0].lon, strict=True)) | {
-        p for r in routes for p in zip(r.lat, r.lon, strict=True)
-    }
-    assert fig.layout.map.style == "white-bg"  # no tile server
+    assert (north.lon, north.lat) in {p for r in routes for p in zip(r.x, r.y, strict=True)}
+    # Plain SVG on longitude/latitude axes like the districts' map: no tiles, no WebGL, and only
+    # trace types Plotly's basic bundle draws (dashboard/plotly_bundle.py).
+    assert {tr.type for tr in fig.data} <= {"scatter"}
+    with_outlines = page.route_map(plan, "id", _boundaries(world))
+    shapes = [tr for tr in with_outlines.data if (tr.meta or "").startswith("district:")]
+    assert shapes and all(tr.fill == "toself" for tr in shapes)
+    lf = plan.landfill
+    assert lf is not None
+    # The landfill gate lies outside the city: an arrow at the frame's edge names it.
+    assert [a.name for a in with_outlines.layout.annotations] == [f"off-frame:{lf.id}"]
     text = str(page._truck_table(plan, "id"))
     assert "TPS North" in text and "Jendela waktu" in text
     # A depot left out: its district by name and the reason in the page's language only.

@@ -1,39 +1,44 @@
-// Start Plotly (4.8 MB of JavaScript, preloaded by the page's <link rel=preload>) while the
-// page's own callbacks wait for the API, instead of before them: run earlier, its parsing (1 s
-// and more on a busy machine) held up the renderer and so the callbacks themselves (seen with
-// bench/dashboard --detail). It starts with the first callback request sent after Dash pages has
-// drawn the page's layout, or a few seconds after the page loaded if none comes.
-// While it loads, window.Plotly is a thenable: dcc.Graph waits on `window.Plotly || <its own
-// script>` through Promise.resolve, so a graph drawn meanwhile waits for this script instead of
-// loading Plotly a second time. Plotly's own script then replaces it with the real object.
+// Start Plotly (the script named by <meta name="pisman-plotly">, preloaded by the page's
+// <link rel=preload>: the 1.2 MB basic bundle, dashboard/plotly_bundle.py) while the page's own
+// callbacks wait for the API, instead of before them: run earlier, its parsing held up the
+// renderer and so the callbacks themselves (seen with bench/dashboard --detail). It starts with
+// the first callback request sent after Dash pages has drawn the page's layout, when a graph asks
+// for it, or a few seconds after the page loaded if neither comes.
+// Until it has run, window.Plotly is a thenable: dcc.Graph waits on `window.Plotly || <its own
+// script>` through Promise.resolve, so a graph waits for this script (and starts it) instead of
+// loading the full bundle from Dash's own address. Plotly's script then replaces it.
 (function () {
+  if (window.Plotly) { return; }
+  var meta = document.querySelector('meta[name="pisman-plotly"]');
+  var url = (meta && meta.content) || "/_dash-component-suites/plotly/package_data/plotly.min.js";
   var started = false;
+  var done, failed;
+  var loaded = new Promise(function (resolve, reject) { done = resolve; failed = reject; });
+  var placeholder = {
+    then: function (onDone, onFailed) { load(); return loaded.then(onDone, onFailed); }
+  };
+  window.Plotly = placeholder;
   function load() {
-    if (started || window.Plotly || document.querySelector('script[src*="plotly.min.js"]')) { return; }
+    if (started) { return; }
     started = true;
     var script = document.createElement("script");
     script.id = "plotly-early";
     script.async = true;
-    script.src = window._dashPlotlyJSURL || "/_dash-component-suites/plotly/package_data/plotly.min.js";
-    var placeholder;
-    var loaded = new Promise(function (resolve, reject) {
-      script.onload = function () { resolve(); };
-      script.onerror = function (error) {
-        if (window.Plotly === placeholder) { window.Plotly = undefined; }
-        reject(error);
-      };
-    });
-    placeholder = { then: function (onDone, onFailed) { return loaded.then(onDone, onFailed); } };
-    window.Plotly = placeholder;
+    script.src = url;
+    script.onload = function () { done(); };
+    script.onerror = function (error) {
+      if (window.Plotly === placeholder) { window.Plotly = undefined; }
+      failed(error);
+    };
     document.head.appendChild(script);
   }
   var original = window.fetch;
   var pageDrawn = false;
   if (original) {
     window.fetch = function (resource, init) {
-      var url = typeof resource === "string" ? resource : (resource && resource.url) || "";
+      var address = typeof resource === "string" ? resource : (resource && resource.url) || "";
       var response = original.apply(this, arguments);
-      if (url.indexOf("/_dash-update-component") === -1) { return response; }
+      if (address.indexOf("/_dash-update-component") === -1) { return response; }
       var body = init && typeof init.body === "string" ? init.body : "";
       if (body.indexOf("_pages_content") !== -1) {
         // Dash pages' own callback: the page's layout comes with its answer.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -14,9 +13,16 @@ from dashboard import format as fmt
 from dashboard.auth import can_export
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import Lang, as_lang, t
+from dashboard.maps import Frame, Place, map_layout, outlines, point_off_frame
 from dashboard.states import api_problem, send_download
 from dashboard.tables import table
-from pisman.contract import PLAN_REASON_TEXT, PlanAnswer
+from pisman.contract import (
+    PLAN_REASON_TEXT,
+    DistrictBoundariesAnswer,
+    PlanAnswer,
+    PlanPlace,
+    PlanTruck,
+)
 
 dash.register_page(__name__, path="/collection", name="Collection plan", order=4)
 
@@ -78,78 +84,87 @@ def layout(**_query: Any) -> html.Div:
     )
 
 
-def route_map(plan: PlanAnswer, lang: Lang) -> go.Figure:
-    """Each truck's route as a line from its pool through its depots, on a blank background."""
-    fig = go.Figure()
-    pools = {p.id: p for p in plan.pools}
-    lf = plan.landfill
-    for i, truck in enumerate(plan.trucks):
-        pool = pools.get(truck.pool_id)
-        lats: list[float | None] = []
-        lons: list[float | None] = []
-        text: list[str] = []
-        if pool:
-            lats.append(pool.lat)
-            lons.append(pool.lon)
-            text.append(f"{pool.name}<br>{truck.truck_id} {truck.start}")
-        for trip in truck.trips:
-            for s in trip.stops:
-                lats.append(s.lat)
-                lons.append(s.lon)
-                text.append(
-                    f"{truck.truck_id} · {t('trip', lang)} {trip.number} · {s.order}<br>{s.site_name}"
-                    f"<br>{s.kelurahan or s.district_name}<br>{fmt.percent(s.expected_fill_pct / 100, lang, 0)}"
-                    f" · {s.arrival}"
-                )
-            # The road to the landfill leaves the frame: break the line there.
-            lats.append(None)
-            lons.append(None)
-            text.append("")
-        fig.add_trace(
-            go.Scattermap(
-                lat=lats,
-                lon=lons,
-                mode="lines+markers",
-                name=truck.truck_id,
-                text=text,
-                hovertemplate="%{text}<extra></extra>",
-                line={"width": 2, "color": ROUTE_COLOURS[i % len(ROUTE_COLOURS)]},
-                marker={"size": 8, "color": ROUTE_COLOURS[i % len(ROUTE_COLOURS)]},
+def _plan_frame(plan: PlanAnswer, boundaries: DistrictBoundariesAnswer | None) -> Frame:
+    """The districts' outlines when the city has them, else the plan's depots and pools (the
+    landfill gate, usually outside the city, is pointed at from the frame's edge)."""
+    if boundaries is not None and boundaries.bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = boundaries.bbox
+        return Frame.around([min_lon, max_lon], [min_lat, max_lat])
+    points = [(s.lon, s.lat) for tr in plan.trucks for tp in tr.trips for s in tp.stops]
+    points += [(p.lon, p.lat) for p in plan.pools]
+    if not points:
+        lf = plan.landfill
+        points = [(lf.lon, lf.lat) if lf else (107.61, -6.92)]
+    return Frame.around([p[0] for p in points], [p[1] for p in points])
+
+
+def _route_trace(truck: PlanTruck, pool: PlanPlace | None, colour: str, lang: Lang) -> go.Scatter:
+    """One truck's day as a line from its pool through its depots, broken after each trip (the
+    road to the landfill leaves the frame)."""
+    lons: list[float | None] = []
+    lats: list[float | None] = []
+    text: list[str] = []
+    if pool:
+        lons.append(pool.lon)
+        lats.append(pool.lat)
+        text.append(f"{pool.name}<br>{truck.truck_id} {truck.start}")
+    for trip in truck.trips:
+        for s in trip.stops:
+            lons.append(s.lon)
+            lats.append(s.lat)
+            text.append(
+                f"{truck.truck_id} · {t('trip', lang)} {trip.number} · {s.order}<br>{s.site_name}"
+                f"<br>{s.kelurahan or s.district_name}<br>{fmt.percent(s.expected_fill_pct / 100, lang, 0)}"
+                f" · {s.arrival}"
             )
-        )
+        lons.append(None)
+        lats.append(None)
+        text.append("")
+    return go.Scatter(
+        x=lons,
+        y=lats,
+        mode="lines+markers",
+        name=truck.truck_id,
+        meta=f"route:{truck.truck_id}",
+        text=text,
+        hovertemplate="%{text}<extra></extra>",
+        line={"width": 2, "color": colour},
+        marker={"size": 8, "color": colour},
+    )
+
+
+def route_map(
+    plan: PlanAnswer, lang: Lang, boundaries: DistrictBoundariesAnswer | None = None
+) -> go.Figure:
+    """Each truck's route over the city's district outlines, drawn like the districts page's map
+    (plain SVG on longitude/latitude axes: no tiles, no WebGL)."""
+    frame = _plan_frame(plan, boundaries)
+    pools = {p.id: p for p in plan.pools}
+    fig = go.Figure()
+    if boundaries is not None:
+        for shape in outlines(boundaries):
+            fig.add_trace(shape)
+    for i, truck in enumerate(plan.trucks):
+        colour = ROUTE_COLOURS[i % len(ROUTE_COLOURS)]
+        fig.add_trace(_route_trace(truck, pools.get(truck.pool_id), colour, lang))
     if pools:
         fig.add_trace(
-            go.Scattermap(
-                lat=[p.lat for p in pools.values()],
-                lon=[p.lon for p in pools.values()],
+            go.Scatter(
+                x=[p.lon for p in pools.values()],
+                y=[p.lat for p in pools.values()],
                 mode="markers",
                 name=t("pool", lang),
+                meta="pools",
                 text=[p.name for p in pools.values()],
                 hovertemplate="%{text}<extra></extra>",
-                marker={"size": 14, "color": "#222"},
+                marker={"size": 14, "color": "#222", "symbol": "square"},
             )
         )
-    points = [(s.lat, s.lon) for tr in plan.trucks for tp in tr.trips for s in tp.stops]
-    points += [(p.lat, p.lon) for p in pools.values()]
-    lats_all = [p[0] for p in points] or [lf.lat if lf else -6.92]
-    lons_all = [p[1] for p in points] or [lf.lon if lf else 107.61]
-    span = max(max(lats_all) - min(lats_all), max(lons_all) - min(lons_all), 0.01)
-    fig.update_layout(
-        height=480,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        separators=fmt.PLOTLY_SEPARATORS[lang],
-        showlegend=len(plan.trucks) <= 20,
-        # "white-bg": MapLibre's blank style, nothing fetched from a tile server.
-        map={
-            "style": "white-bg",
-            "center": {
-                "lat": (max(lats_all) + min(lats_all)) / 2,
-                "lon": (max(lons_all) + min(lons_all)) / 2,
-            },
-            "zoom": max(1.0, min(14.0, math.log2(360 / span) - 1.2)),
-        },
-        paper_bgcolor="rgba(0,0,0,0)",
-    )
+    lf = plan.landfill
+    if lf is not None and not frame.holds(lf.lon, lf.lat):
+        point_off_frame(fig, [Place(lf.id, lf.name, lf.lon, lf.lat)], frame, lang)
+    map_layout(fig, frame, lang)
+    fig.update_layout(height=480, showlegend=len(plan.trucks) <= 20)
     return fig
 
 
@@ -278,13 +293,19 @@ def render_plan(
         districts = {d.district_id: d.name for d in get_client().meta().districts}
     except (ApiUnavailable, ApiRefused):  # the plan is drawn; ids stand in for names
         districts = {}
+    try:
+        boundaries: DistrictBoundariesAnswer | None = get_client().district_boundaries()
+    except (ApiUnavailable, ApiRefused):  # the routes are drawn without the outlines
+        boundaries = None
     messages = [html.P(m, className="state state-empty") for m in plan.messages]
     body = html.Div(
         [
             *messages,
             _summary(plan, lang),
             dcc.Graph(
-                id="plan-map", figure=route_map(plan, lang), config={"displayModeBar": False}
+                id="plan-map",
+                figure=route_map(plan, lang, boundaries),
+                config={"displayModeBar": False},
             ),
             html.Div([html.H2(t("plan_stops", lang)), _truck_table(plan, lang)], className="panel"),
             html.Div(

@@ -1,0 +1,91 @@
+"""The pages load Plotly's basic bundle (dashboard/plotly_bundle.py): it is vendored for the
+installed plotly.js, served, and draws every trace type the dashboard's figures use."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+from plotly.basedatatypes import BaseTraceType
+
+from dashboard import plotly_bundle
+
+DASHBOARD = Path(plotly_bundle.__file__).resolve().parent
+
+
+def _trace_types_in_source() -> dict[str, set[str]]:
+    """Every trace type the dashboard's code builds (go.<Trace>(...) or fig.add_<trace>(...)),
+    by file."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(DASHBOARD.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name, owner = node.func.attr, node.func.value
+            trace: str | None = None
+            if isinstance(owner, ast.Name) and owner.id == "go":
+                cls = getattr(go, name, None)
+                if isinstance(cls, type) and issubclass(cls, BaseTraceType):
+                    trace = cls().type
+            elif name.startswith("add_") and hasattr(go.Figure, name):
+                kind = name.removeprefix("add_")
+                if kind not in {"trace", "traces", "annotation", "shape", "hline", "vline"}:
+                    trace = kind
+            if trace is not None:
+                found.setdefault(str(path.relative_to(DASHBOARD)), set()).add(trace)
+    return found
+
+
+def test_every_trace_the_dashboard_draws_is_in_the_basic_bundle() -> None:
+    found = _trace_types_in_source()
+    # The check sees the pages' figures: the trend's bars and the maps' scatters at least.
+    assert "bar" in set().union(*found.values()) and "pages/districts.py" in found
+    outside = {f: types - plotly_bundle.BASIC_TRACE_TYPES for f, types in found.items()}
+    assert not any(outside.values()), outside
+
+
+def test_the_vendored_basic_bundle_is_the_installed_plotlyjs_version() -> None:
+    vendored = plotly_bundle.vendored_basic()
+    assert vendored is not None
+    version, name = vendored
+    head = (plotly_bundle.VENDOR_DIR / name).read_text(encoding="utf-8")[:200]
+    assert f"plotly.js (basic - minified) v{version}" in head
+    assert (plotly_bundle.VENDOR_DIR / "plotly.js-LICENSE.txt").read_text().startswith("MIT")
+    if version != plotly_bundle.installed_plotlyjs_version():
+        pytest.skip(
+            f"plotly.js {plotly_bundle.installed_plotlyjs_version()} installed, basic bundle "
+            f"vendored for {version}: the pages fall back to the full bundle (see the next test)"
+        )
+    assert plotly_bundle.bundle_url() == f"/assets/vendor/{name}"
+
+
+def test_another_plotlyjs_version_falls_back_to_the_full_bundle() -> None:
+    vendored = ("4.1.1", "plotly-basic-4.1.1.min.js")
+    assert plotly_bundle.choose_url("4.1.1", vendored) == "/assets/vendor/plotly-basic-4.1.1.min.js"
+    assert plotly_bundle.choose_url("4.2.0", vendored) == plotly_bundle.FULL_BUNDLE_URL
+    assert plotly_bundle.choose_url("4.1.1", None) == plotly_bundle.FULL_BUNDLE_URL
+
+
+def test_the_page_names_the_bundle_and_the_bundle_is_served(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
+    from pisman.settings import get_settings
+
+    get_settings.cache_clear()
+    from dashboard.app import create_app
+
+    app = create_app()
+    url = plotly_bundle.bundle_url()
+    with app.server.test_request_context("/"):
+        index = app.index()
+    # Named for assets/plotly-early.js and preloaded; never one of the page's own scripts.
+    assert f'<meta name="pisman-plotly" content="{url}">' in index
+    assert f'<link rel="preload" as="script" href="{url}">' in index
+    assert "vendor/" not in index.replace(url, "")
+    script = app.server.test_client().get(url)  # public, like every script
+    assert script.status_code == 200 and len(script.data) > 500_000
+    assert b"plotly.js" in script.data[:200]
