@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, plotly_bundle
+from dashboard import auth, first_view, plotly_bundle, polyfill
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
-from dashboard.i18n import LANGS, as_lang, t
+from dashboard.i18n import LANG_COOKIE, LANGS, as_lang, request_lang, t
 from pisman.settings import get_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,9 +27,10 @@ NAV = (
 )
 
 
-# Dash's default page plus a preload of Plotly (dashboard/plotly_bundle.py), fetched while the
-# first callback waits for the API instead of after it (loading every component eagerly instead
-# costs more); assets/plotly-early.js finds the script's address in the meta tag.
+# Dash's default page plus preloads, fetched while the browser starts Dash's scripts: the layout
+# (with the page's first view drawn in, dashboard/first_view.py) and the callbacks' map, the
+# graph component's code, and Plotly (dashboard/plotly_bundle.py; assets/plotly-early.js finds
+# its address in the meta tag). Loading every component eagerly instead costs more.
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="id">
     <head>
@@ -36,6 +39,9 @@ INDEX_HTML = """<!DOCTYPE html>
         {%favicon%}
         <meta name="pisman-plotly" content="@PLOTLY@">
         <link rel="preload" as="script" href="@PLOTLY@">
+        <link rel="preload" as="fetch" href="/_dash-layout" crossorigin>
+        <link rel="preload" as="fetch" href="/_dash-dependencies" crossorigin>
+        <link rel="preload" as="script" href="/_dash-component-suites/dash/dcc/async-graph.js">
         {%css%}
     </head>
     <body>
@@ -61,14 +67,17 @@ CSP_TEMPLATE = (
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Only to the dashboard itself: its layout request learns the page's address from it
+    # (dashboard/first_view.py); no other site ever gets one.
+    "Referrer-Policy": "same-origin",
 }
 # Callback answers carry the city's figures: no browser or proxy may keep them.
 NO_STORE_PATHS = ("/_dash-update-component", "/_dash-layout")
 
 
 def add_security_headers(app: dash.Dash) -> None:
-    """Send nosniff, DENY framing, no referrer and a Content-Security-Policy with every response."""
+    """Send nosniff, DENY framing, same-origin referrers and a Content-Security-Policy with every
+    response."""
     policy: list[str] = []
 
     @app.server.after_request
@@ -80,6 +89,27 @@ def add_security_headers(app: dash.Dash) -> None:
         response.headers.setdefault("Content-Security-Policy", policy[0])
         if flask.request.path in NO_STORE_PATHS:
             response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def add_server_timing(app: dash.Dash) -> None:
+    """A Server-Timing header on the layout and callback answers: the request's own time and each
+    API call it made (the browser's Resource Timing shows them; bench/dashboard --detail prints
+    them)."""
+
+    @app.server.before_request
+    def start_clock() -> None:
+        flask.g.started = time.perf_counter()
+
+    @app.server.after_request
+    def server_timing(response: flask.Response) -> flask.Response:
+        if not flask.request.path.startswith("/_dash-") or "started" not in flask.g:
+            return response
+        total = (time.perf_counter() - flask.g.started) * 1000
+        parts = [f"app;dur={total:.1f}"]
+        for i, (path, ms) in enumerate(flask.g.get("api_calls", [])[:20]):
+            parts.append(f'api{i};dur={ms:.1f};desc="{path[:60]}"')
+        response.headers["Server-Timing"] = ", ".join(parts)
         return response
 
 
@@ -103,6 +133,14 @@ CHOOSE_CITY_JS = """function(city, csrf, lang) {
 }"""
 
 
+SET_LANG_JS = """function(lang) {
+  lang = lang === 'en' ? 'en' : 'id';
+  document.documentElement.lang = lang;
+  document.cookie = '@COOKIE@=' + lang + '; path=/; max-age=31536000; samesite=lax';
+  return window.dash_clientside.no_update;
+}""".replace("@COOKIE@", LANG_COOKIE)
+
+
 def city_switch() -> html.Div:
     """The top bar's city: a switcher for a user who may see more than one city of the
     deployment, the city's name for everyone else (nothing without a session or an API)."""
@@ -123,7 +161,7 @@ def city_switch() -> html.Div:
         )
     return html.Div(
         [
-            html.Label(t("city_switch", "id"), id="city-label", htmlFor="city-choice"),
+            html.Label(t("city_switch", request_lang()), id="city-label", htmlFor="city-choice"),
             dcc.Dropdown(
                 id="city-choice",
                 options=[{"label": c.name, "value": c.city_id} for c in answer.cities],
@@ -140,24 +178,26 @@ def city_switch() -> html.Div:
 
 
 def _shell(refresh_s: int) -> html.Div:
+    lang = request_lang()
     return html.Div(
         [
-            # The chosen language survives reloads (localStorage); Indonesian until someone switches.
-            dcc.Store(id="lang", storage_type="local"),
+            # The chosen language survives reloads (localStorage, and a cookie so that the server
+            # draws first views in it); Indonesian until someone switches.
+            dcc.Store(id="lang", storage_type="local", data=lang),
             dcc.Interval(id="tick", interval=refresh_s * 1000, n_intervals=0),
             html.Header(
                 [
-                    html.H1(t("app_title", "id"), id="app-title"),
+                    html.H1(t("app_title", lang), id="app-title"),
                     city_switch(),
                     html.Nav(
                         [
-                            dcc.Link(t(key, "id"), id=link_id, href=href, className="nav-link")
+                            dcc.Link(t(key, lang), id=link_id, href=href, className="nav-link")
                             for link_id, key, href in NAV
                         ],
                         className="nav",
                     ),
                     html.Button(
-                        t("switch_lang", "id"),
+                        t("switch_lang", lang),
                         id="lang-toggle",
                         className="lang-toggle",
                         n_clicks=0,
@@ -166,7 +206,7 @@ def _shell(refresh_s: int) -> html.Div:
                     # API session too, dashboard/auth.py).
                     html.Form(
                         html.Button(
-                            t("logout", "id"), id="logout", type="submit", className="lang-toggle"
+                            t("logout", lang), id="logout", type="submit", className="lang-toggle"
                         ),
                         method="POST",
                         action="/logout",
@@ -175,16 +215,42 @@ def _shell(refresh_s: int) -> html.Div:
                 ],
                 className="topbar",
             ),
-            html.Main(dash.page_container, className="content"),
+            html.Main(first_view.page_container(), className="content"),
         ],
         className="app",
     )
 
 
+class _Dash(dash.Dash):
+    """Dash with the page's scripts trimmed for today's browsers (dashboard/polyfill.py)."""
+
+    def interpolate_index(
+        self,
+        metas: Any = "",
+        title: Any = "",
+        css: Any = "",
+        config: Any = "",
+        scripts: Any = "",
+        app_entry: Any = "",
+        favicon: Any = "",
+        renderer: Any = "",
+    ) -> Any:
+        return super().interpolate_index(
+            metas=metas,
+            title=title,
+            css=css,
+            config=config,
+            scripts=polyfill.without_polyfill(scripts),
+            app_entry=app_entry,
+            favicon=favicon,
+            renderer=renderer,
+        )
+
+
 def create_app() -> dash.Dash:
     """Build the dashboard (pages from dashboard/pages; JS and CSS served locally, no CDN)."""
     settings = get_settings()
-    app = dash.Dash(
+    app = _Dash(
         __name__,
         use_pages=True,
         pages_folder=str(PACKAGE_DIR / "pages"),
@@ -219,6 +285,7 @@ def create_app() -> dash.Dash:
         ]
         + [Output(link_id, "children") for link_id, _key, _href in NAV],
         Input("lang", "data"),
+        prevent_initial_call=True,  # the layout is drawn in the cookie's language
     )
     def translate_shell(stored: str | None) -> list[str]:
         lang = as_lang(stored)
@@ -227,7 +294,9 @@ def create_app() -> dash.Dash:
         ]
 
     # Only in a multi-city user's top bar (Dash skips a callback whose output is absent).
-    @app.callback(Output("city-label", "children"), Input("lang", "data"))
+    @app.callback(
+        Output("city-label", "children"), Input("lang", "data"), prevent_initial_call=True
+    )
     def translate_city_label(stored: str | None) -> str:
         return t("city_switch", as_lang(stored))
 
@@ -239,13 +308,15 @@ def create_app() -> dash.Dash:
         State("lang", "data"),
         prevent_initial_call=True,
     )
-    # Tell the browser which language the page is in (screen readers, hyphenation).
+    # Tell the browser which language the page is in (screen readers, hyphenation), and the
+    # server which language to draw the next first view in.
     app.clientside_callback(
-        "function(lang) { document.documentElement.lang = lang || 'id'; return window.dash_clientside.no_update; }",
+        SET_LANG_JS,
         Output("app-title", "title"),
         Input("lang", "data"),
     )
     add_security_headers(app)
+    add_server_timing(app)  # first: its clock starts before the login check
     auth.install(app, settings, settings.API_URL)  # before the shape checks: no session, no work
     refuse_malformed_requests(app)
     return app

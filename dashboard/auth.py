@@ -28,8 +28,8 @@ import dash
 import flask
 import httpx
 
-from dashboard.client import ApiRefused, ApiUnavailable, base_client
-from dashboard.i18n import as_lang, t
+from dashboard.client import ApiRefused, ApiUnavailable, base_client, record_call
+from dashboard.i18n import LANG_COOKIE, as_lang, t
 from pisman.logs import log_event
 from pisman.settings import Settings, get_settings
 from pisman.users import LOCKOUT_AFTER, ensure_secret_file
@@ -176,7 +176,7 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
     http = httpx.Client(base_url=api_url, timeout=10.0)
 
     def _lang() -> str:
-        lang = flask.request.values.get("lang")
+        lang = flask.request.values.get("lang") or flask.request.cookies.get(LANG_COOKIE)
         return "en" if lang == "en" else "id"
 
     def end_session() -> None:
@@ -184,10 +184,12 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
 
     def api_session_lives(token: str) -> bool | None:
         """True/False from the API; None when it cannot be asked (keep the session)."""
+        started = time.perf_counter()
         try:
             r = http.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError:
             return None
+        record_call("/v1/auth/me", (time.perf_counter() - started) * 1000)
         if r.status_code == 401:
             return False
         return True if r.status_code == 200 else None

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import flask
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -73,6 +74,13 @@ def _adapter(answer_type: Any) -> TypeAdapter[Any]:
     if adapter is None:
         adapter = _ADAPTERS.setdefault(answer_type, TypeAdapter(answer_type))
     return adapter
+
+
+def record_call(path: str, elapsed_ms: float) -> None:
+    """Note an API call's time for the dashboard request's Server-Timing header (dashboard/app.py);
+    calls made outside a request's own thread are not noted."""
+    if flask.has_request_context():
+        flask.g.setdefault("api_calls", []).append((path, elapsed_ms))
 
 
 class ApiClient:
@@ -151,6 +159,7 @@ class ApiClient:
             )
             raise ApiUnavailable(str(exc)) from None
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        record_call(path, elapsed_ms)
         if response.status_code >= 500:
             log_event(logger, logging.WARNING, "api_failed", path=path, status=response.status_code)
             raise ApiUnavailable(f"{response.status_code} from {path}")

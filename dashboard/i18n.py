@@ -384,6 +384,20 @@ def as_lang(value: Any) -> Lang:
     return cast(Lang, value) if value in LANGS else DEFAULT_LANG
 
 
+# The chosen language, beside the browser's localStorage (the `lang` store): the server draws
+# the first view of a page in it (dashboard/app.py) before any callback has run.
+LANG_COOKIE = "pisman_lang"
+
+
+def request_lang() -> Lang:
+    """The language the request's page is drawn in (its cookie; Indonesian by default)."""
+    import flask
+
+    if not flask.has_request_context():
+        return DEFAULT_LANG
+    return as_lang(flask.request.cookies.get(LANG_COOKIE))
+
+
 def t(key: str, lang: Lang, **values: Any) -> str:
     """The text for key in lang, with {placeholders} filled in; the key itself if unknown."""
     pair = TEXT.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
@@ -13,7 +14,7 @@ from dashboard import alerts_panel
 from dashboard import format as fmt
 from dashboard.client import ApiClient, ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
-from dashboard.i18n import Lang, as_lang, t
+from dashboard.i18n import Lang, as_lang, request_lang, t
 from dashboard.states import api_problem, no_data
 from pisman.contract import (
     DayFigures,
@@ -42,6 +43,8 @@ TREND_DAYS = 90
 MAX_TREND_DAYS = 400
 # The trend is redrawn every this many refresh ticks (each tick redraws the cards).
 TREND_REFRESH_TICKS = 6
+# Fetches the trend's tonnage while the request's own thread fetches today's figures.
+_FETCH = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-trend")
 
 
 def _today() -> date:
@@ -50,41 +53,52 @@ def _today() -> date:
 
 
 def layout(**_query: Any) -> html.Div:
-    """The page; figures arrive through the refresh callback. The trend's date range is picked
-    here, outside what the callback redraws, so a refresh never closes an open calendar."""
+    """The page with its figures drawn in (the first view comes with the layout, in the
+    language of the user's cookie: dashboard/first_view.py); the refresh callback redraws them.
+    The trend's date range is picked here, outside what the callback redraws, so a refresh
+    never closes an open calendar."""
     today = _today()
+    lang = request_lang()
+    start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
+    drawn = _draw(lang, start, today.isoformat(), with_trend=True)
     return html.Div(
         [
             alerts_panel.panel("overview"),
-            html.Div(id="overview-body", className="loading-placeholder"),
+            html.Div(drawn.body, id="overview-body"),
             html.Div(
                 [
-                    html.H2(id="ov-trend-title"),
+                    html.H2(drawn.trend_title, id="ov-trend-title"),
                     html.Div(
                         [
-                            html.Label(id="ov-trend-range-label", htmlFor="ov-trend-start"),
+                            html.Label(
+                                t("ov_trend_range", lang),
+                                id="ov-trend-range-label",
+                                htmlFor="ov-trend-start",
+                            ),
                             dcc.DatePickerRange(
                                 id="ov-trend-range",
                                 start_date_id="ov-trend-start",
                                 end_date_id="ov-trend-end",
                                 updatemode="bothdates",
-                                start_date=(today - timedelta(days=TREND_DAYS - 1)).isoformat(),
+                                start_date=start,
                                 end_date=today.isoformat(),
                                 max_date_allowed=today.isoformat(),
                                 minimum_nights=0,
                                 first_day_of_week=1,
                                 number_of_months_shown=1,
-                                display_format=fmt.DATE_PICKER_FORMAT["id"],
+                                display_format=fmt.DATE_PICKER_FORMAT[lang],
+                                start_date_placeholder_text=t("ov_range_start", lang),
+                                end_date_placeholder_text=t("ov_range_end", lang),
                                 className="ov-range",
                             ),
                         ],
                         className="controls ov-trend-controls",
                     ),
-                    html.Div(id="ov-trend-message"),
-                    html.Div(id="ov-trend-body"),
+                    html.Div(drawn.trend_message, id="ov-trend-message"),
+                    html.Div(drawn.trend_graph, id="ov-trend-body"),
                     # What the drawn trend shows ([language, first, last]; null: nothing drawn),
                     # so a refresh redraws it whenever it is not what the page now asks for.
-                    dcc.Store(id="ov-trend-drawn"),
+                    dcc.Store(id="ov-trend-drawn", data=drawn.trend_drawn),
                 ],
                 className="panel ov-trend-panel",
             ),
@@ -574,9 +588,10 @@ class TrendRange(NamedTuple):
         return (self.end - self.start).days + 1
 
 
-def check_range(start: str | None, end: str | None, today: date) -> TrendRange | str:
-    """The picked range, or the i18n key of what is wrong with it."""
-    if not start or not end:
+def check_range(start: Any, end: Any, today: date) -> TrendRange | str:
+    """The picked range, or the i18n key of what is wrong with it (values no picker sends, from
+    a hand-made request, read as missing)."""
+    if not start or not end or not isinstance(start, str) or not isinstance(end, str):
         return "ov_range_missing"
     try:
         first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
@@ -646,20 +661,24 @@ def trend_figure(
     return fig
 
 
+def _fetch_trend(client: ApiClient, checked: TrendRange) -> TonnageAnswer:
+    return client.tonnage(
+        start=checked.start, end=checked.end + timedelta(days=1), bucket="day", group_by="category"
+    )
+
+
 def _trend(
-    client: ApiClient,
-    start: str | None,
-    end: str | None,
+    checked: TrendRange | str,
+    tonnage: Future[TonnageAnswer] | None,
     generation: float | None,
     meta: MetaAnswer,
     lang: Lang,
 ) -> tuple[str, Any, Any]:
     """Title, message and chart of the trend for the picked range (a refused range: the message
     says why and no chart is drawn)."""
-    checked = check_range(start, end, _today())
-    if isinstance(checked, str):
+    if isinstance(checked, str) or tonnage is None:
         message = html.Div(
-            t(checked, lang, days=MAX_TREND_DAYS),
+            t(str(checked), lang, days=MAX_TREND_DAYS),
             id="ov-trend-error",
             className="state state-warning",
             role="alert",
@@ -669,12 +688,7 @@ def _trend(
         "ov_trend_title", lang, start=fmt.day(checked.start, lang), end=fmt.day(checked.end, lang)
     )
     try:
-        answer = client.tonnage(
-            start=checked.start,
-            end=checked.end + timedelta(days=1),
-            bucket="day",
-            group_by="category",
-        )
+        answer = tonnage.result()
     except (ApiUnavailable, ApiRefused) as exc:
         return title, api_problem(exc, lang), None
     fig = trend_figure(answer, checked, generation, meta, lang)
@@ -695,47 +709,18 @@ def _has_data(progress: ProgressAnswer) -> bool:
     )
 
 
-@callback(
-    Output("overview-body", "children"),
-    Output("ov-trend-title", "children"),
-    Output("ov-trend-message", "children"),
-    Output("ov-trend-body", "children"),
-    Output("ov-trend-drawn", "data"),
-    Input("lang", "data"),
-    Input("tick", "n_intervals"),
-    Input("ov-trend-range", "start_date"),
-    Input("ov-trend-range", "end_date"),
-    State("ov-trend-drawn", "data"),
-)
-def render_overview(
-    stored_lang: str | None, tick: int, start: str | None, end: str | None, drawn: Any
-) -> tuple[Any, Any, Any, Any, Any]:
-    """Fetch the figures and draw the page (every DASHBOARD_REFRESH_S seconds, and when the
-    trend's range changes)."""
-    lang = as_lang(stored_lang)
-    client = get_client()
-    try:
-        meta = client.meta()
-        # The trend comes from /v1/tonnage for the picked range: no 90 days here.
-        progress = client.progress(trend_days=1)
-    except (ApiUnavailable, ApiRefused) as exc:
-        no_title = t("ov_trend_title", lang, start="–", end="–")
-        return api_problem(exc, lang), no_title, None, None, None
-    title: Any
-    message: Any
-    graph: Any
-    now_drawn: Any
-    wanted = [lang, start, end]
-    if ctx.triggered_id == "tick" and (tick or 0) % TREND_REFRESH_TICKS and drawn == wanted:
-        # The trend changes little between refreshes and redrawing a chart is the costliest part
-        # of a refresh: every TREND_REFRESH_TICKS-th tick, unless what is drawn is not what the
-        # page asks for (another language or range, or nothing drawn yet).
-        title, message, graph, now_drawn = no_update, no_update, no_update, no_update
-    else:
-        title, message, graph = _trend(
-            client, start, end, progress.generation_t_per_day, meta, lang
-        )
-        now_drawn = wanted if graph is not None else None
+class _Drawn(NamedTuple):
+    """The page's figures: the cards and tables, and the trend (title, message, chart and what
+    it shows; all no_update when the trend is left as drawn)."""
+
+    body: Any
+    trend_title: Any
+    trend_message: Any
+    trend_graph: Any
+    trend_drawn: Any
+
+
+def _body(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
     body: list[Any] = []
     if not _has_data(progress):
         body.append(no_data(lang))
@@ -755,7 +740,60 @@ def render_overview(
             className="as-of",
         ),
     ]
-    return html.Div(body, id="overview-figures"), title, message, graph, now_drawn
+    return html.Div(body, id="overview-figures")
+
+
+def _draw(lang: Lang, start: str | None, end: str | None, *, with_trend: bool) -> _Drawn:
+    """Fetch the figures and draw them (the trend too when `with_trend`)."""
+    client = get_client()
+    checked = check_range(start, end, client.today()) if with_trend else "no trend"
+    # The trend's tonnage is asked for beside today's figures, not after them.
+    tonnage = (
+        _FETCH.submit(_fetch_trend, client, checked) if isinstance(checked, TrendRange) else None
+    )
+    try:
+        meta = client.meta()
+        # The trend comes from /v1/tonnage for the picked range: no 90 days here.
+        progress = client.progress(trend_days=1)
+    except (ApiUnavailable, ApiRefused) as exc:
+        no_title = t("ov_trend_title", lang, start="–", end="–")
+        return _Drawn(api_problem(exc, lang), no_title, None, None, None)
+    if not with_trend:
+        return _Drawn(_body(progress, meta, lang), no_update, no_update, no_update, no_update)
+    generation = progress.generation_t_per_day
+    title, message, graph = _trend(checked, tonnage, generation, meta, lang)
+    drawn = [lang, start, end] if graph is not None else None
+    return _Drawn(_body(progress, meta, lang), title, message, graph, drawn)
+
+
+@callback(
+    Output("overview-body", "children"),
+    Output("ov-trend-title", "children"),
+    Output("ov-trend-message", "children"),
+    Output("ov-trend-body", "children"),
+    Output("ov-trend-drawn", "data"),
+    Input("lang", "data"),
+    Input("tick", "n_intervals"),
+    Input("ov-trend-range", "start_date"),
+    Input("ov-trend-range", "end_date"),
+    State("ov-trend-drawn", "data"),
+    # The page's layout carries its first view (dashboard/first_view.py).
+    prevent_initial_call=True,
+)
+def render_overview(
+    stored_lang: str | None, tick: int, start: str | None, end: str | None, drawn: Any
+) -> tuple[Any, Any, Any, Any, Any]:
+    """Redraw the page every DASHBOARD_REFRESH_S seconds, and when the language or the trend's
+    range changes. The trend changes little between refreshes and redrawing a chart is the
+    costliest part of a refresh: every TREND_REFRESH_TICKS-th tick, unless what is drawn is not
+    what the page asks for (another language or range, or nothing drawn yet)."""
+    lang = as_lang(stored_lang)
+    keep_trend = (
+        ctx.triggered_id == "tick"
+        and bool((tick or 0) % TREND_REFRESH_TICKS)
+        and drawn == [lang, start, end]
+    )
+    return tuple(_draw(lang, start, end, with_trend=not keep_trend))
 
 
 @callback(
@@ -764,6 +802,7 @@ def render_overview(
     Output("ov-trend-range", "start_date_placeholder_text"),
     Output("ov-trend-range", "end_date_placeholder_text"),
     Input("lang", "data"),
+    prevent_initial_call=True,  # the layout is drawn in the cookie's language
 )
 def label_range_picker(stored_lang: str | None) -> tuple[str, str, str, str]:
     """The picker's label, date format and placeholders in the page's language (only when the

@@ -1,0 +1,238 @@
+"""A page's first view comes with the app's layout (dashboard/first_view.py): no router callback,
+the preloaded layout request used once, the figures in the language of the user's cookie; and the
+page's scripts are the trimmed set (Plotly's basic bundle, no core-js polyfill)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from bench.dashboard.seed import ZONE, seed_city, seed_weighings
+from bench.dashboard.servers import Server
+from dashboard.i18n import t
+from pisman import users
+from tests.support.browser import headless_chromium
+from tests.support.dashboard_login import PASSWORD
+from tests.support.dashboard_stack import api_and_dashboard
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT_MS = 15_000
+USER = "fira"
+FIGURES = "#ov-day-residual"
+TREND = "#ov-trend .js-plotly-plot"
+
+
+@pytest.fixture(scope="module")
+def dashboard(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Testville with 10 days of weighings, a viewer, the API and one dashboard."""
+    today = datetime.now(ZONE).date()
+    with psycopg.connect(module_db_url) as conn:
+        city = seed_city(conn, city_id="testville")
+        seed_weighings(conn, city, first_day=today - timedelta(days=9), days=10)
+        users.add_user(conn, username=USER, password=PASSWORD, role="viewer")
+    with api_and_dashboard(module_db_url, tmp_path_factory, "first-view") as (_api, dash):
+        yield dash
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with headless_chromium() as b:
+        yield b
+
+
+class Watched:
+    """A logged-in page that keeps every request it made and its console errors."""
+
+    def __init__(self, browser: Any, url: str, init_script: str | None = None) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.requests: list[Any] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url + "/login")
+        self.page.fill("#username", USER)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("#login-submit")
+        self.page.wait_for_selector(FIGURES, timeout=TIMEOUT_MS)
+        self.page.wait_for_function(
+            f"() => document.querySelector('{TREND}')?.data?.length > 0", timeout=TIMEOUT_MS
+        )
+
+    def paths(self, part: str) -> list[str]:
+        return [r.url for r in self.requests if part in r.url]
+
+    def callback_outputs(self) -> list[str]:
+        """The outputs of every callback request sent so far."""
+        return [
+            json.loads(r.post_data or "{}").get("output", "")
+            for r in self.requests
+            if "/_dash-update-component" in r.url
+        ]
+
+    def reload(self) -> None:
+        self.requests.clear()
+        self.page.reload()
+        self.page.wait_for_selector(FIGURES, timeout=TIMEOUT_MS)
+        self.page.wait_for_function(
+            f"() => document.querySelector('{TREND}')?.data?.length > 0", timeout=TIMEOUT_MS
+        )
+        self.page.wait_for_timeout(500)  # callbacks that would follow the first view
+
+
+@pytest.fixture
+def overview(browser: Any, dashboard: Server) -> Iterator[Watched]:
+    watched = Watched(browser, dashboard.url)
+    yield watched
+    watched.context.close()
+
+
+def test_the_overview_arrives_with_the_layout_without_the_router_or_a_second_layout_request(
+    overview: Watched,
+) -> None:
+    overview.reload()
+    assert len(overview.paths("/_dash-layout")) == 1  # the preload was used, not fetched again
+    outputs = overview.callback_outputs()
+    assert not any("_pages_content" in o for o in outputs), outputs
+    assert not any("overview-body" in o for o in outputs), outputs  # the figures came along
+    assert overview.page.inner_text(FIGURES).strip()
+    # The trimmed scripts: Plotly's basic bundle, the regenerator runtime, no core-js polyfill.
+    assert overview.paths("plotly-basic-") and not overview.paths("plotly.min.js")
+    assert overview.paths("regenerator-runtime") and not overview.paths("polyfill@")
+    assert overview.errors == []
+
+
+def test_navigating_in_the_page_still_goes_through_the_router(overview: Watched) -> None:
+    overview.requests.clear()
+    overview.page.click("#nav-districts")
+    overview.page.wait_for_selector("#districts-map .js-plotly-plot", timeout=TIMEOUT_MS)
+    assert any("_pages_content" in o for o in overview.callback_outputs())
+    overview.page.go_back()
+    overview.page.wait_for_selector(FIGURES, timeout=TIMEOUT_MS)
+    assert overview.page.inner_text("#ov-trend-title").strip()
+    assert overview.errors == []
+
+
+def test_the_chosen_language_draws_the_next_first_view(overview: Watched) -> None:
+    overview.page.click("#lang-toggle")
+    english = t("ov_trend_range", "en")
+    overview.page.wait_for_function(
+        "t => document.querySelector('#ov-trend-range-label')?.innerText.trim() === t",
+        arg=english,
+        timeout=TIMEOUT_MS,
+    )
+    cookies = {c["name"]: c["value"] for c in overview.context.cookies()}
+    assert cookies.get("pisman_lang") == "en"
+    overview.reload()
+    assert overview.page.inner_text("#ov-trend-range-label").strip() == english
+    assert overview.page.inner_text("#nav-overview").strip() == t("nav_overview", "en")
+    # Drawn in English by the server: no callback had to translate the first view.
+    assert not any("overview-body" in o for o in overview.callback_outputs())
+    overview.page.click("#lang-toggle")  # back to Indonesian for the next tests
+    overview.page.wait_for_function(
+        "t => document.querySelector('#ov-trend-range-label')?.innerText.trim() === t",
+        arg=t("ov_trend_range", "id"),
+        timeout=TIMEOUT_MS,
+    )
+
+
+def test_a_language_kept_only_in_the_browser_still_wins(browser: Any, dashboard: Server) -> None:
+    # A browser that chose English before the cookie existed: localStorage says en, no cookie.
+    watched = Watched(
+        browser, dashboard.url, init_script="window.localStorage.setItem('lang', '\"en\"');"
+    )
+    try:
+        watched.page.wait_for_function(
+            "t => document.querySelector('#ov-trend-range-label')?.innerText.trim() === t",
+            arg=t("ov_trend_range", "en"),
+            timeout=TIMEOUT_MS,
+        )
+        assert watched.page.inner_text("#nav-overview").strip() == t("nav_overview", "en")
+        assert watched.errors == []
+    finally:
+        watched.context.close()
+
+
+@contextmanager
+def _logged_in(dashboard: Server) -> Iterator[httpx.Client]:
+    """An HTTP client holding the viewer's dashboard session."""
+    with httpx.Client(base_url=dashboard.url, timeout=30) as http:
+        form = http.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        answer = http.post(
+            "/login", data={"csrf": csrf.group(1), "username": USER, "password": PASSWORD}
+        )
+        assert answer.status_code in (200, 303), answer.text[:200]
+        yield http
+
+
+def _location(layout: dict[str, Any]) -> dict[str, Any]:
+    """The props of the layout's _pages_location component."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            if isinstance(props, dict) and props.get("id") == "_pages_location":
+                found.append(props)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(layout)
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        None,
+        "http://evil.example/",  # another site
+        "{origin}/nope",  # no such page
+        "{origin}/" + "x" * 5000,  # absurdly long
+        "{origin}:99999/",  # a malformed address
+        "javascript:alert(1)",
+        "{origin}/reports?month=%ZZ&month=2026-11&\x00",
+    ],
+)
+def test_the_layout_request_takes_only_its_own_pages_from_the_referer(
+    dashboard: Server, referer: str | None
+) -> None:
+    with _logged_in(dashboard) as http:
+        headers = {"Referer": referer.format(origin=dashboard.url)} if referer else {}
+        try:
+            answer = http.get("/_dash-layout", headers=headers)
+        except httpx.LocalProtocolError:  # the client refuses to send the header at all
+            return
+        assert answer.status_code == 200, answer.text[:300]
+        location = _location(answer.json())
+        if referer and referer.startswith("{origin}/reports"):
+            assert location["pathname"] == "/reports"  # a page of ours, its query left to it
+        else:
+            assert location.get("pathname") is None  # Dash's own container: the router draws
+
+
+def test_the_layout_request_draws_the_page_it_comes_from(dashboard: Server) -> None:
+    with _logged_in(dashboard) as http:
+        answer = http.get("/_dash-layout", headers={"Referer": f"{dashboard.url}/districts?x=1"})
+        assert answer.status_code == 200
+        layout = answer.json()
+        location = _location(layout)
+        assert (location["pathname"], location["search"]) == ("/districts", "?x=1")
+        assert "page-districts" in json.dumps(layout)
