@@ -11,7 +11,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, first_view, plotly_bundle, polyfill
+from dashboard import auth, first_view, plotly_bundle, plotly_locale, polyfill
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
 from dashboard.i18n import LANG_COOKIE, LANGS, as_lang, request_lang, t
 from pisman.settings import get_settings
@@ -136,6 +136,7 @@ CHOOSE_CITY_JS = """function(city, csrf, lang) {
 SET_LANG_JS = """function(lang) {
   lang = lang === 'en' ? 'en' : 'id';
   document.documentElement.lang = lang;
+  if (window.Plotly && window.Plotly.setPlotConfig) { window.Plotly.setPlotConfig({locale: lang}); }
   document.cookie = '@COOKIE@=' + lang + '; path=/; max-age=31536000; samesite=lax';
   return window.dash_clientside.no_update;
 }""".replace("@COOKIE@", LANG_COOKIE)
@@ -222,7 +223,8 @@ def _shell(refresh_s: int) -> html.Div:
 
 
 class _Dash(dash.Dash):
-    """Dash with the page's scripts trimmed for today's browsers (dashboard/polyfill.py)."""
+    """Dash with the page's scripts trimmed for today's browsers (dashboard/polyfill.py) and
+    the page's language on <html>."""
 
     def interpolate_index(
         self,
@@ -235,7 +237,7 @@ class _Dash(dash.Dash):
         favicon: Any = "",
         renderer: Any = "",
     ) -> Any:
-        return super().interpolate_index(
+        page = super().interpolate_index(
             metas=metas,
             title=title,
             css=css,
@@ -245,6 +247,8 @@ class _Dash(dash.Dash):
             favicon=favicon,
             renderer=renderer,
         )
+        # The page's language from the start (screen readers; Plotly's locale, plotly-early.js).
+        return str(page).replace('<html lang="id">', f'<html lang="{request_lang()}">', 1)
 
 
 def create_app() -> dash.Dash:
@@ -260,6 +264,7 @@ def create_app() -> dash.Dash:
         # The vendored Plotly bundle is served (/assets/vendor/...) but loaded by
         # assets/plotly-early.js, not as one of the page's scripts.
         assets_path_ignore=["vendor"],
+        external_scripts=[plotly_locale.SCRIPT_PATH],
         title="Kang PisMan",
         update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
         suppress_callback_exceptions=True,
@@ -315,6 +320,7 @@ def create_app() -> dash.Dash:
         Output("app-title", "title"),
         Input("lang", "data"),
     )
+    plotly_locale.install(app)
     add_security_headers(app)
     add_server_timing(app)  # first: its clock starts before the login check
     auth.install(app, settings, settings.API_URL)  # before the shape checks: no session, no work

@@ -38,7 +38,9 @@ logger = logging.getLogger("pisman.dashboard.auth")
 
 TOKEN = "api_token"
 CITY = "city"  # the city the user chose in the top bar
-PUBLIC_PREFIXES = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
+# Scripts and styles: the same for everyone, cacheable, no login needed.
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_pisman/static/")
+PUBLIC_PREFIXES = ("/login", *STATIC_PREFIXES, "/_favicon.ico")
 RECHECK_S = 60.0  # ask the API whether the session still lives at most this often
 
 
@@ -233,7 +235,7 @@ def install(app: dash.Dash, settings: Settings, api_url: str) -> None:
             response = flask.make_response("sesi berakhir / session ended: log in again", 401)
         # Nothing shown to a logged-in user may be kept: the back button after logout must not
         # bring the figures back from a cache.
-        if not flask.request.path.startswith(("/assets/", "/_dash-component-suites/")):
+        if not flask.request.path.startswith(STATIC_PREFIXES):
             response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -17,6 +17,7 @@ import pytest
 
 from bench.dashboard.seed import ZONE, seed_city, seed_weighings
 from bench.dashboard.servers import Server
+from dashboard import plotly_locale
 from dashboard.i18n import t
 from pisman import users
 from tests.support.browser import headless_chromium
@@ -236,3 +237,27 @@ def test_the_layout_request_draws_the_page_it_comes_from(dashboard: Server) -> N
         location = _location(layout)
         assert (location["pathname"], location["search"]) == ("/districts", "?x=1")
         assert "page-districts" in json.dumps(layout)
+
+
+def _axis_months(page: Any) -> set[str]:
+    """The month names on the trend's date axis."""
+    ticks = page.eval_on_selector_all("#ov-trend .xtick text", "els => els.map(e => e.textContent)")
+    return {word for text in ticks for word in text.split() if word.isalpha()}
+
+
+def test_plotly_names_months_in_the_pages_language(overview: Watched) -> None:
+    locale = "() => document.querySelector('#ov-trend .js-plotly-plot')?._context?.locale"
+    assert overview.page.evaluate(locale) == "id"
+    indonesian = plotly_locale.locale_dictionary("id")["format"]["shortMonths"]
+    assert "Des" in indonesian and "Agu" in indonesian  # Babel's CLDR names, not Plotly's
+    months = _axis_months(overview.page)
+    assert months and months <= set(indonesian), months
+    overview.page.click("#lang-toggle")
+    overview.page.wait_for_function(f"() => ({locale})() === 'en'", timeout=TIMEOUT_MS)
+    overview.page.wait_for_timeout(300)
+    english = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+    months = _axis_months(overview.page)
+    assert months and months <= english, months
+    overview.page.click("#lang-toggle")
+    overview.page.wait_for_function(f"() => ({locale})() === 'id'", timeout=TIMEOUT_MS)
+    assert overview.errors == []

@@ -4,6 +4,7 @@ installed plotly.js, served, and draws every trace type the dashboard's figures 
 from __future__ import annotations
 
 import ast
+from datetime import date
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -89,3 +90,34 @@ def test_the_page_names_the_bundle_and_the_bundle_is_served(
     script = app.server.test_client().get(url)  # public, like every script
     assert script.status_code == 200 and len(script.data) > 500_000
     assert b"plotly.js" in script.data[:200]
+
+
+def test_plotlys_indonesian_locale_comes_from_babel_sunday_first(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from babel.dates import format_date
+
+    from dashboard import plotly_locale
+
+    names = plotly_locale.locale_dictionary("id")["format"]
+    assert names["days"][0] == "Minggu" and names["days"][1] == "Senin"  # Sunday first
+    assert len(names["shortDays"]) == 7 and len(names["months"]) == 12
+    # The same month names dashboard/format.py's dates use (CLDR id_ID).
+    december = date(2026, 12, 26)
+    assert names["shortMonths"][11] in format_date(december, "d MMM y", locale="id_ID")
+    assert names["months"][7] == "Agustus"
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
+    from pisman.settings import get_settings
+
+    get_settings.cache_clear()
+    from dashboard.app import create_app
+
+    app = create_app()
+    script = app.server.test_client().get(plotly_locale.SCRIPT_PATH)  # no login: no user data
+    assert script.status_code == 200 and "Desember" in script.get_data(as_text=True)
+    assert "max-age" in script.headers["Cache-Control"]
+    with app.server.test_request_context("/"):
+        assert f'<script src="{plotly_locale.SCRIPT_PATH}"' in app.index()
+    with app.server.test_request_context("/", headers={"Cookie": "pisman_lang=en"}):
+        assert '<html lang="en">' in app.index()

@@ -25,7 +25,13 @@
     script.id = "plotly-early";
     script.async = true;
     script.src = url;
-    script.onload = function () { done(); };
+    script.onload = function () {
+      // Dates in the page's language (dashboard/plotly_locale.py registered the locales).
+      if (window.Plotly && window.Plotly.setPlotConfig) {
+        window.Plotly.setPlotConfig({locale: document.documentElement.lang || "id"});
+      }
+      done();
+    };
     script.onerror = function (error) {
       if (window.Plotly === placeholder) { window.Plotly = undefined; }
       failed(error);
