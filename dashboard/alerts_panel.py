@@ -14,7 +14,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import format as fmt
-from dashboard.client import ApiRefused, ApiUnavailable, get_client
+from dashboard.client import ApiClient, ApiRefused, ApiUnavailable, get_client
 from dashboard.i18n import TEXT, Lang, as_lang, t
 from dashboard.states import api_problem
 from pisman.contract import Alert
@@ -40,11 +40,11 @@ def _attrs(values: dict[str, str]) -> dict[str, Any]:
     return dict(values)
 
 
-def panel(page: str) -> html.Div:
-    """The panel's place on a page; `page` names it (ids: alerts-panel-<page>)."""
-    children: list[Any] = [
-        html.Div(id=f"alerts-body-{page}", className="alerts-body loading-placeholder")
-    ]
+def panel(page: str, body: list[Any] | None = None) -> html.Div:
+    """The panel's place on a page; `page` names it (ids: alerts-panel-<page>); `body` is its
+    first view when the page draws one (else the callback fills it)."""
+    css = "alerts-body" if body is not None else "alerts-body loading-placeholder"
+    children: list[Any] = [html.Div(body, id=f"alerts-body-{page}", className=css)]
     if page == "bins":
         # What the last acknowledge click came to; writing it redraws the list.
         children.insert(0, dcc.Store(id="alerts-ack-result"))
@@ -223,19 +223,24 @@ def _problem(exc: ApiUnavailable | ApiRefused, lang: Lang, page: str) -> html.Di
     return html.Div(shown.children, id=f"alerts-problem-{page}", className=css, role="alert")
 
 
+def overview_now(client: ApiClient, lang: Lang) -> list[Any]:
+    """The overview's compact panel as the API answers now (or its message)."""
+    try:
+        alerts = client.alerts()
+    except (ApiUnavailable, ApiRefused) as exc:
+        return [html.H2(t("alerts_title", lang)), _problem(exc, lang, "overview")]
+    return overview_body(alerts, lang)
+
+
 @callback(
     Output("alerts-body-overview", "children"),
     Input("lang", "data"),
     Input("tick", "n_intervals"),
+    prevent_initial_call=True,  # the overview's layout draws the panel's first view
 )
 def render_overview(stored_lang: Any, _tick: Any) -> list[Any]:
     """The overview's compact panel, refreshed with the page."""
-    lang = as_lang(stored_lang)
-    try:
-        alerts = get_client().alerts()
-    except (ApiUnavailable, ApiRefused) as exc:
-        return [html.H2(t("alerts_title", lang)), _problem(exc, lang, "overview")]
-    return overview_body(alerts, lang)
+    return overview_now(get_client(), as_lang(stored_lang))
 
 
 @callback(

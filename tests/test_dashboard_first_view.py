@@ -108,6 +108,8 @@ def test_the_overview_arrives_with_the_layout_without_the_router_or_a_second_lay
     outputs = overview.callback_outputs()
     assert not any("_pages_content" in o for o in outputs), outputs
     assert not any("overview-body" in o for o in outputs), outputs  # the figures came along
+    assert not any("alerts-body-overview" in o for o in outputs), outputs  # and the alerts
+    assert overview.page.locator("#alerts-body-overview h2").count() == 1
     assert overview.page.inner_text(FIGURES).strip()
     # The trimmed scripts: Plotly's basic bundle, the regenerator runtime, no core-js polyfill.
     assert overview.paths("plotly-basic-") and not overview.paths("plotly.min.js")

@@ -43,8 +43,9 @@ TREND_DAYS = 90
 MAX_TREND_DAYS = 400
 # The trend is redrawn every this many refresh ticks (each tick redraws the cards).
 TREND_REFRESH_TICKS = 6
-# Fetches the trend's tonnage while the request's own thread fetches today's figures.
-_FETCH = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-trend")
+# Fetches the trend's tonnage and the alerts while the request's own thread fetches today's
+# figures.
+_FETCH = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-fetch")
 
 
 def _today() -> date:
@@ -60,10 +61,11 @@ def layout(**_query: Any) -> html.Div:
     today = _today()
     lang = request_lang()
     start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
+    alerts = _FETCH.submit(alerts_panel.overview_now, get_client(), lang)  # beside the figures
     drawn = _draw(lang, start, today.isoformat(), with_trend=True)
     return html.Div(
         [
-            alerts_panel.panel("overview"),
+            alerts_panel.panel("overview", alerts.result()),
             html.Div(drawn.body, id="overview-body"),
             html.Div(
                 [
