@@ -7,13 +7,16 @@ PostgreSQL with TimescaleDB), and its id names the backend: test_x[postgresql].
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from pisman import db
 from pisman.settings import PROJECT_ROOT, get_settings
 from tests.support.broker import Mosquitto, free_port
+from tests.support.browser import headless_chromium
 from tests.support.databases import BACKENDS, Backend
 
 pytest_plugins: list[str] = []
@@ -34,6 +37,69 @@ _SETTINGS_PREFIXES = (
 # skips its half of the suite, each test saying why.
 _BACKENDS_REQUIRED = os.environ.get("CI") == "true"
 _TSDB_UNAVAILABLE = os.environ.get("PISMAN_TEST_TSDB_UNAVAILABLE")
+
+
+# The longest work units (module and backend) of the suite, in seconds of one 4-worker run on
+# 2 cores (2026-12-06): handed out first, so that none of them starts last and makes the tail.
+_LONG_UNITS_S = {
+    "tests/test_dashboard_browser.py": 190,
+    "tests/test_stack_up.py": 150,
+    "tests/test_api_collection.py": 130,
+    "tests/test_dashboard_hostile_input.py": 110,
+    "tests/test_dashboard_map.py": 100,
+    "tests/test_dashboard_alerts.py": 90,
+    "tests/test_auth_users.py": 85,
+    "tests/test_auth_sessions.py": 80,
+    "tests/test_backup_restore.py": 70,
+    "tests/test_tonnage_grain.py": 70,
+    "tests/test_dashboard_phone.py": 50,
+    "tests/test_ingest_durability.py": 45,
+    "tests/test_collection_plan.py": 45,
+    "tests/test_ingest_hostile.py": 45,
+    "tests/test_dashboard_cities.py": 40,
+    "tests/test_api_schemathesis.py": 40,
+    "tests/test_broker_crash.py": 40,
+    "tests/test_ingest_service.py": 35,
+    "tests/test_ingest_commit_acks.py": 35,
+    "tests/test_chaos.py": 30,
+}
+_BACKEND_IN_ID = re.compile(r"\[(" + "|".join(b.name for b in BACKENDS) + r")[-\]]")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope` with one work unit per module *and backend*, the longest first.
+
+    Each unit keeps its module-scoped fixtures (they are per backend anyway), but the two halves
+    of a long module run on two workers at once, and a long unit never starts last.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleBackendScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        _ranked = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            found = _BACKEND_IN_ID.search(nodeid)
+            return f"{module}[{found.group(1)}]" if found else module
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self._ranked:  # the first hand-out: the longest known units, then by size
+                ranked = sorted(
+                    self.workqueue.items(),
+                    key=lambda unit: (
+                        -_LONG_UNITS_S.get(unit[0].split("[", 1)[0], 0),
+                        -len(unit[1]),
+                    ),
+                )
+                self.workqueue.clear()
+                self.workqueue.update(ranked)
+                self._ranked = True
+            super()._assign_work_unit(node)
+
+    return ModuleBackendScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -138,6 +204,14 @@ def empty_db_url(backend: Backend) -> Iterator[str]:
     url = backend.create_database()
     yield url
     backend.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's) for every browser test this process runs; each test
+    opens its own context (no cookie, no storage, its own cache) in it."""
+    with headless_chromium() as b:
+        yield b
 
 
 @pytest.fixture

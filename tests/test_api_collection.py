@@ -56,20 +56,10 @@ def _history(conn: psycopg.Connection, now: datetime, days: int = 10) -> None:
         rollups.refresh_late_rows(conn, rows[0][0], rows[-1][0])
 
 
-@pytest.fixture
-def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, str]]]:
-    """Testville with its fleet, two depot bins with 10 days of history, a key per role."""
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("PISMAN_CITY", "testville")
-    monkeypatch.setenv("MQTT_URL", "mqtt://127.0.0.1:1")
-    monkeypatch.setenv("PISMAN_PLAN_TIME_LIMIT_S", "2")
-    collection._cache.clear()
-    from pisman.settings import get_settings
-
-    get_settings.cache_clear()
-    with psycopg.connect(db_url) as conn:
+def seed_database(url: str) -> None:
+    """Testville with its fleet and two depot bins with 10 days of history, once per module and
+    backend (each test gets its own copy: seeded_db_url)."""
+    with psycopg.connect(url) as conn:
         citydata.load_city(conn, citydata.read_city_file(CITY_FILE))
         for device_id in RATES:
             add_device(
@@ -81,6 +71,24 @@ def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, d
         add_device(conn, device_id="tv-tps-north-wb1", site_id="tv-tps-north", kind="weighbridge")
         conn.commit()
         _history(conn, datetime.now(UTC))
+
+
+@pytest.fixture
+def world(
+    seeded_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Testville with its fleet, two depot bins with 10 days of history, a key per role."""
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("DATABASE_URL", seeded_db_url)
+    monkeypatch.setenv("PISMAN_CITY", "testville")
+    monkeypatch.setenv("MQTT_URL", "mqtt://127.0.0.1:1")
+    monkeypatch.setenv("PISMAN_PLAN_TIME_LIMIT_S", "2")
+    collection._cache.clear()
+    from pisman.settings import get_settings
+
+    get_settings.cache_clear()
+    with psycopg.connect(seeded_db_url) as conn:
         role_keys = {
             role: keys.create_key(conn, role=role, name=f"test-{role}")
             for role in ("viewer", "planner", "admin")
@@ -133,8 +141,8 @@ def test_forecast_refuses_what_it_cannot_answer(
     assert words in r.text
 
 
-def test_forecast_of_a_bin_without_history_says_so(world: Any, db_url: str) -> None:
-    with psycopg.connect(db_url) as conn:
+def test_forecast_of_a_bin_without_history_says_so(world: Any, seeded_db_url: str) -> None:
+    with psycopg.connect(seeded_db_url) as conn:
         add_device(conn, device_id="tv-new-bin", site_id="tv-tps-south", kind="bin_sensor")
         conn.commit()
     r = _get(world, "viewer", "/v1/bins/tv-new-bin/forecast")
@@ -144,9 +152,9 @@ def test_forecast_of_a_bin_without_history_says_so(world: Any, db_url: str) -> N
 
 
 def test_every_bins_forecast_in_one_answer_soonest_first_as_the_single_answers_say(
-    world: Any, db_url: str
+    world: Any, seeded_db_url: str
 ) -> None:
-    with psycopg.connect(db_url) as conn:
+    with psycopg.connect(seeded_db_url) as conn:
         add_device(conn, device_id="tv-new-bin", site_id="tv-tps-south", kind="bin_sensor")
         conn.commit()
     r = _get(world, "viewer", "/v1/bins/forecast")
@@ -269,8 +277,8 @@ def test_a_date_without_data_gives_a_plan_that_says_so(world: Any) -> None:
     assert any("no fill data" in m for m in plan["messages"])
 
 
-def test_a_city_without_fleet_data_gets_a_plan_that_says_so(world: Any, db_url: str) -> None:
-    with psycopg.connect(db_url) as conn:
+def test_a_city_without_fleet_data_gets_a_plan_that_says_so(world: Any, seeded_db_url: str) -> None:
+    with psycopg.connect(seeded_db_url) as conn:
         conn.execute("DELETE FROM truck_pool; DELETE FROM collection_params")
     r = _get(world, "planner", "/v1/collection-plan")
     assert r.status_code == 200
@@ -341,14 +349,13 @@ def test_dashboard_page_draws_the_apis_plan_on_the_map_and_per_truck(world: Any)
 
 
 def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(
-    db_url: str, tmp_path: Any
+    db_url: str, tmp_path: Any, browser: Any
 ) -> None:
     """The real API and dashboard as processes, the pages in headless Chromium: the planner sees
     the plan and downloads its XLSX and printable page through the session; the bins page shows
     every bin's forecast; a viewer gets neither the plan nor its files."""
     from bench.dashboard.servers import api_args, dashboard_args, serve
     from tests.support.broker import free_port
-    from tests.support.browser import headless_chromium
 
     with psycopg.connect(db_url) as conn:
         citydata.load_city(conn, citydata.read_city_file(CITY_FILE))
@@ -379,9 +386,10 @@ def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(
             dashboard_args(dash_port), env=env, ready_url=f"{dash_url}/_dash-layout", base_url=dash_url,
             log=tmp_path / "dash.log",
         ),
-        headless_chromium() as browser,
+        browser.new_context() as planner,
+        browser.new_context() as viewer_context,
     ):  # fmt: skip
-        page = browser.new_page()
+        page = planner.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         _log_in(page, dash_url, "planner", "/collection")
@@ -420,7 +428,7 @@ def test_collection_and_bins_pages_in_a_browser_for_a_planner_and_a_viewer(
         assert errors == []
 
         # A viewer: no plan, no download buttons, and a forged click gets a message, no file.
-        viewer = browser.new_page()
+        viewer = viewer_context.new_page()
         viewer.on("pageerror", lambda e: errors.append(str(e)))
         _log_in(viewer, dash_url, "vina", "/collection")
         viewer.wait_for_selector("#api-error", timeout=60_000)

@@ -12,7 +12,6 @@ import pytest
 
 from pisman.settings import Settings
 from tests.support.api_server import running_api
-from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.backend("postgresql", reason="the docs page reads no data")
 TIMEOUT_MS = 15_000
@@ -28,13 +27,6 @@ def api_url(module_db_url: str) -> Iterator[str]:
     )
     with running_api(settings) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for the module."""
-    with headless_chromium() as b:
-        yield b
 
 
 def _open_offline(browser: Any, url: str) -> tuple[Any, list[str], list[str]]:

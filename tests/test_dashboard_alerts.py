@@ -17,7 +17,6 @@ from dashboard import format as fmt
 from pisman import keys, users
 from tests.support.api_seed import CITY, seed_city
 from tests.support.broker import free_port
-from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -110,12 +109,6 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ) as dash,
     ):
         yield Stack(api, dash, key, module_db_url)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with headless_chromium() as b:
-        yield b
 
 
 class Officer:

@@ -21,7 +21,6 @@ from bench.dashboard.servers import Server, api_args, dashboard_args, serve
 from dashboard import format as fmt
 from pisman import users
 from tests.support.broker import free_port
-from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -106,13 +105,6 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         dashboard(dead_port, "dead", API_URL=f"http://127.0.0.1:{free_port()}") as dead,
     ):
         yield Stack(api, dash, empty, dead, key, city, fills, module_db_url)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for the module."""
-    with headless_chromium() as b:
-        yield b
 
 
 @dataclass(slots=True)

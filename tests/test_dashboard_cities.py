@@ -17,7 +17,6 @@ from bench.dashboard.seed import ZONE, seed_city, seed_weighings
 from bench.dashboard.servers import Server
 from dashboard import format as fmt
 from pisman import users
-from tests.support.browser import headless_chromium
 from tests.support.dashboard_stack import api_and_dashboard
 from tests.test_dashboard_browser import PASSWORD, TIMEOUT_MS, Tab, fresh_tab, log_in
 
@@ -76,13 +75,6 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             users.add_user(conn, username=username, password=PASSWORD, role="viewer", cities=cities)
     with api_and_dashboard(module_db_url, tmp_path_factory, "cities") as (api, dash):
         yield Stack(api, dash)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for the module."""
-    with headless_chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from pisman import citydata, users
 from pisman.settings import PROJECT_ROOT
 from tests.support import api_seed
 from tests.support.broker import free_port
-from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -87,12 +86,6 @@ def servers(
         dashboard(bare_port, api_seed.CITY, logs / "apitown.log") as bare,
     ):
         yield dash, bare
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with headless_chromium() as b:
-        yield b
 
 
 class Tab:

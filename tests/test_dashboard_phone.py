@@ -14,7 +14,6 @@ import pytest
 from bench.dashboard.seed import ZONE, seed_bins, seed_city, seed_weighings
 from bench.dashboard.servers import Server
 from pisman import users
-from tests.support.browser import headless_chromium
 from tests.support.dashboard_stack import api_and_dashboard
 from tests.test_dashboard_browser import PASSWORD, Tab, log_in
 
@@ -36,13 +35,6 @@ def dashboard(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         users.add_user(conn, username="pandu", password=PASSWORD, role="planner")
     with api_and_dashboard(module_db_url, tmp_path_factory, "phone") as (_api, dash):
         yield dash
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for the module."""
-    with headless_chromium() as b:
-        yield b
 
 
 # What each page shows once its figures are drawn (the width is measured after that).
