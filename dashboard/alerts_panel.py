@@ -236,9 +236,10 @@ def overview_now(client: ApiClient, lang: Lang) -> list[Any]:
     Output("alerts-body-overview", "children"),
     Input("lang", "data"),
     Input("tick", "n_intervals"),
+    Input("ov-first-view", "n_intervals"),  # once, when the layout could not wait for the API
     prevent_initial_call=True,  # the overview's layout draws the panel's first view
 )
-def render_overview(stored_lang: Any, _tick: Any) -> list[Any]:
+def render_overview(stored_lang: Any, _tick: Any, _late: Any) -> list[Any]:
     """The overview's compact panel, refreshed with the page."""
     return overview_now(get_client(), as_lang(stored_lang))
 

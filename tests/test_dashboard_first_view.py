@@ -4,8 +4,10 @@ page's scripts are the trimmed set (Plotly's basic bundle, no core-js polyfill).
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -263,3 +265,60 @@ def test_plotly_names_months_in_the_pages_language(overview: Watched) -> None:
     overview.page.click("#lang-toggle")
     overview.page.wait_for_function(f"() => ({locale})() === 'id'", timeout=TIMEOUT_MS)
     assert overview.errors == []
+
+
+class _SlowApi:
+    """An API client whose every answer takes longer than the first view may wait."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def __getattr__(self, name: str) -> Any:
+        def answer(*_args: Any, **_kwargs: Any) -> Any:
+            time.sleep(self.delay_s)
+            from dashboard.client import ApiUnavailable
+
+            raise ApiUnavailable("too slow")
+
+        return answer
+
+
+def _components(node: Any) -> Iterator[Any]:
+    yield node
+    children = getattr(node, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            yield from _components(child)
+
+
+def test_a_slow_api_leaves_the_figures_to_the_callbacks_at_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dash
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
+    from pisman.settings import get_settings
+
+    get_settings.cache_clear()
+    from dashboard.app import create_app
+
+    app = create_app()
+    name = next(p["module"] for p in dash.page_registry.values() if p["path"] == "/")
+    page = importlib.import_module(name)
+    monkeypatch.setattr(page, "get_client", lambda: _SlowApi(2.0))
+    monkeypatch.setattr(page, "FIRST_VIEW_WAIT_S", 0.3)
+    with app.server.test_request_context("/"):
+        started = time.monotonic()
+        drawn = page.layout()
+        waited = time.monotonic() - started
+    assert waited < 1.5  # not the API's 2 s (each of several calls)
+    by_id = {getattr(c, "id", None): c for c in _components(drawn)}
+    late = by_id["ov-first-view"]
+    assert late.disabled is False and late.max_intervals == 1  # the callbacks take over
+    assert "loading-placeholder" in by_id["overview-body"].className
+    # The refresh callbacks listen to it (they do not fire on load otherwise).
+    app.server.test_client().get("/login")  # the first request registers the pages' callbacks
+    for output in ("overview-body.children", "alerts-body-overview.children"):
+        key = next(k for k in app.callback_map if output in k)
+        assert any(i["id"] == "ov-first-view" for i in app.callback_map[key]["inputs"]), key

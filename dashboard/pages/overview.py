@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, timedelta
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import dash
@@ -25,6 +26,7 @@ from pisman.contract import (
     SeparateFigure,
     TonnageAnswer,
 )
+from pisman.settings import get_settings
 
 dash.register_page(__name__, path="/", name="Overview", order=0)
 
@@ -41,32 +43,57 @@ TREND_DAYS = 90
 # The longest trend the picker may ask for: a daily bar chart of more is unreadable (and the
 # API's progress trend stops at 400 days too).
 MAX_TREND_DAYS = 400
+# How long the layout waits for the first view's figures before it leaves them to the callbacks.
+FIRST_VIEW_WAIT_S = 3.0
 # The trend is redrawn every this many refresh ticks (each tick redraws the cards).
 TREND_REFRESH_TICKS = 6
-# Fetches the trend's tonnage and the alerts while the request's own thread fetches today's
-# figures.
+# Fetch the trend's tonnage and the alerts while today's figures are fetched (leaf tasks only),
+# and draw the first views (which wait on _FETCH: two pools, so neither waits on itself).
 _FETCH = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-fetch")
+_FIRST = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-first-view")
 
 
-def _today() -> date:
-    """Today in the chosen city's time zone."""
-    return get_client().today()
+class _FirstView(NamedTuple):
+    today: date
+    drawn: _Drawn
+    alerts: list[Any]
+
+
+def _first_view(client: ApiClient, lang: Lang) -> _FirstView:
+    """Everything the page shows, as the API answers now: the alerts and the trend's tonnage
+    fetched beside today's figures."""
+    today = client.today()
+    alerts = _FETCH.submit(alerts_panel.overview_now, client, lang)
+    start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
+    drawn = _draw(client, lang, start, today.isoformat(), with_trend=True)
+    return _FirstView(today, drawn, alerts.result())
 
 
 def layout(**_query: Any) -> html.Div:
     """The page with its figures drawn in (the first view comes with the layout, in the
     language of the user's cookie: dashboard/first_view.py); the refresh callback redraws them.
-    The trend's date range is picked here, outside what the callback redraws, so a refresh
-    never closes an open calendar."""
-    today = _today()
+    An API slower than FIRST_VIEW_WAIT_S gets the page without its figures at once, and the
+    callbacks draw them when they come (a one-shot interval starts them). The trend's date
+    range is picked here, outside what the callback redraws, so a refresh never closes an open
+    calendar."""
     lang = request_lang()
+    pending = _FIRST.submit(_first_view, get_client(), lang)
+    try:
+        first: _FirstView | None = pending.result(timeout=FIRST_VIEW_WAIT_S)
+    except FutureTimeout:
+        first = None
+    today = first.today if first else datetime.now(get_settings().tz).date()
+    drawn = first.drawn if first else _Drawn(None, None, None, None, None)
     start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
-    alerts = _FETCH.submit(alerts_panel.overview_now, get_client(), lang)  # beside the figures
-    drawn = _draw(lang, start, today.isoformat(), with_trend=True)
     return html.Div(
         [
-            alerts_panel.panel("overview", alerts.result()),
-            html.Div(drawn.body, id="overview-body"),
+            dcc.Interval(id="ov-first-view", interval=50, max_intervals=1, disabled=bool(first)),
+            alerts_panel.panel("overview", first.alerts if first else None),
+            html.Div(
+                drawn.body,
+                id="overview-body",
+                className="" if first else "loading-placeholder",
+            ),
             html.Div(
                 [
                     html.H2(drawn.trend_title, id="ov-trend-title"),
@@ -745,9 +772,10 @@ def _body(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
     return html.Div(body, id="overview-figures")
 
 
-def _draw(lang: Lang, start: str | None, end: str | None, *, with_trend: bool) -> _Drawn:
+def _draw(
+    client: ApiClient, lang: Lang, start: str | None, end: str | None, *, with_trend: bool
+) -> _Drawn:
     """Fetch the figures and draw them (the trend too when `with_trend`)."""
-    client = get_client()
     checked = check_range(start, end, client.today()) if with_trend else "no trend"
     # The trend's tonnage is asked for beside today's figures, not after them.
     tonnage = (
@@ -778,12 +806,19 @@ def _draw(lang: Lang, start: str | None, end: str | None, *, with_trend: bool) -
     Input("tick", "n_intervals"),
     Input("ov-trend-range", "start_date"),
     Input("ov-trend-range", "end_date"),
+    Input("ov-first-view", "n_intervals"),
     State("ov-trend-drawn", "data"),
-    # The page's layout carries its first view (dashboard/first_view.py).
+    # The page's layout carries its first view (dashboard/first_view.py), or starts this
+    # callback once through ov-first-view when the API was too slow for it.
     prevent_initial_call=True,
 )
 def render_overview(
-    stored_lang: str | None, tick: int, start: str | None, end: str | None, drawn: Any
+    stored_lang: str | None,
+    tick: int,
+    start: str | None,
+    end: str | None,
+    _late: Any,
+    drawn: Any,
 ) -> tuple[Any, Any, Any, Any, Any]:
     """Redraw the page every DASHBOARD_REFRESH_S seconds, and when the language or the trend's
     range changes. The trend changes little between refreshes and redrawing a chart is the
@@ -795,7 +830,7 @@ def render_overview(
         and bool((tick or 0) % TREND_REFRESH_TICKS)
         and drawn == [lang, start, end]
     )
-    return tuple(_draw(lang, start, end, with_trend=not keep_trend))
+    return tuple(_draw(get_client(), lang, start, end, with_trend=not keep_trend))
 
 
 @callback(
