@@ -11,7 +11,7 @@ import dash
 import flask
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, first_view, plotly_bundle, plotly_locale, polyfill
+from dashboard import auth, date_locales, first_view, plotly_bundle, polyfill
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
 from dashboard.i18n import LANG_COOKIE, LANGS, as_lang, request_lang, t
 from pisman.settings import get_settings
@@ -137,6 +137,7 @@ SET_LANG_JS = """function(lang) {
   lang = lang === 'en' ? 'en' : 'id';
   document.documentElement.lang = lang;
   if (window.Plotly && window.Plotly.setPlotConfig) { window.Plotly.setPlotConfig({locale: lang}); }
+  if (window.pismanUseDateLocale) { window.pismanUseDateLocale(lang); }
   document.cookie = '@COOKIE@=' + lang + '; path=/; max-age=31536000; samesite=lax';
   return window.dash_clientside.no_update;
 }""".replace("@COOKIE@", LANG_COOKIE)
@@ -264,7 +265,7 @@ def create_app() -> dash.Dash:
         # The vendored Plotly bundle is served (/assets/vendor/...) but loaded by
         # assets/plotly-early.js, not as one of the page's scripts.
         assets_path_ignore=["vendor"],
-        external_scripts=[plotly_locale.SCRIPT_PATH],
+        external_scripts=date_locales.page_scripts(),
         title="Kang PisMan",
         update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
         suppress_callback_exceptions=True,
@@ -320,7 +321,7 @@ def create_app() -> dash.Dash:
         Output("app-title", "title"),
         Input("lang", "data"),
     )
-    plotly_locale.install(app)
+    date_locales.install(app)
     add_security_headers(app)
     add_server_timing(app)  # first: its clock starts before the login check
     auth.install(app, settings, settings.API_URL)  # before the shape checks: no session, no work

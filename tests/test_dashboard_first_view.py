@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 
 from bench.dashboard.seed import ZONE, seed_city, seed_weighings
 from bench.dashboard.servers import Server
-from dashboard import plotly_locale
+from dashboard import date_locales
 from dashboard.i18n import t
 from pisman import users
 from tests.support.browser import headless_chromium
@@ -252,7 +252,7 @@ def _axis_months(page: Any) -> set[str]:
 def test_plotly_names_months_in_the_pages_language(overview: Watched) -> None:
     locale = "() => document.querySelector('#ov-trend .js-plotly-plot')?._context?.locale"
     assert overview.page.evaluate(locale) == "id"
-    indonesian = plotly_locale.locale_dictionary("id")["format"]["shortMonths"]
+    indonesian = date_locales.locale_dictionary("id")["format"]["shortMonths"]
     assert "Des" in indonesian and "Agu" in indonesian  # Babel's CLDR names, not Plotly's
     months = _axis_months(overview.page)
     assert months and months <= set(indonesian), months
@@ -322,3 +322,39 @@ def test_a_slow_api_leaves_the_figures_to_the_callbacks_at_once(
     for output in ("overview-body.children", "alerts-body-overview.children"):
         key = next(k for k in app.callback_map if output in k)
         assert any(i["id"] == "ov-first-view" for i in app.callback_map[key]["inputs"]), key
+
+
+def test_the_date_pickers_name_months_like_every_other_date_on_the_page(
+    overview: Watched,
+) -> None:
+    from babel.dates import format_date
+
+    from dashboard import format as fmt
+
+    today = datetime.now(ZONE).date()
+    end = "#ov-trend-end"
+    # The picked day reads as Babel writes it elsewhere on the page ("6 Des 2026", not "Dec").
+    assert overview.page.input_value(end) == fmt.day(today, "id")
+    first = today - timedelta(days=89)
+    overview.page.click("#ov-trend-start")
+    # The calendar opens on that month, named by CLDR, with CLDR's weekdays ("Sen", not "Mo").
+    caption = format_date(first, "LLLL", locale="id_ID")
+    month = overview.page.locator(".dash-dropdown-value-item").filter(has_text=caption)
+    month.first.wait_for(timeout=TIMEOUT_MS)
+    monday = format_date(date(2026, 11, 30), "EEE", locale="id_ID")
+    assert monday == "Sen" and overview.page.get_by_text(monday, exact=True).count() >= 1
+    assert overview.page.get_by_text("Mo", exact=True).count() == 0
+    overview.page.keyboard.press("Escape")
+    overview.page.click("#lang-toggle")
+    overview.page.wait_for_function(
+        "([s, v]) => document.querySelector(s)?.value === v",
+        arg=[end, fmt.day(today, "en")],
+        timeout=TIMEOUT_MS,
+    )
+    overview.page.click("#lang-toggle")
+    overview.page.wait_for_function(
+        "([s, v]) => document.querySelector(s)?.value === v",
+        arg=[end, fmt.day(today, "id")],
+        timeout=TIMEOUT_MS,
+    )
+    assert overview.errors == []

@@ -97,9 +97,9 @@ def test_plotlys_indonesian_locale_comes_from_babel_sunday_first(
 ) -> None:
     from babel.dates import format_date
 
-    from dashboard import plotly_locale
+    from dashboard import date_locales
 
-    names = plotly_locale.locale_dictionary("id")["format"]
+    names = date_locales.locale_dictionary("id")["format"]
     assert names["days"][0] == "Minggu" and names["days"][1] == "Senin"  # Sunday first
     assert len(names["shortDays"]) == 7 and len(names["months"]) == 12
     # The same month names dashboard/format.py's dates use (CLDR id_ID).
@@ -114,10 +114,10 @@ def test_plotlys_indonesian_locale_comes_from_babel_sunday_first(
     from dashboard.app import create_app
 
     app = create_app()
-    script = app.server.test_client().get(plotly_locale.SCRIPT_PATH)  # no login: no user data
+    script = app.server.test_client().get(date_locales.SCRIPT_PATH)  # no login: no user data
     assert script.status_code == 200 and "Desember" in script.get_data(as_text=True)
     assert "max-age" in script.headers["Cache-Control"]
     with app.server.test_request_context("/"):
-        assert f'<script src="{plotly_locale.SCRIPT_PATH}"' in app.index()
+        assert f'<script src="{date_locales.SCRIPT_PATH}"' in app.index()
     with app.server.test_request_context("/", headers={"Cookie": "pisman_lang=en"}):
         assert '<html lang="en">' in app.index()

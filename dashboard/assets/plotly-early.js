@@ -26,7 +26,7 @@
     script.async = true;
     script.src = url;
     script.onload = function () {
-      // Dates in the page's language (dashboard/plotly_locale.py registered the locales).
+      // Dates in the page's language (dashboard/date_locales.py registered the locales).
       if (window.Plotly && window.Plotly.setPlotConfig) {
         window.Plotly.setPlotConfig({locale: document.documentElement.lang || "id"});
       }

@@ -12,7 +12,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import format as fmt
 from dashboard.auth import can_export
 from dashboard.client import ApiRefused, ApiUnavailable, get_client
-from dashboard.i18n import Lang, as_lang, t
+from dashboard.i18n import Lang, as_lang, request_lang, t
 from dashboard.maps import Frame, Place, map_layout, outlines, point_off_frame
 from dashboard.states import api_problem, send_download
 from dashboard.tables import table
@@ -52,7 +52,7 @@ def layout(**_query: Any) -> html.Div:
                     dcc.DatePickerSingle(
                         id="plan-date",
                         date=tomorrow.isoformat(),
-                        display_format=fmt.DATE_PICKER_FORMAT["id"],
+                        display_format=fmt.DATE_PICKER_FORMAT[request_lang()],
                     ),
                     html.Label(id="plan-pool-label", htmlFor="plan-pool"),
                     dcc.Dropdown(
@@ -262,13 +262,14 @@ def _uncovered_table(plan: PlanAnswer, districts: dict[str, str], lang: Lang) ->
     Output("plan-pool", "placeholder"),
     Output("plan-download-xlsx", "children"),
     Output("plan-download-print", "children"),
+    Output("plan-date", "display_format"),
     Input("lang", "data"),
     Input("plan-date", "date"),
     Input("plan-pool", "value"),
 )
 def render_plan(
     stored_lang: str | None, day_text: Any, pool: Any
-) -> tuple[Any, list[dict[str, str]], str, str, str, str, str]:
+) -> tuple[Any, list[dict[str, str]], str, str, str, str, str, str]:
     """Ask the API for the day's plan and draw it (no live refresh: a plan is a daily thing)."""
     lang = as_lang(stored_lang)
     labels = (
@@ -277,6 +278,7 @@ def render_plan(
         t("all_pools", lang),
         t("download_xlsx", lang),
         t("plan_print", lang),
+        fmt.DATE_PICKER_FORMAT[lang],
     )
     day, pool = _choice(day_text, pool)
     try:
