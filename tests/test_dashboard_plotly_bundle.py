@@ -12,6 +12,7 @@ import pytest
 from plotly.basedatatypes import BaseTraceType
 
 from dashboard import plotly_bundle
+from tests.support.dashboard_app import bare_dashboard
 
 DASHBOARD = Path(plotly_bundle.__file__).resolve().parent
 
@@ -72,14 +73,7 @@ def test_another_plotlyjs_version_falls_back_to_the_full_bundle() -> None:
 def test_the_page_names_the_bundle_and_the_bundle_is_served(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
-    from pisman.settings import get_settings
-
-    get_settings.cache_clear()
-    from dashboard.app import create_app
-
-    app = create_app()
+    app = bare_dashboard(db_url, monkeypatch)
     url = plotly_bundle.bundle_url()
     with app.server.test_request_context("/"):
         index = app.index()
@@ -106,14 +100,7 @@ def test_plotlys_indonesian_locale_comes_from_babel_sunday_first(
     december = date(2026, 12, 26)
     assert names["shortMonths"][11] in format_date(december, "d MMM y", locale="id_ID")
     assert names["months"][7] == "Agustus"
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
-    from pisman.settings import get_settings
-
-    get_settings.cache_clear()
-    from dashboard.app import create_app
-
-    app = create_app()
+    app = bare_dashboard(db_url, monkeypatch)
     script = app.server.test_client().get(date_locales.SCRIPT_PATH)  # no login: no user data
     assert script.status_code == 200 and "Desember" in script.get_data(as_text=True)
     assert "max-age" in script.headers["Cache-Control"]
