@@ -73,6 +73,7 @@ SECURITY_HEADERS = {
 }
 # Callback answers carry the city's figures: no browser or proxy may keep them.
 NO_STORE_PATHS = ("/_dash-update-component", "/_dash-layout")
+VERSIONED_PATH = "/assets/vendor/"  # third-party scripts, their version in each name
 
 
 def add_security_headers(app: dash.Dash) -> None:
@@ -89,6 +90,9 @@ def add_security_headers(app: dash.Dash) -> None:
         response.headers.setdefault("Content-Security-Policy", policy[0])
         if flask.request.path in NO_STORE_PATHS:
             response.headers["Cache-Control"] = "no-store"
+        elif flask.request.path.startswith(VERSIONED_PATH) and response.status_code == 200:
+            # Each vendored file's name carries its version: a reload need not ask again.
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response
 
 

@@ -4,6 +4,7 @@ installed plotly.js, served, and draws every trace type the dashboard's figures 
 from __future__ import annotations
 
 import ast
+import re
 from datetime import date
 from pathlib import Path
 
@@ -108,3 +109,20 @@ def test_plotlys_indonesian_locale_comes_from_babel_sunday_first(
         assert f'<script src="{date_locales.SCRIPT_PATH}"' in app.index()
     with app.server.test_request_context("/", headers={"Cookie": "pisman_lang=en"}):
         assert '<html lang="en">' in app.index()
+
+
+def test_vendored_scripts_carry_their_version_and_are_cached_for_good(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = bare_dashboard(db_url, monkeypatch)
+    client = app.server.test_client()
+    scripts = sorted(plotly_bundle.VENDOR_DIR.glob("*.js"))
+    assert len(scripts) >= 4
+    for path in scripts:
+        # Immutable caching is only true while a new version means a new name.
+        assert re.search(r"-\d+\.\d+\.\d+(\.min)?\.js$", path.name), path.name
+        answer = client.get(f"/assets/vendor/{path.name}")
+        assert answer.status_code == 200, path.name
+        assert "immutable" in answer.headers["Cache-Control"], path.name
+    own = client.get("/assets/plotly-early.js")  # our own assets: revalidated (Dash's ?m=)
+    assert "immutable" not in (own.headers.get("Cache-Control") or "")
