@@ -16,7 +16,7 @@ import pytest
 from pisman import db
 from pisman.settings import PROJECT_ROOT, get_settings
 from tests.support.broker import Mosquitto, free_port
-from tests.support.browser import headless_chromium
+from tests.support.browser import close_chromium, headless_chromium
 from tests.support.databases import BACKENDS, Backend
 
 pytest_plugins: list[str] = []
@@ -206,12 +206,28 @@ def empty_db_url(backend: Backend) -> Iterator[str]:
     backend.drop_database(url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for every browser test this process runs; each test
-    opens its own context (no cookie, no storage, its own cache) in it."""
+    """Headless Chromium (Debian's) for a module's browser tests, shared with the browser tests
+    that run next in this process; each test opens its own context (no cookie, no storage)."""
     with headless_chromium() as b:
         yield b
+
+
+def _uses_a_browser(item: pytest.Item | None) -> bool:
+    return item is not None and (
+        "browser" in getattr(item, "fixturenames", ())
+        or item.get_closest_marker("browser") is not None
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last of a run of browser tests (its fixtures torn down), close the shared
+    Chromium: the next test may use asyncio, which Playwright's sync API blocks."""
+    yield
+    if _uses_a_browser(item) and not _uses_a_browser(nextitem):
+        close_chromium()
 
 
 @pytest.fixture
