@@ -236,7 +236,7 @@ def overview_now(client: ApiClient, lang: Lang) -> list[Any]:
     Output("alerts-body-overview", "children"),
     Input("lang", "data"),
     Input("tick", "n_intervals"),
-    Input("ov-first-view", "n_intervals"),  # once, when the layout could not wait for the API
+    Input("ov-alerts-late", "n_intervals"),  # once, when the layout could not wait for them
     prevent_initial_call=True,  # the overview's layout draws the panel's first view
 )
 def render_overview(stored_lang: Any, _tick: Any, _late: Any) -> list[Any]:

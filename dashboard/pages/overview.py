@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import dash
 import plotly.graph_objects as go
@@ -43,30 +45,44 @@ TREND_DAYS = 90
 # The longest trend the picker may ask for: a daily bar chart of more is unreadable (and the
 # API's progress trend stops at 400 days too).
 MAX_TREND_DAYS = 400
-# How long the layout waits for the first view's figures before it leaves them to the callbacks.
+# How long the layout waits for the first view's figures before it leaves them to the callbacks,
+# and how much longer for the alerts once the figures are drawn.
 FIRST_VIEW_WAIT_S = 3.0
+ALERTS_GRACE_S = 0.05
 # The trend is redrawn every this many refresh ticks (each tick redraws the cards).
 TREND_REFRESH_TICKS = 6
 # Fetch the trend's tonnage and the alerts while today's figures are fetched (leaf tasks only),
 # and draw the first views (which wait on _FETCH: two pools, so neither waits on itself).
 _FETCH = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-fetch")
 _FIRST = ThreadPoolExecutor(max_workers=8, thread_name_prefix="overview-first-view")
+_T = TypeVar("_T")
+
+
+def _in_pool(pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+    """Run fn in the pool within the request's context (its API calls count in the request's
+    Server-Timing, dashboard/app.py)."""
+    return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
 class _FirstView(NamedTuple):
     today: date
     drawn: _Drawn
-    alerts: list[Any]
+    alerts: list[Any] | None  # None: not answered by the time the figures were drawn
 
 
 def _first_view(client: ApiClient, lang: Lang) -> _FirstView:
     """Everything the page shows, as the API answers now: the alerts and the trend's tonnage
-    fetched beside today's figures."""
+    fetched beside today's figures. The alerts come along if they are there within
+    ALERTS_GRACE_S of the figures; else their callback draws them a moment later."""
     today = client.today()
-    alerts = _FETCH.submit(alerts_panel.overview_now, client, lang)
+    alerts = _in_pool(_FETCH, alerts_panel.overview_now, client, lang)
     start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
     drawn = _draw(client, lang, start, today.isoformat(), with_trend=True)
-    return _FirstView(today, drawn, alerts.result())
+    try:
+        panel: list[Any] | None = alerts.result(timeout=ALERTS_GRACE_S)
+    except FutureTimeout:
+        panel = None
+    return _FirstView(today, drawn, panel)
 
 
 def layout(**_query: Any) -> html.Div:
@@ -77,7 +93,7 @@ def layout(**_query: Any) -> html.Div:
     range is picked here, outside what the callback redraws, so a refresh never closes an open
     calendar."""
     lang = request_lang()
-    pending = _FIRST.submit(_first_view, get_client(), lang)
+    pending = _in_pool(_FIRST, _first_view, get_client(), lang)
     try:
         first: _FirstView | None = pending.result(timeout=FIRST_VIEW_WAIT_S)
     except FutureTimeout:
@@ -88,6 +104,12 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="ov-first-view", interval=50, max_intervals=1, disabled=bool(first)),
+            dcc.Interval(
+                id="ov-alerts-late",
+                interval=50,
+                max_intervals=1,
+                disabled=bool(first and first.alerts is not None),
+            ),
             alerts_panel.panel("overview", first.alerts if first else None),
             html.Div(
                 drawn.body,
@@ -779,7 +801,7 @@ def _draw(
     checked = check_range(start, end, client.today()) if with_trend else "no trend"
     # The trend's tonnage is asked for beside today's figures, not after them.
     tonnage = (
-        _FETCH.submit(_fetch_trend, client, checked) if isinstance(checked, TrendRange) else None
+        _in_pool(_FETCH, _fetch_trend, client, checked) if isinstance(checked, TrendRange) else None
     )
     try:
         meta = client.meta()
