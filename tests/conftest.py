@@ -7,7 +7,6 @@ PostgreSQL with TimescaleDB), and its id names the backend: test_x[postgresql].
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,67 +38,57 @@ _BACKENDS_REQUIRED = os.environ.get("CI") == "true"
 _TSDB_UNAVAILABLE = os.environ.get("PISMAN_TEST_TSDB_UNAVAILABLE")
 
 
-# The longest work units (module and backend) of the suite, in seconds of one 4-worker run on
-# 2 cores (2026-12-06): handed out first, so that none of them starts last and makes the tail.
-_LONG_UNITS_S = {
-    "tests/test_dashboard_browser.py": 190,
-    "tests/test_stack_up.py": 150,
-    "tests/test_api_collection.py": 130,
-    "tests/test_dashboard_hostile_input.py": 110,
-    "tests/test_dashboard_map.py": 100,
-    "tests/test_dashboard_alerts.py": 90,
-    "tests/test_auth_users.py": 85,
-    "tests/test_auth_sessions.py": 80,
-    "tests/test_backup_restore.py": 70,
-    "tests/test_tonnage_grain.py": 70,
-    "tests/test_dashboard_phone.py": 50,
-    "tests/test_ingest_durability.py": 45,
-    "tests/test_collection_plan.py": 45,
-    "tests/test_ingest_hostile.py": 45,
-    "tests/test_dashboard_cities.py": 40,
-    "tests/test_api_schemathesis.py": 40,
-    "tests/test_broker_crash.py": 40,
-    "tests/test_ingest_service.py": 35,
-    "tests/test_ingest_commit_acks.py": 35,
-    "tests/test_chaos.py": 30,
+# The longest test modules (both backends) in seconds of one 4-worker run of the suite on 2 cores
+# beside other work (2026-12-06): handed out first, so that none of them starts last and makes
+# the tail. Only the order depends on these numbers.
+_LONG_MODULES_S = {
+    "tests/test_dashboard_browser.py": 320,
+    "tests/test_stack_up.py": 290,
+    "tests/test_api_collection.py": 200,
+    "tests/test_auth_users.py": 165,
+    "tests/test_dashboard_map.py": 150,
+    "tests/test_backup_restore.py": 145,
+    "tests/test_dashboard_hostile_input.py": 140,
+    "tests/test_dashboard_alerts.py": 130,
+    "tests/test_tonnage_grain.py": 125,
+    "tests/test_auth_sessions.py": 120,
+    "tests/test_dashboard_phone.py": 100,
+    "tests/test_ingest_durability.py": 90,
+    "tests/test_ingest_hostile.py": 80,
+    "tests/test_broker_crash.py": 75,
+    "tests/test_dashboard_cities.py": 75,
+    "tests/test_ingest_commit_acks.py": 75,
+    "tests/test_api_schemathesis.py": 75,
+    "tests/test_ingest_service.py": 70,
+    "tests/test_chaos.py": 60,
+    "tests/test_broker_security.py": 60,
 }
-_BACKEND_IN_ID = re.compile(r"\[(" + "|".join(b.name for b in BACKENDS) + r")[-\]]")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadscope` with one work unit per module *and backend*, the longest first.
-
-    Each unit keeps its module-scoped fixtures (they are per backend anyway), but the two halves
-    of a long module run on two workers at once, and a long unit never starts last.
-    """
+    """`--dist loadscope` (each module on one worker, its backends one after the other), the
+    longest modules handed out first; xdist's own order is by test count, which started the
+    few-test browser modules last."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class ModuleBackendScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    class LongestModulesFirst(LoadScopeScheduling):  # type: ignore[misc]
         _ranked = False
 
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            found = _BACKEND_IN_ID.search(nodeid)
-            return f"{module}[{found.group(1)}]" if found else module
-
         def _assign_work_unit(self, node: Any) -> None:
-            if not self._ranked:  # the first hand-out: the longest known units, then by size
+            if not self._ranked:  # the first hand-out: the longest known, then by test count
                 ranked = sorted(
                     self.workqueue.items(),
-                    key=lambda unit: (
-                        -_LONG_UNITS_S.get(unit[0].split("[", 1)[0], 0),
-                        -len(unit[1]),
-                    ),
+                    key=lambda unit: (-_LONG_MODULES_S.get(unit[0], 0), -len(unit[1])),
                 )
                 self.workqueue.clear()
                 self.workqueue.update(ranked)
                 self._ranked = True
             super()._assign_work_unit(node)
 
-    return ModuleBackendScheduling(config, log)
+    return LongestModulesFirst(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
