@@ -212,10 +212,13 @@ def _uses_a_browser(item: pytest.Item | None) -> bool:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """After the last of a run of browser tests (its fixtures torn down), close the shared
-    Chromium: the next test may use asyncio, which Playwright's sync API blocks."""
+    """Once a module is done (its fixtures torn down), close the shared Chromium unless the next
+    module's test uses one: that test may use asyncio, which Playwright's sync API blocks. Never
+    within a module: its `browser` fixture holds the Chromium until the module ends."""
     yield
-    if _uses_a_browser(item) and not _uses_a_browser(nextitem):
+    if nextitem is None or (
+        nextitem.module is not getattr(item, "module", None) and not _uses_a_browser(nextitem)
+    ):
         close_chromium()
 
 
