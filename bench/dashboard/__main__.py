@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         "--detail", action="store_true", help="print where the last cold load's time went"
     )
     parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="worker processes of the API (API_WORKERS; default 1, as `pisman up`)",
+    )
+    parser.add_argument(
         "--reuse-db",
         default=None,
         metavar="NAME",
@@ -265,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             "API_URL": api_url,
             "DASHBOARD_REFRESH_S": "600",
             "LOG_LEVEL": "WARNING",
+            "API_WORKERS": str(args.api_workers),
         }
         logs = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
         with (
