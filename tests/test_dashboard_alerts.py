@@ -12,11 +12,11 @@ import httpx
 import psycopg
 import pytest
 
-from bench.dashboard.servers import Server, api_args, dashboard_args, serve
+from bench.dashboard.servers import Server
 from dashboard import format as fmt
 from pisman import keys, users
 from tests.support.api_seed import CITY, seed_city
-from tests.support.broker import free_port
+from tests.support.dashboard_stack import api_and_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -80,33 +80,10 @@ def stack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             conn, username="vina", password=PASSWORD, role="viewer", display_name="Vina Putri"
         )
         key = keys.create_key(conn, role="viewer", name="alerts-test")
-    logs = tmp_path_factory.mktemp("alerts-logs")
-    api_port, dash_port = free_port(), free_port()
-    env = {
-        "DATABASE_URL": module_db_url,
-        "PISMAN_CITY": CITY,
-        "LOG_LEVEL": "WARNING",
-        "API_URL": f"http://127.0.0.1:{api_port}",
-        "PISMAN_DATA_DIR": str(tmp_path_factory.mktemp("alerts-data")),
-        # No refresh while the test clicks: the acknowledgement itself must redraw the list.
-        "DASHBOARD_REFRESH_S": "600",
-    }
-    api_url, dash_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
-    with (
-        serve(
-            api_args(api_port),
-            env=env,
-            ready_url=f"{api_url}/healthz",
-            base_url=api_url,
-            log=logs / "api.log",
-        ) as api,
-        serve(
-            dashboard_args(dash_port),
-            env=env,
-            ready_url=f"{dash_url}/login",
-            base_url=dash_url,
-            log=logs / "dashboard.log",
-        ) as dash,
+    # No refresh while the test clicks: the acknowledgement itself must redraw the list.
+    with api_and_dashboard(module_db_url, tmp_path_factory, "alerts", city=CITY, refresh_s=600) as (
+        api,
+        dash,
     ):
         yield Stack(api, dash, key, module_db_url)
 

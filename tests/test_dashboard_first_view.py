@@ -26,6 +26,7 @@ from tests.support.browser import headless_chromium
 from tests.support.dashboard_app import bare_dashboard
 from tests.support.dashboard_login import PASSWORD
 from tests.support.dashboard_stack import api_and_dashboard
+from tests.test_dashboard_browser import fresh_tab, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -57,19 +58,13 @@ class Watched:
     """A logged-in page that keeps every request it made and its console errors."""
 
     def __init__(self, browser: Any, url: str, init_script: str | None = None) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.context, tab = fresh_tab(browser)
         if init_script:
             self.context.add_init_script(init_script)
-        self.page = self.context.new_page()
+        self.page, self.errors = tab.page, tab.errors
         self.requests: list[Any] = []
-        self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url + "/login")
-        self.page.fill("#username", USER)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("#login-submit")
+        log_in(tab, url, USER, PASSWORD)
         self.page.wait_for_selector(FIGURES, timeout=TIMEOUT_MS)
         self.page.wait_for_function(
             f"() => document.querySelector('{TREND}')?.data?.length > 0", timeout=TIMEOUT_MS
