@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import auth, date_locales, first_view, plotly_bundle, polyfill
 from dashboard.client import ApiRefused, ApiUnavailable, base_client
-from dashboard.i18n import LANG_COOKIE, LANGS, as_lang, request_lang, t
+from dashboard.i18n import LANG_COOKIE, LANGS, Lang, as_lang, request_lang, t
 from pisman.settings import get_settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -147,7 +147,7 @@ SET_LANG_JS = """function(lang) {
 }""".replace("@COOKIE@", LANG_COOKIE)
 
 
-def city_switch() -> html.Div:
+def city_switch(lang: Lang) -> html.Div:
     """The top bar's city: a switcher for a user who may see more than one city of the
     deployment, the city's name for everyone else (nothing without a session or an API)."""
     token = auth.current_token()
@@ -167,7 +167,7 @@ def city_switch() -> html.Div:
         )
     return html.Div(
         [
-            html.Label(t("city_switch", request_lang()), id="city-label", htmlFor="city-choice"),
+            html.Label(t("city_switch", lang), id="city-label", htmlFor="city-choice"),
             dcc.Dropdown(
                 id="city-choice",
                 options=[{"label": c.name, "value": c.city_id} for c in answer.cities],
@@ -194,7 +194,7 @@ def _shell(refresh_s: int) -> html.Div:
             html.Header(
                 [
                     html.H1(t("app_title", lang), id="app-title"),
-                    city_switch(),
+                    city_switch(lang),
                     html.Nav(
                         [
                             dcc.Link(t(key, lang), id=link_id, href=href, className="nav-link")
