@@ -4,6 +4,7 @@ ACL files, or anonymous."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -17,11 +18,58 @@ def binary_path() -> str:
     return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 20000  # above every service this machine runs (PostgreSQL, MariaDB, Redis, ...)
+_WORKERS = 16  # xdist workers the port block is split between (gw0 .. gw15)
+_next_port: dict[str, int] = {}
+
+
+def _port_block() -> tuple[int, int]:
+    """This process's own ports: a slice, by xdist worker, of those below the kernel's ephemeral
+    range. The kernel hands ephemeral ports to outgoing connections (psycopg, httpx, paho): a
+    port picked with bind(0) and closed again was often taken by one of those before the server
+    meant for it could bind it ("Address already in use"). Ports below the range are never
+    handed out by the kernel, and each worker has its own slice, so two workers never pick the
+    same one either."""
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % _WORKERS if worker.isdigit() else 0
+    size = (low - _LOWEST_PORT) // _WORKERS
+    if size < 64:
+        return (0, 0)  # an unusual kernel setting: fall back to the kernel's choice
+    start = _LOWEST_PORT + index * size
+    return (start, start + size)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now, from this worker's own block (see
+    _port_block); consecutive calls give different ports."""
+    start, end = _port_block()
+    if start == end:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    key = f"{start}:{end}"
+    port = _next_port.get(key, start + (os.getpid() * 7) % (end - start))
+    for _ in range(end - start):
+        candidate = start + (port - start) % (end - start)
+        port = candidate + 1
+        if _bindable(candidate):
+            _next_port[key] = port
+            return candidate
+    raise RuntimeError(f"no free TCP port in {start}-{end - 1}")
 
 
 class Mosquitto(EmbeddedBroker):
