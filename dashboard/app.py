@@ -228,8 +228,8 @@ def _shell(refresh_s: int) -> html.Div:
 
 
 class _Dash(dash.Dash):
-    """Dash with the page's scripts trimmed for today's browsers (dashboard/polyfill.py) and
-    the page's language on <html>."""
+    """Dash with the page's scripts trimmed (dashboard/polyfill.py: no @babel/polyfill, no
+    DataTable bundle) and the page's language on <html>."""
 
     def interpolate_index(
         self,
@@ -247,7 +247,7 @@ class _Dash(dash.Dash):
             title=title,
             css=css,
             config=config,
-            scripts=polyfill.without_polyfill(scripts),
+            scripts=polyfill.trimmed(scripts),
             app_entry=app_entry,
             favicon=favicon,
             renderer=renderer,

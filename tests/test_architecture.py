@@ -84,3 +84,24 @@ def test_the_scan_sees_every_form_of_import(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert imported_modules(source) == {"api.keys", "api", "ingest.topics", "ingest.topics.x"}
+
+
+def test_no_dashboard_page_uses_dash_table() -> None:
+    """The page skips Dash's DataTable bundle (dashboard/polyfill.py), so no dashboard code may
+    build a DataTable: it would draw nothing. Tables are html.Table."""
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)} imports {module}"
+        for path in _files("dashboard")
+        for module in imported_modules(path)
+        if module == "dash.dash_table"
+        or module.startswith("dash.dash_table.")
+        or module == "dash_table"
+        or module.startswith("dash_table.")
+    ]
+    assert not found, found
+    mentions = [
+        str(path.relative_to(PROJECT_ROOT))
+        for path in _files("dashboard")
+        if "DataTable(" in path.read_text(encoding="utf-8")
+    ]
+    assert not mentions, mentions
