@@ -28,9 +28,14 @@ NAV = (
 
 
 # Dash's default page plus preloads, fetched while the browser starts Dash's scripts: the layout
-# (with the page's first view drawn in, dashboard/first_view.py) and the callbacks' map, the
-# graph component's code, and Plotly (dashboard/plotly_bundle.py; assets/plotly-early.js finds
-# its address in the meta tag). Loading every component eagerly instead costs more.
+# (with the page's first view drawn in, dashboard/first_view.py) and the callbacks' map, and,
+# for a page whose first view is a Plotly chart, the graph component's code and Plotly
+# (dashboard/plotly_bundle.py; assets/plotly-early.js finds its address in the meta tag). The
+# overview's first view is a still picture (pages/overview.py): there Plotly would only compete
+# with the figures. Loading every component eagerly instead costs more.
+PLOTLY_PRELOADS = """<link rel="preload" as="script" href="@PLOTLY@">
+        <link rel="preload" as="script" href="/_dash-component-suites/dash/dcc/async-graph.js">
+        """
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="id">
     <head>
@@ -38,10 +43,8 @@ INDEX_HTML = """<!DOCTYPE html>
         <title>{%title%}</title>
         {%favicon%}
         <meta name="pisman-plotly" content="@PLOTLY@">
-        <link rel="preload" as="script" href="@PLOTLY@">
-        <link rel="preload" as="fetch" href="/_dash-layout" crossorigin>
+        @PLOTLY_PRELOADS@<link rel="preload" as="fetch" href="/_dash-layout" crossorigin>
         <link rel="preload" as="fetch" href="/_dash-dependencies" crossorigin>
-        <link rel="preload" as="script" href="/_dash-component-suites/dash/dcc/async-graph.js">
         {%css%}
     </head>
     <body>
@@ -229,7 +232,10 @@ def _shell(refresh_s: int) -> html.Div:
 
 class _Dash(dash.Dash):
     """Dash with the page's scripts trimmed (dashboard/polyfill.py: no @babel/polyfill, no
-    DataTable bundle) and the page's language on <html>."""
+    DataTable bundle), Plotly preloaded where the page's first view needs it, and the page's
+    language on <html>."""
+
+    _plotly_preloads = ""  # PLOTLY_PRELOADS with Plotly's address, set by create_app
 
     def interpolate_index(
         self,
@@ -252,20 +258,24 @@ class _Dash(dash.Dash):
             favicon=favicon,
             renderer=renderer,
         )
+        # Plotly preloaded only for a page whose first view is a Plotly chart.
+        preloads = self._plotly_preloads if first_view.preloads_plotly(flask.request.path) else ""
+        page = str(page).replace("@PLOTLY_PRELOADS@", preloads, 1)
         # The page's language from the start (screen readers; Plotly's locale, plotly-early.js).
-        return str(page).replace('<html lang="id">', f'<html lang="{request_lang()}">', 1)
+        return page.replace('<html lang="id">', f'<html lang="{request_lang()}">', 1)
 
 
 def create_app() -> dash.Dash:
     """Build the dashboard (pages from dashboard/pages; JS and CSS served locally, no CDN)."""
     settings = get_settings()
+    plotly_url = plotly_bundle.bundle_url()
     app = _Dash(
         __name__,
         use_pages=True,
         pages_folder=str(PACKAGE_DIR / "pages"),
         assets_folder=str(PACKAGE_DIR / "assets"),
         serve_locally=True,
-        index_string=INDEX_HTML.replace("@PLOTLY@", plotly_bundle.bundle_url()),
+        index_string=INDEX_HTML.replace("@PLOTLY@", plotly_url),
         # The vendored Plotly bundle is served (/assets/vendor/...) but loaded by
         # assets/plotly-early.js, not as one of the page's scripts.
         assets_path_ignore=["vendor"],
@@ -274,6 +284,7 @@ def create_app() -> dash.Dash:
         update_title=None,  # type: ignore[arg-type]  # keep the tab title still during live refresh
         suppress_callback_exceptions=True,
     )
+    app._plotly_preloads = PLOTLY_PRELOADS.replace("@PLOTLY@", plotly_url)
     # A function: each page load builds the top bar for its user (the city switcher).
     app.layout = lambda: _shell(settings.DASHBOARD_REFRESH_S)
 

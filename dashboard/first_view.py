@@ -63,6 +63,13 @@ def _page_at(path: str) -> dict[str, Any] | None:
     return None
 
 
+def preloads_plotly(path: str) -> bool:
+    """Whether the index page at `path` preloads Plotly: unless its page draws a first view
+    without it (registered with preload_plotly=False: the overview). Unknown addresses do."""
+    page = _page_at(path)
+    return page is None or bool(page.get("preload_plotly", True))
+
+
 def _query(search: str) -> dict[str, Any]:
     """The query as Dash pages hands it to a page's layout (one value: a string; more: a list)."""
     parsed = parse_qs(search.removeprefix("?"), keep_blank_values=True)

@@ -271,6 +271,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "ov_generation_line": ("Timbulan {value}/hari", "Generated {value}/day"),
     "ov_trend_title": ("Tren harian {start} – {end}", "Daily trend {start} – {end}"),
     "ov_trend_range": ("Rentang tanggal", "Date range"),
+    "ov_trend_picture": (
+        "Grafik tonase harian: {series}",
+        "Chart of daily tonnage: {series}",
+    ),
     "ov_range_start": ("Tanggal awal", "First day"),
     "ov_range_end": ("Tanggal akhir", "Last day"),
     "ov_range_missing": (

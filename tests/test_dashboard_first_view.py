@@ -122,6 +122,66 @@ def test_the_overview_arrives_with_the_layout_without_the_router_or_a_second_lay
     assert overview.errors == []
 
 
+PICTURE = "#ov-trend-picture"
+
+
+def test_the_trend_is_a_picture_until_plotly_has_drawn_over_it(overview: Watched) -> None:
+    """The first view's trend comes as the server's still picture (dashboard/charts.py), so the
+    page needs no Plotly to show it; Plotly's chart then covers it and the picture is hidden."""
+    overview.reload()
+    picture = overview.page.locator(PICTURE)
+    assert picture.get_attribute("src", timeout=TIMEOUT_MS).startswith("data:image/svg+xml")
+    assert "Kurangi" in (picture.get_attribute("alt") or "")
+    assert picture.evaluate("el => el.complete && el.naturalHeight") > 0
+    overview.page.wait_for_function(
+        "s => getComputedStyle(document.querySelector(s)).visibility === 'hidden'",
+        arg=PICTURE,
+        timeout=TIMEOUT_MS,
+    )
+    # The chart lies where the picture was, the same size.
+    boxes = overview.page.evaluate(
+        "s => [document.querySelector(s), document.querySelector('#ov-trend .main-svg')]"
+        ".map(el => { const r = el.getBoundingClientRect(); return [r.x, r.y, r.width]; })",
+        PICTURE,
+    )
+    assert boxes[0] == pytest.approx(boxes[1], abs=2), boxes
+    assert overview.errors == []
+
+
+def test_without_plotly_the_overview_still_shows_its_trend(browser: Any, dashboard: Server) -> None:
+    """A browser that cannot load Plotly (a proxy blocks it, a flaky phone connection) still gets
+    every figure and the trend's picture."""
+    context, tab = fresh_tab(browser)
+    try:
+        context.route(re.compile(r".*/plotly-basic-[^/]*\.js.*"), lambda route: route.abort())
+        log_in(tab, dashboard.url, USER, PASSWORD)
+        tab.page.wait_for_selector(FIGURES, timeout=TIMEOUT_MS)
+        picture = tab.page.locator(PICTURE)
+        tab.page.wait_for_function(
+            "s => document.querySelector(s)?.naturalHeight > 0", arg=PICTURE, timeout=TIMEOUT_MS
+        )
+        tab.page.wait_for_timeout(1000)  # time enough for a chart that was going to come
+        assert picture.is_visible()
+        assert tab.page.locator("#ov-trend .main-svg").count() == 0
+        assert tab.page.inner_text(FIGURES).strip()
+    finally:
+        context.close()
+
+
+def test_a_range_picked_later_is_drawn_by_plotly_alone(overview: Watched) -> None:
+    """Only the first view carries the picture: the callbacks' redraws are Plotly's chart."""
+    first = (datetime.now(ZONE).date() - timedelta(days=20)).isoformat()
+    overview.page.evaluate(
+        "s => window.dash_clientside.set_props('ov-trend-range', {start_date: s})", first
+    )
+    overview.page.wait_for_function(
+        "() => document.querySelector('#ov-trend .js-plotly-plot')?.data?.[0]?.x?.length > 19"
+        " && !document.querySelector('#ov-trend-picture')",
+        timeout=TIMEOUT_MS,
+    )
+    assert overview.errors == []
+
+
 def test_navigating_in_the_page_still_goes_through_the_router(overview: Watched) -> None:
     overview.requests.clear()
     overview.page.click("#nav-districts")

@@ -13,7 +13,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import alerts_panel
+from dashboard import alerts_panel, charts
 from dashboard import format as fmt
 from dashboard.client import ApiClient, ApiRefused, ApiUnavailable, get_client
 from dashboard.format import label
@@ -30,7 +30,9 @@ from pisman.contract import (
 )
 from pisman.settings import get_settings
 
-dash.register_page(__name__, path="/", name="Overview", order=0)
+# The first view's trend is a still picture until Plotly has drawn (trend_picture), so the
+# page's index does not preload Plotly (dashboard/app.py): it starts once the figures are up.
+dash.register_page(__name__, path="/", name="Overview", order=0, preload_plotly=False)
 
 FATES = ("reduce", "utilize", "residual")
 CATEGORIES = (*FATES, "separate")
@@ -77,7 +79,7 @@ def _first_view(client: ApiClient, lang: Lang) -> _FirstView:
     today = client.today()
     alerts = _in_pool(_FETCH, alerts_panel.overview_now, client, lang)
     start = (today - timedelta(days=TREND_DAYS - 1)).isoformat()
-    drawn = _draw(client, lang, start, today.isoformat(), with_trend=True)
+    drawn = _draw(client, lang, start, today.isoformat(), with_trend=True, picture=True)
     try:
         panel: list[Any] | None = alerts.result(timeout=ALERTS_GRACE_S)
     except FutureTimeout:
@@ -657,6 +659,30 @@ def check_range(start: Any, end: Any, today: date) -> TrendRange | str:
     return TrendRange(first, last)
 
 
+def _trend_series(
+    answer: TonnageAnswer, span: TrendRange, meta: MetaAnswer, lang: Lang
+) -> tuple[list[date], list[charts.Series], charts.Series]:
+    """The trend's days, its stacked fates (bottom first) and separate, one value a day."""
+    days = [span.start + timedelta(days=i) for i in range(span.days)]
+    by_day: dict[tuple[str, str], float] = {}
+    for row in answer.rows:
+        if row.category is not None:
+            by_day[(row.bucket_start[:10], row.category)] = row.tonnes
+
+    def series(code: str) -> charts.Series:
+        values = [by_day.get((d.isoformat(), code), 0.0) for d in days]
+        return charts.Series(label(meta.categories, code, lang), CATEGORY_COLOURS[code], values)
+
+    return days, [series(code) for code in FATES], series("separate")
+
+
+def _generation_level(generation: float | None, lang: Lang) -> charts.Level | None:
+    if not generation:
+        return None
+    text = t("ov_generation_line", lang, value=fmt.tonnes(generation, lang, 0))
+    return charts.Level(generation, text, OVER_COLOUR)
+
+
 def trend_figure(
     answer: TonnageAnswer,
     span: TrendRange,
@@ -664,52 +690,77 @@ def trend_figure(
     meta: MetaAnswer,
     lang: Lang,
 ) -> go.Figure:
-    """Stacked daily fates, separate as a line, the generation target as a labelled line."""
-    days = [span.start + timedelta(days=i) for i in range(span.days)]
-    by_day: dict[tuple[str, str], float] = {}
-    for row in answer.rows:
-        if row.category is not None:
-            by_day[(row.bucket_start[:10], row.category)] = row.tonnes
+    """Stacked daily fates, separate as a line, the generation target as a labelled line. The
+    value labels sit inside the plot, as on trend_picture's still picture that it replaces."""
+    days, fates, separate = _trend_series(answer, span, meta, lang)
     dates = [d.isoformat() for d in days]
     fig = go.Figure()
-    for code in FATES:
+    for fate in fates:
         fig.add_bar(
             x=dates,
-            y=[by_day.get((d, code), 0.0) for d in dates],
-            name=label(meta.categories, code, lang),
-            marker_color=CATEGORY_COLOURS[code],
+            y=list(fate.values),
+            name=fate.name,
+            marker_color=fate.colour,
             hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
         )
     fig.add_scatter(
         x=dates,
-        y=[by_day.get((d, "separate"), 0.0) for d in dates],
+        y=list(separate.values),
         mode="lines",
-        name=label(meta.categories, "separate", lang),
-        line={"color": CATEGORY_COLOURS["separate"]},
+        name=separate.name,
+        line={"color": separate.colour},
         hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
     )
-    if generation:
+    level = _generation_level(generation, lang)
+    if level is not None:
         fig.add_hline(
-            y=generation,
+            y=level.value,
             line_dash="dot",
-            line_color=OVER_COLOUR,
-            annotation_text=t("ov_generation_line", lang, value=fmt.tonnes(generation, lang, 0)),
-            annotation_position="top left",
-            annotation_font_color=OVER_COLOUR,
+            line_color=level.colour,
+            annotation_text=level.text,
+            annotation_position="top right",
+            annotation_font_color=level.colour,
         )
     fig.update_layout(
         barmode="stack",
-        height=340,
+        height=charts.HEIGHT,
         autosize=True,
-        margin={"l": 50, "r": 10, "t": 24, "b": 40},
+        margin={"l": 4, "r": 4, "t": 24, "b": 40},
         separators=fmt.PLOTLY_SEPARATORS[lang],
         legend={"orientation": "h", "y": -0.15, "traceorder": "normal"},
         xaxis={"tickformat": fmt.PLOTLY_DATE_FORMAT[lang]},
-        yaxis={"title": {"text": "t"}, "tickformat": ",.0f", "rangemode": "tozero"},
+        yaxis={
+            "tickformat": ",.0f",
+            "ticksuffix": " t",
+            "ticklabelposition": "inside top",
+            "rangemode": "tozero",
+        },
         plot_bgcolor="#fff",
         paper_bgcolor="rgba(0,0,0,0)",
     )
     return fig
+
+
+def trend_picture(
+    answer: TonnageAnswer,
+    span: TrendRange,
+    generation: float | None,
+    meta: MetaAnswer,
+    lang: Lang,
+) -> html.Img:
+    """The trend as a still picture drawn here (dashboard/charts.py): on screen with the first
+    view, before Plotly has started; the interactive chart is drawn over it."""
+    days, fates, separate = _trend_series(answer, span, meta, lang)
+    svg = charts.stacked_bars(
+        days, fates, lang, line=separate, level=_generation_level(generation, lang)
+    )
+    names = ", ".join(series.name for series in (*fates, separate))
+    return html.Img(
+        src=charts.data_url(svg),
+        alt=t("ov_trend_picture", lang, series=names),
+        id="ov-trend-picture",
+        className="ov-trend-picture",
+    )
 
 
 def _fetch_trend(client: ApiClient, checked: TrendRange) -> TonnageAnswer:
@@ -724,9 +775,12 @@ def _trend(
     generation: float | None,
     meta: MetaAnswer,
     lang: Lang,
+    *,
+    picture: bool = False,
 ) -> tuple[str, Any, Any]:
     """Title, message and chart of the trend for the picked range (a refused range: the message
-    says why and no chart is drawn)."""
+    says why and no chart is drawn). With `picture` (the first view), the chart comes with its
+    still picture underneath, shown until Plotly has drawn."""
     if isinstance(checked, str) or tonnage is None:
         message = html.Div(
             t(str(checked), lang, days=MAX_TREND_DAYS),
@@ -749,6 +803,9 @@ def _trend(
         config={"displayModeBar": False, "responsive": True},
         className="ov-trend-graph",
     )
+    if picture:
+        still = trend_picture(answer, checked, generation, meta, lang)
+        return title, None, html.Div([still, graph], className="ov-trend-box")
     return title, None, graph
 
 
@@ -795,9 +852,16 @@ def _body(progress: ProgressAnswer, meta: MetaAnswer, lang: Lang) -> html.Div:
 
 
 def _draw(
-    client: ApiClient, lang: Lang, start: str | None, end: str | None, *, with_trend: bool
+    client: ApiClient,
+    lang: Lang,
+    start: str | None,
+    end: str | None,
+    *,
+    with_trend: bool,
+    picture: bool = False,
 ) -> _Drawn:
-    """Fetch the figures and draw them (the trend too when `with_trend`)."""
+    """Fetch the figures and draw them (the trend too when `with_trend`; with its still picture
+    when `picture`: the first view)."""
     checked = check_range(start, end, client.today()) if with_trend else "no trend"
     # The trend's tonnage is asked for beside today's figures, not after them.
     tonnage = (
@@ -813,7 +877,7 @@ def _draw(
     if not with_trend:
         return _Drawn(_body(progress, meta, lang), no_update, no_update, no_update, no_update)
     generation = progress.generation_t_per_day
-    title, message, graph = _trend(checked, tonnage, generation, meta, lang)
+    title, message, graph = _trend(checked, tonnage, generation, meta, lang, picture=picture)
     drawn = [lang, start, end] if graph is not None else None
     return _Drawn(_body(progress, meta, lang), title, message, graph, drawn)
 
