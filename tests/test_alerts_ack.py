@@ -4,6 +4,7 @@ again, every bad acknowledgement a 4xx with a message."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -308,3 +309,28 @@ def test_a_runs_start_is_remembered_until_a_reading_ends_the_run(
     assert remembered == [("fire", world["fire"])]
     assert datetime.fromisoformat(earlier["since"]) == world["fire"] - timedelta(hours=1)
     assert datetime.fromisoformat(after["since"]) == again and now_remembered == [(again,)]
+
+
+def test_only_the_conditions_that_hold_are_looked_up_and_remembered(
+    db_url: str, world: dict[str, datetime]
+) -> None:
+    """bin_onsets walks a bin's history only for what the caller says holds now: bin-001's
+    battery was low (12 %) in a reading before one without a level, but asked only about its
+    tilt, that is all it answers and keeps; an unknown condition is refused."""
+    from api.queries.alert_onsets import bin_onsets
+
+    async def ask(ongoing: dict[str, set[str]]) -> Any:
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            return await bin_onsets(conn, city_id=CITY, ongoing=ongoing)
+
+    onsets = asyncio.run(ask({"bin-001": {"tilt"}, "bin-002": set()}))
+    assert set(onsets) == {"bin-001"}
+    assert onsets["bin-001"].tilt_since == world["tilt"]
+    assert onsets["bin-001"].battery_low_since is None and onsets["bin-001"].fire_since is None
+    with psycopg.connect(db_url) as conn:
+        kept = conn.execute("SELECT device_id, condition FROM alert_onset").fetchall()
+    assert kept == [("bin-001", "tilt")]
+    both = asyncio.run(ask({"bin-001": {"tilt", "battery_low"}}))["bin-001"]
+    assert both.tilt_since == world["tilt"] and both.battery_low_since == world["battery"]
+    with pytest.raises(ValueError, match="smoke"):
+        asyncio.run(ask({"bin-001": {"smoke"}}))

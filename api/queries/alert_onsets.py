@@ -48,8 +48,11 @@ def _onset(name: str) -> str:
         f" AND r.ts > coalesce((SELECT max(x.ts) FROM bin_reading x"
         f" WHERE x.device_id = n.device_id AND {ends.format(r='x')}), '-infinity'))"
     )
+    # Only for a condition the caller says holds now (n.wanted): the others' look-ups would walk
+    # a bin's whole history for nothing (a column a bin never reports matches neither end).
     return (
-        f"CASE WHEN {m}.since IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bin_reading x"
+        f"CASE WHEN strpos(n.wanted, ',{name},') = 0 THEN NULL"
+        f" WHEN {m}.since IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bin_reading x"
         f" WHERE x.device_id = n.device_id AND x.ts > {m}.through AND {ends.format(r='x')})"
         f" THEN {m}.since ELSE {fresh} END AS {name}_since"
     )
@@ -64,10 +67,11 @@ def _remembered(name: str) -> str:
 
 ONSETS = f"""
 WITH n AS (
-  SELECT d.device_id, coalesce(d.full_threshold, c.bin_full_threshold) AS threshold
-  FROM device d JOIN city c ON c.city_id = d.city_id
+  SELECT d.device_id, coalesce(d.full_threshold, c.bin_full_threshold) AS threshold, k.wanted
+  FROM unnest(%(devices)s::text[], %(wanted)s::text[]) AS k(device_id, wanted)
+  JOIN device d ON d.device_id = k.device_id
+  JOIN city c ON c.city_id = d.city_id
   WHERE d.city_id = %(city)s AND d.kind = '{DeviceKind.BIN_SENSOR.value}'
-    AND d.device_id = ANY(%(devices)s)
 )
 SELECT n.device_id,
        (SELECT max(r.ts) FROM bin_reading r WHERE r.device_id = n.device_id) AS newest,
@@ -108,13 +112,20 @@ class Onsets:
 
 
 async def bin_onsets(
-    conn: psycopg.AsyncConnection[Any], *, city_id: str, device_ids: list[str]
+    conn: psycopg.AsyncConnection[Any], *, city_id: str, ongoing: dict[str, set[str]]
 ) -> dict[str, Onsets]:
-    """The onsets of the given bins of the city, by device id (bins with no alert: not asked);
-    remembered for the next request."""
+    """When each ongoing condition of the city's bins began: `ongoing` names, by device id, the
+    conditions (keys of CONDITIONS) that hold now; the others' onsets are None and forgotten.
+    Remembered for the next request."""
+    unknown = set().union(*ongoing.values()) - CONDITIONS.keys()
+    if unknown:
+        raise ValueError(f"no such conditions: {sorted(unknown)}")
+    device_ids = sorted(device for device, names in ongoing.items() if names)
     if not device_ids:
         return {}
-    rows = await fetch_all(conn, Onsets, ONSETS, {"city": city_id, "devices": device_ids})
+    wanted = ["," + ",".join(sorted(ongoing[device])) + "," for device in device_ids]
+    params = {"city": city_id, "devices": device_ids, "wanted": wanted}
+    rows = await fetch_all(conn, Onsets, ONSETS, params)
     kept = sorted(
         (row.device_id, name, since, row.newest)
         for row in rows

@@ -160,23 +160,29 @@ def _order(a: Alert) -> tuple[int, int, float, str, str]:
     )
 
 
+def _ongoing(bins: list[Bin], devices: list[Device]) -> dict[str, set[str]]:
+    """Which conditions hold now, by bin (alert_onsets.CONDITIONS): those whose onset is asked."""
+    ongoing: dict[str, set[str]] = {}
+    for b in bins:
+        flags = {"fire": b.fire, "tilt": b.tilt, "lid_open": b.lid_open, "full": b.needs_collection}
+        ongoing.setdefault(b.device_id, set()).update(k for k, on in flags.items() if on)
+    for d in devices:
+        battery = d.battery_pct
+        if d.kind == DeviceKind.BIN_SENSOR and battery is not None and battery < LOW_BATTERY_PCT:
+            critical = battery < CRITICAL_BATTERY_PCT
+            ongoing.setdefault(d.device_id, set()).add(
+                "battery_critical" if critical else "battery_low"
+            )
+    return ongoing
+
+
 async def current_alerts(
     conn: psycopg.AsyncConnection[Any], city: City, district: str | None
 ) -> list[Alert]:
     """The city's alerts now, each with its occurrence id and acknowledgement, in order."""
     bins = await list_bins(conn, city_id=city.city_id, tz=city.tz, district=district)
     devices = await list_devices(conn, city_id=city.city_id, tz=city.tz, district=district)
-    asked = sorted(
-        {b.device_id for b in bins if b.fire or b.tilt or b.lid_open or b.needs_collection}
-        | {
-            d.device_id
-            for d in devices
-            if d.kind == DeviceKind.BIN_SENSOR
-            and d.battery_pct is not None
-            and d.battery_pct < LOW_BATTERY_PCT
-        }
-    )
-    onsets = await bin_onsets(conn, city_id=city.city_id, device_ids=asked)
+    onsets = await bin_onsets(conn, city_id=city.city_id, ongoing=_ongoing(bins, devices))
     found: list[Found] = []
     for b in bins:
         found += bin_alerts(b, onsets.get(b.device_id))
