@@ -160,7 +160,8 @@ def stacked_bars(
         parts.append(
             f"<line x1='0' x2='100%' y1='{y:.1f}' y2='{y:.1f}' stroke={colour} "
             f"stroke-dasharray='3 3'/>"
-            f"<text x='100%' dx='-2' y='{y - 4:.1f}' text-anchor='end' fill={colour}>"
+            f"<text x='100%' dx='-2' y='{y - 4:.1f}' text-anchor='end' fill={colour}"
+            f" stroke='#fff' stroke-width='3' paint-order='stroke'>"
             f"{escape(level.text)}</text>"
         )
     # Dates under the plot: the first and last at the edges, the others under their bar.
