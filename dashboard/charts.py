@@ -104,8 +104,10 @@ def stacked_bars(
     n = len(days)
     if any(len(s.values) != n for s in (*bars, *([line] if line else []))):
         raise ValueError("every series needs one value per day")
-    totals = [sum(_clean(s.values[i]) for s in bars) for i in range(n)]
-    peaks = [*totals, *(_clean(v) for v in (line.values if line else ()))]
+    stacked = [[_clean(v) for v in s.values] for s in bars]
+    line_values = [_clean(v) for v in line.values] if line else []
+    totals = [sum(values[i] for values in stacked) for i in range(n)]
+    peaks = [*totals, *line_values]
     highest = max([*peaks, _clean(level.value) if level else 0.0, 0.0])
     step = nice_step(highest * 1.05)
     top = step * max(1, math.ceil(highest * 1.05 / step))
@@ -132,8 +134,8 @@ def stacked_bars(
     paths: list[list[str]] = [[] for _ in bars]
     for i in range(n):
         below = 0.0
-        for k, series in enumerate(bars):
-            value = _clean(series.values[i])
+        for k, values in enumerate(stacked):
+            value = values[i]
             if value > 0:
                 paths[k].append(f"M{i + 0.1:.1f} {top - below:.6g}h.8v{-value:.6g}h-.8z")
             below += value
@@ -141,7 +143,7 @@ def stacked_bars(
         if path:
             parts.append(f"<path fill={quoteattr(series.colour)} d='{''.join(path)}'/>")
     if line is not None and n:
-        points = " ".join(f"{i + 0.5:.1f},{top - _clean(v):.6g}" for i, v in enumerate(line.values))
+        points = " ".join(f"{i + 0.5:.1f},{top - v:.6g}" for i, v in enumerate(line_values))
         parts.append(
             f"<polyline fill='none' stroke={quoteattr(line.colour)} stroke-width='2' "
             f"vector-effect='non-scaling-stroke' points='{points}'/>"

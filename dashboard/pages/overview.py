@@ -659,10 +659,23 @@ def check_range(start: Any, end: Any, today: date) -> TrendRange | str:
     return TrendRange(first, last)
 
 
-def _trend_series(
-    answer: TonnageAnswer, span: TrendRange, meta: MetaAnswer, lang: Lang
-) -> tuple[list[date], list[charts.Series], charts.Series]:
-    """The trend's days, its stacked fates (bottom first) and separate, one value a day."""
+class TrendSeries(NamedTuple):
+    """What the trend shows, one value a day: drawn once by Plotly and once as a still picture."""
+
+    days: list[date]
+    fates: list[charts.Series]  # stacked, bottom first
+    separate: charts.Series
+    generation: charts.Level | None  # the city's daily generation, labelled
+
+
+def trend_series(
+    answer: TonnageAnswer,
+    span: TrendRange,
+    generation: float | None,
+    meta: MetaAnswer,
+    lang: Lang,
+) -> TrendSeries:
+    """The trend's days, its stacked fates, separate and the generation line."""
     days = [span.start + timedelta(days=i) for i in range(span.days)]
     by_day: dict[tuple[str, str], float] = {}
     for row in answer.rows:
@@ -673,29 +686,19 @@ def _trend_series(
         values = [by_day.get((d.isoformat(), code), 0.0) for d in days]
         return charts.Series(label(meta.categories, code, lang), CATEGORY_COLOURS[code], values)
 
-    return days, [series(code) for code in FATES], series("separate")
+    level = None
+    if generation:
+        text = t("ov_generation_line", lang, value=fmt.tonnes(generation, lang, 0))
+        level = charts.Level(generation, text, OVER_COLOUR)
+    return TrendSeries(days, [series(code) for code in FATES], series("separate"), level)
 
 
-def _generation_level(generation: float | None, lang: Lang) -> charts.Level | None:
-    if not generation:
-        return None
-    text = t("ov_generation_line", lang, value=fmt.tonnes(generation, lang, 0))
-    return charts.Level(generation, text, OVER_COLOUR)
-
-
-def trend_figure(
-    answer: TonnageAnswer,
-    span: TrendRange,
-    generation: float | None,
-    meta: MetaAnswer,
-    lang: Lang,
-) -> go.Figure:
+def trend_figure(trend: TrendSeries, lang: Lang) -> go.Figure:
     """Stacked daily fates, separate as a line, the generation target as a labelled line. The
     value labels sit inside the plot, as on trend_picture's still picture that it replaces."""
-    days, fates, separate = _trend_series(answer, span, meta, lang)
-    dates = [d.isoformat() for d in days]
+    dates = [d.isoformat() for d in trend.days]
     fig = go.Figure()
-    for fate in fates:
+    for fate in trend.fates:
         fig.add_bar(
             x=dates,
             y=list(fate.values),
@@ -705,13 +708,13 @@ def trend_figure(
         )
     fig.add_scatter(
         x=dates,
-        y=list(separate.values),
+        y=list(trend.separate.values),
         mode="lines",
-        name=separate.name,
-        line={"color": separate.colour},
+        name=trend.separate.name,
+        line={"color": trend.separate.colour},
         hovertemplate="%{x}: %{y:,.1f} t<extra>%{fullData.name}</extra>",
     )
-    level = _generation_level(generation, lang)
+    level = trend.generation
     if level is not None:
         fig.add_hline(
             y=level.value,
@@ -741,20 +744,13 @@ def trend_figure(
     return fig
 
 
-def trend_picture(
-    answer: TonnageAnswer,
-    span: TrendRange,
-    generation: float | None,
-    meta: MetaAnswer,
-    lang: Lang,
-) -> html.Img:
+def trend_picture(trend: TrendSeries, lang: Lang) -> html.Img:
     """The trend as a still picture drawn here (dashboard/charts.py): on screen with the first
     view, before Plotly has started; the interactive chart is drawn over it."""
-    days, fates, separate = _trend_series(answer, span, meta, lang)
     svg = charts.stacked_bars(
-        days, fates, lang, line=separate, level=_generation_level(generation, lang)
+        trend.days, trend.fates, lang, line=trend.separate, level=trend.generation
     )
-    names = ", ".join(series.name for series in (*fates, separate))
+    names = ", ".join(series.name for series in (*trend.fates, trend.separate))
     return html.Img(
         src=charts.data_url(svg),
         alt=t("ov_trend_picture", lang, series=names),
@@ -796,15 +792,15 @@ def _trend(
         answer = tonnage.result()
     except (ApiUnavailable, ApiRefused) as exc:
         return title, api_problem(exc, lang), None
-    fig = trend_figure(answer, checked, generation, meta, lang)
+    trend = trend_series(answer, checked, generation, meta, lang)
     graph = dcc.Graph(
         id="ov-trend",
-        figure=fig,
+        figure=trend_figure(trend, lang),
         config={"displayModeBar": False, "responsive": True},
         className="ov-trend-graph",
     )
     if picture:
-        still = trend_picture(answer, checked, generation, meta, lang)
+        still = trend_picture(trend, lang)
         return title, None, html.Div([still, graph], className="ov-trend-box")
     return title, None, graph
 
