@@ -21,7 +21,7 @@ def binary_path() -> str:
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _LOWEST_PORT = 20000  # above every service this machine runs (PostgreSQL, MariaDB, Redis, ...)
 _WORKERS = 16  # xdist workers the port block is split between (gw0 .. gw15)
-_next_port: dict[str, int] = {}
+_cursor: list[int] = []  # this process's next offset into its block, once it has picked one
 
 
 def _port_block() -> tuple[int, int]:
@@ -61,13 +61,13 @@ def free_port() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
-    key = f"{start}:{end}"
-    port = _next_port.get(key, start + (os.getpid() * 7) % (end - start))
-    for _ in range(end - start):
-        candidate = start + (port - start) % (end - start)
-        port = candidate + 1
+    size = end - start
+    if not _cursor:  # processes one after another start at different places of the block
+        _cursor.append(os.getpid() * 7 % size)
+    for _ in range(size):
+        candidate = start + _cursor[0] % size
+        _cursor[0] += 1
         if _bindable(candidate):
-            _next_port[key] = port
             return candidate
     raise RuntimeError(f"no free TCP port in {start}-{end - 1}")
 
